@@ -1,0 +1,54 @@
+// BlobStore: file contents, content-addressed by lowercase hex SHA-256.
+// Local disk (local/) is the default; an S3-compatible store implements the
+// same interface later. Keys are digests, never user paths. Implementations
+// are thread-safe; readers and writers are used by one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cairn/status.h"
+
+namespace cairn::internal {
+
+// Receives a blob's bytes. Commit() makes it durable under its digest;
+// Cancel() (and the destructor, if neither was called) discards it. A writer
+// never publishes anything without Commit().
+class BlobWriter {
+ public:
+  virtual ~BlobWriter() = default;
+  // kResourceExhausted when the disk is full.
+  virtual Status Append(const void* data, std::size_t n) = 0;
+  // Verifies that what was appended has exactly `expected_size` bytes and
+  // SHA-256 `expected_sha256` (kDataLoss naming both digests otherwise), then
+  // publishes it durably. Committing bytes the store already has is OK and
+  // leaves the existing blob in place.
+  virtual Status Commit(const std::string& expected_sha256, std::uint64_t expected_size) = 0;
+  virtual void Cancel() = 0;
+  // Bytes appended so far.
+  virtual std::uint64_t size() const = 0;
+};
+
+// Reads a range of a blob in chunks.
+class BlobReader {
+ public:
+  virtual ~BlobReader() = default;
+  // Reads up to n bytes; returns 0 at the end of the range.
+  virtual StatusOr<std::size_t> Read(void* buf, std::size_t n) = 0;
+};
+
+class BlobStore {
+ public:
+  virtual ~BlobStore() = default;
+  virtual StatusOr<std::unique_ptr<BlobWriter>> NewWriter() = 0;
+  // The stored size, or nullopt when the blob is absent.
+  virtual StatusOr<std::optional<std::uint64_t>> Stat(const std::string& sha256) = 0;
+  // Opens [offset, offset+length) of a blob. kNotFound when absent.
+  virtual StatusOr<std::unique_ptr<BlobReader>> Open(const std::string& sha256, std::uint64_t offset,
+                                                     std::uint64_t length) = 0;
+};
+
+}  // namespace cairn::internal

@@ -1,0 +1,214 @@
+#include "store/local/local_blob_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+#include <utility>
+
+#include "common/fs.h"
+#include "common/sha256.h"
+
+namespace cairn::internal {
+namespace {
+
+constexpr const char* kTmpDir = "tmp";
+
+// mkdir that treats "already there" as success; fsyncs the parent when it
+// created the directory, so that the entry survives a crash.
+Status EnsureDir(const std::filesystem::path& dir) {
+  if (::mkdir(dir.c_str(), 0755) == 0) return SyncDir(dir.parent_path());
+  if (errno == EEXIST) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return OkStatus();
+    return FailedPreconditionError(dir.string() + " exists and is not a directory: move it away");
+  }
+  return ErrnoStatus(errno, "create directory", dir);
+}
+
+class LocalBlobWriter final : public BlobWriter {
+ public:
+  LocalBlobWriter(LocalBlobStore* store, int fd, std::filesystem::path tmp_path)
+      : store_(store), fd_(fd), tmp_path_(std::move(tmp_path)) {}
+  ~LocalBlobWriter() override { Cancel(); }
+
+  Status Append(const void* data, std::size_t n) override {
+    if (fd_ < 0) return FailedPreconditionError("blob writer is already committed or cancelled");
+    const char* p = static_cast<const char*>(data);
+    std::size_t left = n;
+    while (left > 0) {
+      ssize_t w = ::write(fd_, p, left);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus(errno, "write", tmp_path_);
+      }
+      p += w;
+      left -= static_cast<std::size_t>(w);
+    }
+    hasher_.Update(data, n);
+    size_ += n;
+    return OkStatus();
+  }
+
+  Status Commit(const std::string& expected_sha256, std::uint64_t expected_size) override {
+    if (fd_ < 0) return FailedPreconditionError("blob writer is already committed or cancelled");
+    if (!IsSha256Hex(expected_sha256)) {
+      Cancel();
+      return InvalidArgumentError("\"" + expected_sha256 + "\" is not a lowercase hex SHA-256");
+    }
+    const std::string actual = hasher_.FinishHex();
+    if (actual != expected_sha256 || size_ != expected_size) {
+      Status s = DataLossError("received " + std::to_string(size_) + " bytes with SHA-256 " + actual + ", expected " +
+                               std::to_string(expected_size) + " bytes with SHA-256 " + expected_sha256 +
+                               "; nothing was stored, upload again");
+      Cancel();
+      return s;
+    }
+    Status s = Publish(actual);
+    if (!s.ok()) Cancel();
+    return s;
+  }
+
+  void Cancel() override {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    if (!tmp_path_.empty()) {
+      ::unlink(tmp_path_.c_str());
+      tmp_path_.clear();
+    }
+  }
+
+  std::uint64_t size() const override { return size_; }
+
+ private:
+  Status Publish(const std::string& sha256) {
+    if (::fsync(fd_) != 0) return ErrnoStatus(errno, "fsync", tmp_path_);
+    int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) return ErrnoStatus(errno, "close", tmp_path_);
+    const std::filesystem::path final_path = store_->BlobPath(sha256);
+    if (Status s = EnsureDir(final_path.parent_path().parent_path()); !s.ok()) return s;
+    if (Status s = EnsureDir(final_path.parent_path()); !s.ok()) return s;
+    struct stat st;
+    if (::stat(final_path.c_str(), &st) == 0) {
+      // Content-addressed: the existing blob already holds these bytes.
+      ::unlink(tmp_path_.c_str());
+      tmp_path_.clear();
+      return OkStatus();
+    }
+    if (::rename(tmp_path_.c_str(), final_path.c_str()) != 0) {
+      return ErrnoStatus(errno, "rename onto", final_path);
+    }
+    tmp_path_.clear();
+    return SyncDir(final_path.parent_path());
+  }
+
+  LocalBlobStore* store_;
+  int fd_;
+  std::filesystem::path tmp_path_;  // empty once published or removed
+  Sha256 hasher_;
+  std::uint64_t size_ = 0;
+};
+
+class LocalBlobReader final : public BlobReader {
+ public:
+  LocalBlobReader(int fd, std::filesystem::path path, std::uint64_t offset, std::uint64_t length)
+      : fd_(fd), path_(std::move(path)), offset_(offset), remaining_(length) {}
+  ~LocalBlobReader() override { ::close(fd_); }
+
+  StatusOr<std::size_t> Read(void* buf, std::size_t n) override {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n, remaining_));
+    if (want == 0) return std::size_t{0};
+    for (;;) {
+      ssize_t r = ::pread(fd_, buf, want, static_cast<off_t>(offset_));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus(errno, "read", path_);
+      }
+      if (r == 0) {
+        return DataLossError("blob " + path_.string() + " ended " + std::to_string(remaining_) +
+                             " bytes early: it was truncated");
+      }
+      offset_ += static_cast<std::uint64_t>(r);
+      remaining_ -= static_cast<std::uint64_t>(r);
+      return static_cast<std::size_t>(r);
+    }
+  }
+
+ private:
+  int fd_;
+  std::filesystem::path path_;
+  std::uint64_t offset_;
+  std::uint64_t remaining_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<LocalBlobStore>> LocalBlobStore::Open(const std::filesystem::path& root) {
+  std::error_code ec;
+  std::filesystem::create_directories(root, ec);
+  if (ec) return ErrnoStatus(ec.value(), "create blob directory", root);
+  const std::filesystem::path tmp = root / kTmpDir;
+  if (Status s = EnsureDir(tmp); !s.ok()) return s;
+  // Uploads that were in progress when the previous server stopped.
+  for (const auto& entry : std::filesystem::directory_iterator(tmp, ec)) {
+    std::error_code rm_ec;
+    std::filesystem::remove_all(entry.path(), rm_ec);
+  }
+  if (ec) return ErrnoStatus(ec.value(), "list", tmp);
+  return std::unique_ptr<LocalBlobStore>(new LocalBlobStore(root));
+}
+
+std::filesystem::path LocalBlobStore::BlobPath(const std::string& sha256) const {
+  return root_ / sha256.substr(0, 2) / sha256.substr(2, 2) / sha256;
+}
+
+StatusOr<std::unique_ptr<BlobWriter>> LocalBlobStore::NewWriter() {
+  std::string tmpl = (root_ / kTmpDir / "upload-XXXXXX").string();
+  int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "create temporary file in", root_ / kTmpDir);
+  return std::unique_ptr<BlobWriter>(new LocalBlobWriter(this, fd, tmpl));
+}
+
+StatusOr<std::optional<std::uint64_t>> LocalBlobStore::Stat(const std::string& sha256) {
+  if (!IsSha256Hex(sha256)) return InvalidArgumentError("\"" + sha256 + "\" is not a lowercase hex SHA-256");
+  const std::filesystem::path path = BlobPath(sha256);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::optional<std::uint64_t>();
+    return ErrnoStatus(errno, "stat", path);
+  }
+  return std::optional<std::uint64_t>(static_cast<std::uint64_t>(st.st_size));
+}
+
+StatusOr<std::unique_ptr<BlobReader>> LocalBlobStore::Open(const std::string& sha256, std::uint64_t offset,
+                                                           std::uint64_t length) {
+  if (!IsSha256Hex(sha256)) return InvalidArgumentError("\"" + sha256 + "\" is not a lowercase hex SHA-256");
+  const std::filesystem::path path = BlobPath(sha256);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return NotFoundError("blob " + sha256 + " is missing from the blob store");
+    return ErrnoStatus(errno, "open", path);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    Status s = ErrnoStatus(errno, "stat", path);
+    ::close(fd);
+    return s;
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (offset > size || length > size - offset) {
+    ::close(fd);
+    return InvalidArgumentError("range " + std::to_string(offset) + "+" + std::to_string(length) + " is outside blob " +
+                                sha256 + " of " + std::to_string(size) + " bytes");
+  }
+  ::posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_SEQUENTIAL);
+  return std::unique_ptr<BlobReader>(new LocalBlobReader(fd, path, offset, length));
+}
+
+}  // namespace cairn::internal

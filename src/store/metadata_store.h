@@ -1,0 +1,111 @@
+// MetadataStore: runs, file versions and API keys. The embedded default is
+// SQLite (sqlite/); PostgreSQL implements the same interface later. Every
+// method is one transaction; implementations are thread-safe.
+//
+// Nothing outside src/store/ knows which backend is in use: the server gets a
+// MetadataStore from OpenStore() (store.h).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cairn/status.h"
+
+namespace cairn::internal {
+
+struct RunKey {
+  std::string entity;
+  std::string project;
+  std::string run_id;
+};
+
+struct RunRecord {
+  std::string entity;
+  std::string project;
+  std::string run_id;
+  long long created_ms = 0;
+  long long updated_ms = 0;
+};
+
+struct FileVersionRecord {
+  std::string name;
+  std::int64_t version = 0;  // 1-based, per (run, name), in commit order
+  std::uint64_t size = 0;
+  std::string sha256;        // blob key
+  long long created_ms = 0;
+};
+
+struct KeyRecord {
+  std::string key_hash;  // lowercase hex SHA-256 of the key
+  std::string entity;    // the one entity the key may touch; empty for admin keys
+  bool admin = false;
+  bool read_only = false;
+  long long created_ms = 0;
+};
+
+enum class ResumeMode { kNever, kAllow, kMust };
+
+// The part of a run path that a kNotFound from this interface refers to.
+// Every backend builds those errors with RunPathNotFoundError() so that the
+// HTTP layer can answer entity_not_found / project_not_found / run_not_found
+// without knowing the backend.
+enum class RunPathPart { kEntity, kProject, kRun };
+
+// kNotFound whose message names the missing part, e.g.
+//   "project alice/mnist does not exist: check the run path ..."
+Status RunPathNotFoundError(RunPathPart part, const RunKey& run);
+
+// Which part a Status built by RunPathNotFoundError() names; nullopt for any
+// other Status (including OK and other kNotFound errors).
+std::optional<RunPathPart> MissingRunPathPart(const Status& status);
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::string next_cursor;  // empty: no more pages
+};
+
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  // Creates the run (and its entity/project on first write) or resumes it,
+  // per `mode`: kNever on an existing run -> kAlreadyExists; kMust on a
+  // missing run -> kNotFound. `*created` says which happened.
+  virtual StatusOr<RunRecord> CreateOrResumeRun(const RunKey& run, ResumeMode mode, bool* created) = 0;
+
+  // kNotFound naming what is missing: the entity, the project or the run.
+  virtual StatusOr<RunRecord> GetRun(const RunKey& run) = 0;
+
+  // Runs of a project ordered by (created, id); `cursor` is an opaque value
+  // from a previous page. kNotFound when the project does not exist.
+  virtual StatusOr<Page<RunRecord>> ListRuns(const std::string& entity, const std::string& project,
+                                             const std::string& cursor, int limit) = 0;
+
+  // Commits a new version of `name` pointing at an already durable blob.
+  // Versions are assigned atomically (two concurrent commits get distinct,
+  // consecutive numbers). kNotFound when the run does not exist.
+  virtual StatusOr<FileVersionRecord> CommitVersion(const RunKey& run, const std::string& name,
+                                                    const std::string& sha256, std::uint64_t size) = 0;
+
+  // The latest version of `name`, or `version`. nullopt when the run exists
+  // but has no such file/version; kNotFound when the run does not exist.
+  virtual StatusOr<std::optional<FileVersionRecord>> GetFile(const RunKey& run, const std::string& name,
+                                                             std::optional<std::int64_t> version) = 0;
+
+  // The latest version of every file whose name starts with `prefix`, ordered
+  // by name; cursor is opaque.
+  virtual StatusOr<Page<FileVersionRecord>> ListFiles(const RunKey& run, const std::string& prefix,
+                                                      const std::string& cursor, int limit) = 0;
+
+  // Every version of `name`, oldest first (empty when none).
+  virtual StatusOr<std::vector<FileVersionRecord>> ListVersions(const RunKey& run, const std::string& name) = 0;
+
+  // API keys, stored by hash only.
+  virtual Status PutKey(const KeyRecord& key) = 0;
+  virtual StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) = 0;
+};
+
+}  // namespace cairn::internal

@@ -1,0 +1,590 @@
+#include "store/sqlite/sqlite_metadata_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <utility>
+
+#include "common/fs.h"
+
+namespace cairn::internal {
+namespace {
+
+// Numbered schema migrations, applied in order at open. Never edit a released
+// entry: append a new one. The PostgreSQL store keeps the same numbering.
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE entities (
+  id         INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL UNIQUE,
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE projects (
+  id         INTEGER PRIMARY KEY,
+  entity_id  INTEGER NOT NULL REFERENCES entities(id),
+  name       TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  UNIQUE (entity_id, name)
+);
+CREATE TABLE runs (
+  id         INTEGER PRIMARY KEY,
+  project_id INTEGER NOT NULL REFERENCES projects(id),
+  run_id     TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  UNIQUE (project_id, run_id)
+);
+CREATE INDEX runs_by_created ON runs (project_id, created_ms, run_id);
+CREATE TABLE file_versions (
+  id         INTEGER PRIMARY KEY,
+  run        INTEGER NOT NULL REFERENCES runs(id),
+  name       TEXT NOT NULL,
+  version    INTEGER NOT NULL,
+  size       INTEGER NOT NULL,
+  sha256     TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  UNIQUE (run, name, version)
+);
+CREATE TABLE api_keys (
+  key_hash   TEXT PRIMARY KEY,
+  entity     TEXT NOT NULL,
+  admin      INTEGER NOT NULL,
+  read_only  INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql"},
+};
+
+constexpr int kLatestSchemaVersion = 1;
+constexpr int kMaxPageSize = 1000;
+
+int ClampLimit(int limit) { return std::clamp(limit, 1, kMaxPageSize); }
+
+}  // namespace
+
+Status SqliteStatus(int rc, sqlite3* db, std::string_view what) {
+  std::string msg = std::string(what) + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+      return OkStatus();
+    case SQLITE_FULL:
+      return ResourceExhaustedError(msg + " (the disk holding the database is full; free some space)");
+    case SQLITE_NOMEM:
+      return ResourceExhaustedError(msg);
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return UnavailableError(msg + " (the database is busy; retry)");
+    case SQLITE_IOERR:
+      return UnavailableError(msg + " (I/O error on the database file)");
+    case SQLITE_CONSTRAINT:
+      return AlreadyExistsError(msg);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return DataLossError(msg + " (the database file is damaged; restore it from a backup)");
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_AUTH:
+      return FailedPreconditionError(msg + " (check the data directory and its permissions)");
+    default:
+      return InternalError(msg);
+  }
+}
+
+// A cached statement checked out for one use: binds parameters, steps, reads
+// columns, and resets the statement when it goes out of scope.
+class SqliteMetadataStore::Stmt {
+ public:
+  Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  ~Stmt() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& Bind(int index, std::string_view value) {
+    Check(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Stmt& Bind(int index, std::int64_t value) {
+    Check(sqlite3_bind_int64(stmt_, index, value));
+    return *this;
+  }
+
+  // true: a row is available; false: done.
+  StatusOr<bool> Step() {
+    if (!bind_status_.ok()) return bind_status_;
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteStatus(rc, db_, "sqlite statement");
+  }
+  // Steps a statement that returns no rows.
+  Status Run() {
+    StatusOr<bool> r = Step();
+    return r.status();
+  }
+
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) const {
+    const unsigned char* p = sqlite3_column_text(stmt_, col);
+    int n = sqlite3_column_bytes(stmt_, col);
+    return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
+  }
+
+ private:
+  void Check(int rc) {
+    if (rc != SQLITE_OK && bind_status_.ok()) bind_status_ = SqliteStatus(rc, db_, "sqlite bind");
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  Status bind_status_;
+};
+
+// A transaction: rolled back on destruction unless Commit() succeeded.
+class SqliteMetadataStore::Txn {
+ public:
+  explicit Txn(SqliteMetadataStore* store) : store_(store) {}
+  ~Txn() {
+    if (open_) sqlite3_exec(store_->db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+
+  // `immediate` takes the write lock now, so that a read-modify-write (such as
+  // max(version)+1) cannot race another connection.
+  Status Begin(bool immediate) {
+    Status s = store_->Exec(immediate ? "BEGIN IMMEDIATE" : "BEGIN");
+    open_ = s.ok();
+    return s;
+  }
+  Status Commit() {
+    Status s = store_->Exec("COMMIT");
+    if (s.ok()) open_ = false;
+    return s;
+  }
+
+ private:
+  SqliteMetadataStore* store_;
+  bool open_ = false;
+};
+
+// Returns the error of a Status-or-StatusOr expression from the caller.
+#define CAIRN_SQL_RETURN_IF_ERROR(expr)  \
+  do {                                   \
+    ::cairn::Status cairn_s_ = (expr);   \
+    if (!cairn_s_.ok()) return cairn_s_; \
+  } while (false)
+
+StatusOr<std::unique_ptr<SqliteMetadataStore>> SqliteMetadataStore::Open(const std::filesystem::path& path,
+                                                                         const SqliteOptions& options) {
+  sqlite3* db = nullptr;
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    Status s = SqliteStatus(rc, db, "open database " + path.string());
+    sqlite3_close(db);
+    return s;
+  }
+  std::unique_ptr<SqliteMetadataStore> store(new SqliteMetadataStore(db));
+  std::lock_guard<std::mutex> lock(store->mu_);
+  CAIRN_SQL_RETURN_IF_ERROR(store->Configure(options));
+  CAIRN_SQL_RETURN_IF_ERROR(store->Migrate());
+  return store;
+}
+
+SqliteMetadataStore::~SqliteMetadataStore() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
+
+Status SqliteMetadataStore::Exec(const char* sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+  sqlite3_free(err);
+  if (rc != SQLITE_OK) return SqliteStatus(rc, db_, "sqlite exec");
+  return OkStatus();
+}
+
+Status SqliteMetadataStore::Configure(const SqliteOptions& options) {
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, options.busy_timeout_ms);
+  CAIRN_SQL_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
+  // FULL: a WAL commit is fsynced before COMMIT returns, so a version that
+  // the server acknowledged survives power loss.
+  CAIRN_SQL_RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL"));
+  CAIRN_SQL_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON"));
+  return OkStatus();
+}
+
+Status SqliteMetadataStore::Migrate() {
+  CAIRN_SQL_RETURN_IF_ERROR(
+      Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+           " version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)"));
+  for (const Migration& m : kMigrations) {
+    Txn txn(this);
+    CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
+    std::int64_t current = 0;
+    {
+      StatusOr<sqlite3_stmt*> st = Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+      if (!st.ok()) return st.status();
+      Stmt q(db_, *st);
+      StatusOr<bool> row = q.Step();
+      if (!row.ok()) return row.status();
+      current = q.Int(0);
+    }
+    if (current > kLatestSchemaVersion) {
+      return FailedPreconditionError("the database has schema version " + std::to_string(current) +
+                                     ", newer than this server supports (" + std::to_string(kLatestSchemaVersion) +
+                                     "); upgrade cairn");
+    }
+    if (current >= m.version) continue;  // applied earlier (by us or another process)
+    CAIRN_SQL_RETURN_IF_ERROR(Exec(m.sql));
+    {
+      StatusOr<sqlite3_stmt*> st = Prepare("INSERT INTO schema_migrations(version, applied_ms) VALUES (?1, ?2)");
+      if (!st.ok()) return st.status();
+      Stmt q(db_, *st);
+      CAIRN_SQL_RETURN_IF_ERROR(q.Bind(1, std::int64_t{m.version}).Bind(2, std::int64_t{NowMs()}).Run());
+    }
+    CAIRN_SQL_RETURN_IF_ERROR(txn.Commit());
+  }
+  return OkStatus();
+}
+
+int SqliteMetadataStore::SchemaVersion() {
+  std::lock_guard<std::mutex> lock(mu_);
+  StatusOr<sqlite3_stmt*> st = Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!st.ok()) return -1;
+  Stmt q(db_, *st);
+  StatusOr<bool> row = q.Step();
+  return row.ok() && *row ? static_cast<int>(q.Int(0)) : -1;
+}
+
+StatusOr<sqlite3_stmt*> SqliteMetadataStore::Prepare(const char* sql) {
+  auto it = statements_.find(sql);
+  if (it != statements_.end()) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) return SqliteStatus(rc, db_, "prepare statement");
+  statements_.emplace(sql, stmt);
+  return stmt;
+}
+
+namespace {
+constexpr const char* kFindRunSql =
+    "SELECT e.id, p.id, r.id, r.created_ms, r.updated_ms FROM entities e"
+    " LEFT JOIN projects p ON p.entity_id = e.id AND p.name = ?2"
+    " LEFT JOIN runs r ON r.project_id = p.id AND r.run_id = ?3"
+    " WHERE e.name = ?1";
+}  // namespace
+
+StatusOr<std::int64_t> SqliteMetadataStore::FindRunRowId(const RunKey& run) {
+  StatusOr<sqlite3_stmt*> st = Prepare(kFindRunSql);
+  if (!st.ok()) return st.status();
+  Stmt q(db_, *st);
+  q.Bind(1, run.entity).Bind(2, run.project).Bind(3, run.run_id);
+  StatusOr<bool> row = q.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return RunPathNotFoundError(RunPathPart::kEntity, run);
+  if (q.IsNull(1)) return RunPathNotFoundError(RunPathPart::kProject, run);
+  if (q.IsNull(2)) return RunPathNotFoundError(RunPathPart::kRun, run);
+  return q.Int(2);
+}
+
+StatusOr<RunRecord> SqliteMetadataStore::LoadRun(const RunKey& run) {
+  StatusOr<sqlite3_stmt*> st = Prepare(kFindRunSql);
+  if (!st.ok()) return st.status();
+  Stmt q(db_, *st);
+  q.Bind(1, run.entity).Bind(2, run.project).Bind(3, run.run_id);
+  StatusOr<bool> row = q.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return RunPathNotFoundError(RunPathPart::kEntity, run);
+  if (q.IsNull(1)) return RunPathNotFoundError(RunPathPart::kProject, run);
+  if (q.IsNull(2)) return RunPathNotFoundError(RunPathPart::kRun, run);
+  return RunRecord{run.entity, run.project, run.run_id, q.Int(3), q.Int(4)};
+}
+
+StatusOr<RunRecord> SqliteMetadataStore::CreateOrResumeRun(const RunKey& run, ResumeMode mode, bool* created) {
+  if (created != nullptr) *created = false;
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(this);
+  CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
+  StatusOr<RunRecord> existing = LoadRun(run);
+  const long long now = NowMs();
+  if (existing.ok()) {
+    if (mode == ResumeMode::kNever) {
+      return AlreadyExistsError("run " + run.entity + "/" + run.project + "/" + run.run_id +
+                                " already exists: resume it (resume \"allow\" or \"must\") or pick another id");
+    }
+    // Resuming counts as activity on the run.
+    RunRecord rec = std::move(existing).value();
+    rec.updated_ms = std::max(rec.updated_ms, now);
+    StatusOr<sqlite3_stmt*> st = Prepare(
+        "UPDATE runs SET updated_ms = ?1 WHERE run_id = ?2 AND project_id ="
+        " (SELECT p.id FROM projects p JOIN entities e ON e.id = p.entity_id WHERE e.name = ?3 AND p.name = ?4)");
+    if (!st.ok()) return st.status();
+    {
+      Stmt q(db_, *st);
+      CAIRN_SQL_RETURN_IF_ERROR(
+          q.Bind(1, std::int64_t{rec.updated_ms}).Bind(2, run.run_id).Bind(3, run.entity).Bind(4, run.project).Run());
+    }
+    CAIRN_SQL_RETURN_IF_ERROR(txn.Commit());
+    return rec;
+  }
+  if (!MissingRunPathPart(existing.status()).has_value()) return existing.status();  // a real error
+  if (mode == ResumeMode::kMust) return existing.status();
+
+  // Entities and projects come into being on the first run write.
+  const char* inserts[] = {
+      "INSERT OR IGNORE INTO entities(name, created_ms) VALUES (?1, ?4)",
+      "INSERT OR IGNORE INTO projects(entity_id, name, created_ms)"
+      " SELECT id, ?2, ?4 FROM entities WHERE name = ?1",
+      "INSERT INTO runs(project_id, run_id, created_ms, updated_ms)"
+      " SELECT p.id, ?3, ?4, ?4 FROM projects p JOIN entities e ON e.id = p.entity_id"
+      " WHERE e.name = ?1 AND p.name = ?2",
+  };
+  for (const char* sql : inserts) {
+    StatusOr<sqlite3_stmt*> st = Prepare(sql);
+    if (!st.ok()) return st.status();
+    Stmt q(db_, *st);
+    // Every statement's highest parameter is ?4, so all four indexes exist;
+    // the ones a statement does not reference are ignored.
+    q.Bind(1, run.entity).Bind(2, run.project).Bind(3, run.run_id).Bind(4, std::int64_t{now});
+    CAIRN_SQL_RETURN_IF_ERROR(q.Run());
+  }
+  CAIRN_SQL_RETURN_IF_ERROR(txn.Commit());
+  if (created != nullptr) *created = true;
+  return RunRecord{run.entity, run.project, run.run_id, now, now};
+}
+
+StatusOr<RunRecord> SqliteMetadataStore::GetRun(const RunKey& run) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return LoadRun(run);
+}
+
+StatusOr<Page<RunRecord>> SqliteMetadataStore::ListRuns(const std::string& entity, const std::string& project,
+                                                        const std::string& cursor, int limit) {
+  limit = ClampLimit(limit);
+  std::int64_t after_ms = std::numeric_limits<std::int64_t>::min();
+  std::string after_id;
+  if (!cursor.empty()) {
+    std::size_t colon = cursor.find(':');
+    const char* end = cursor.data() + (colon == std::string::npos ? cursor.size() : colon);
+    auto [ptr, ec] = std::from_chars(cursor.data(), end, after_ms);
+    if (colon == std::string::npos || ec != std::errc() || ptr != end) {
+      return InvalidArgumentError("malformed cursor \"" + cursor + "\": pass the next_cursor of a previous page");
+    }
+    after_id = cursor.substr(colon + 1);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(this);
+  CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
+  RunKey key{entity, project, ""};
+  std::int64_t project_id = 0;
+  {
+    StatusOr<sqlite3_stmt*> st = Prepare(
+        "SELECT e.id, p.id FROM entities e LEFT JOIN projects p ON p.entity_id = e.id AND p.name = ?2"
+        " WHERE e.name = ?1");
+    if (!st.ok()) return st.status();
+    Stmt q(db_, *st);
+    q.Bind(1, entity).Bind(2, project);
+    StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return RunPathNotFoundError(RunPathPart::kEntity, key);
+    if (q.IsNull(1)) return RunPathNotFoundError(RunPathPart::kProject, key);
+    project_id = q.Int(1);
+  }
+  StatusOr<sqlite3_stmt*> st = Prepare(
+      "SELECT run_id, created_ms, updated_ms FROM runs"
+      " WHERE project_id = ?1 AND (created_ms, run_id) > (?2, ?3)"
+      " ORDER BY created_ms, run_id LIMIT ?4");
+  if (!st.ok()) return st.status();
+  Stmt q(db_, *st);
+  q.Bind(1, project_id).Bind(2, after_ms).Bind(3, after_id).Bind(4, std::int64_t{limit} + 1);
+  Page<RunRecord> page;
+  for (;;) {
+    StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    if (static_cast<int>(page.items.size()) == limit) {
+      const RunRecord& last = page.items.back();
+      page.next_cursor = std::to_string(last.created_ms) + ":" + last.run_id;
+      break;
+    }
+    page.items.push_back(RunRecord{entity, project, q.Text(0), q.Int(1), q.Int(2)});
+  }
+  return page;
+}
+
+StatusOr<FileVersionRecord> SqliteMetadataStore::CommitVersion(const RunKey& run, const std::string& name,
+                                                               const std::string& sha256, std::uint64_t size) {
+  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    return InvalidArgumentError("file size " + std::to_string(size) + " is too large");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(this);
+  // IMMEDIATE: max(version)+1 and the insert happen under the write lock, so
+  // concurrent commits (from any process) get distinct, consecutive versions.
+  CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
+  StatusOr<std::int64_t> run_row = FindRunRowId(run);
+  if (!run_row.ok()) return run_row.status();
+  FileVersionRecord rec;
+  rec.name = name;
+  rec.size = size;
+  rec.sha256 = sha256;
+  rec.created_ms = NowMs();
+  {
+    StatusOr<sqlite3_stmt*> st =
+        Prepare("SELECT COALESCE(MAX(version), 0) FROM file_versions WHERE run = ?1 AND name = ?2");
+    if (!st.ok()) return st.status();
+    Stmt q(db_, *st);
+    q.Bind(1, *run_row).Bind(2, name);
+    StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    rec.version = q.Int(0) + 1;
+  }
+  {
+    StatusOr<sqlite3_stmt*> st = Prepare(
+        "INSERT INTO file_versions(run, name, version, size, sha256, created_ms)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!st.ok()) return st.status();
+    Stmt q(db_, *st);
+    CAIRN_SQL_RETURN_IF_ERROR(q.Bind(1, *run_row)
+                                  .Bind(2, name)
+                                  .Bind(3, rec.version)
+                                  .Bind(4, static_cast<std::int64_t>(size))
+                                  .Bind(5, sha256)
+                                  .Bind(6, std::int64_t{rec.created_ms})
+                                  .Run());
+  }
+  {
+    StatusOr<sqlite3_stmt*> st = Prepare("UPDATE runs SET updated_ms = MAX(updated_ms, ?2) WHERE id = ?1");
+    if (!st.ok()) return st.status();
+    Stmt q(db_, *st);
+    CAIRN_SQL_RETURN_IF_ERROR(q.Bind(1, *run_row).Bind(2, std::int64_t{rec.created_ms}).Run());
+  }
+  CAIRN_SQL_RETURN_IF_ERROR(txn.Commit());
+  return rec;
+}
+
+StatusOr<std::optional<FileVersionRecord>> SqliteMetadataStore::GetFile(const RunKey& run, const std::string& name,
+                                                                        std::optional<std::int64_t> version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(this);
+  CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
+  StatusOr<std::int64_t> run_row = FindRunRowId(run);
+  if (!run_row.ok()) return run_row.status();
+  StatusOr<sqlite3_stmt*> st = version.has_value() ? Prepare(
+                                                         "SELECT version, size, sha256, created_ms FROM file_versions"
+                                                         " WHERE run = ?1 AND name = ?2 AND version = ?3")
+                                                   : Prepare(
+                                                         "SELECT version, size, sha256, created_ms FROM file_versions"
+                                                         " WHERE run = ?1 AND name = ?2 ORDER BY version DESC LIMIT 1");
+  if (!st.ok()) return st.status();
+  Stmt q(db_, *st);
+  q.Bind(1, *run_row).Bind(2, name);
+  if (version.has_value()) q.Bind(3, *version);
+  StatusOr<bool> row = q.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<FileVersionRecord>();
+  return std::optional<FileVersionRecord>(
+      FileVersionRecord{name, q.Int(0), static_cast<std::uint64_t>(q.Int(1)), q.Text(2), q.Int(3)});
+}
+
+StatusOr<Page<FileVersionRecord>> SqliteMetadataStore::ListFiles(const RunKey& run, const std::string& prefix,
+                                                                 const std::string& cursor, int limit) {
+  limit = ClampLimit(limit);
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(this);
+  CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
+  StatusOr<std::int64_t> run_row = FindRunRowId(run);
+  if (!run_row.ok()) return run_row.status();
+  // Names compare bytewise (BINARY collation); the cursor is the last name
+  // returned, the prefix bound lets the (run, name, version) index seek.
+  StatusOr<sqlite3_stmt*> st = Prepare(
+      "SELECT f.name, f.version, f.size, f.sha256, f.created_ms FROM file_versions f"
+      " WHERE f.run = ?1 AND f.name > ?2 AND f.name >= ?3 AND substr(f.name, 1, length(?3)) = ?3"
+      " AND f.version = (SELECT MAX(g.version) FROM file_versions g WHERE g.run = f.run AND g.name = f.name)"
+      " ORDER BY f.name LIMIT ?4");
+  if (!st.ok()) return st.status();
+  Stmt q(db_, *st);
+  q.Bind(1, *run_row).Bind(2, cursor).Bind(3, prefix).Bind(4, std::int64_t{limit} + 1);
+  Page<FileVersionRecord> page;
+  for (;;) {
+    StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    if (static_cast<int>(page.items.size()) == limit) {
+      page.next_cursor = page.items.back().name;
+      break;
+    }
+    page.items.push_back(
+        FileVersionRecord{q.Text(0), q.Int(1), static_cast<std::uint64_t>(q.Int(2)), q.Text(3), q.Int(4)});
+  }
+  return page;
+}
+
+StatusOr<std::vector<FileVersionRecord>> SqliteMetadataStore::ListVersions(const RunKey& run, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(this);
+  CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
+  StatusOr<std::int64_t> run_row = FindRunRowId(run);
+  if (!run_row.ok()) return run_row.status();
+  StatusOr<sqlite3_stmt*> st = Prepare(
+      "SELECT version, size, sha256, created_ms FROM file_versions WHERE run = ?1 AND name = ?2 ORDER BY version");
+  if (!st.ok()) return st.status();
+  Stmt q(db_, *st);
+  q.Bind(1, *run_row).Bind(2, name);
+  std::vector<FileVersionRecord> out;
+  for (;;) {
+    StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back(FileVersionRecord{name, q.Int(0), static_cast<std::uint64_t>(q.Int(1)), q.Text(2), q.Int(3)});
+  }
+  return out;
+}
+
+Status SqliteMetadataStore::PutKey(const KeyRecord& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  StatusOr<sqlite3_stmt*> st =
+      Prepare("INSERT INTO api_keys(key_hash, entity, admin, read_only, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)");
+  if (!st.ok()) return st.status();
+  Stmt q(db_, *st);
+  Status s = q.Bind(1, key.key_hash)
+                 .Bind(2, key.entity)
+                 .Bind(3, std::int64_t{key.admin ? 1 : 0})
+                 .Bind(4, std::int64_t{key.read_only ? 1 : 0})
+                 .Bind(5, std::int64_t{key.created_ms != 0 ? key.created_ms : NowMs()})
+                 .Run();
+  if (s.code() == StatusCode::kAlreadyExists) return AlreadyExistsError("an API key with that hash already exists");
+  return s;
+}
+
+StatusOr<std::optional<KeyRecord>> SqliteMetadataStore::FindKey(const std::string& key_hash) {
+  std::lock_guard<std::mutex> lock(mu_);
+  StatusOr<sqlite3_stmt*> st =
+      Prepare("SELECT key_hash, entity, admin, read_only, created_ms FROM api_keys WHERE key_hash = ?1");
+  if (!st.ok()) return st.status();
+  Stmt q(db_, *st);
+  q.Bind(1, key_hash);
+  StatusOr<bool> row = q.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<KeyRecord>();
+  return std::optional<KeyRecord>(KeyRecord{q.Text(0), q.Text(1), q.Int(2) != 0, q.Int(3) != 0, q.Int(4)});
+}
+
+}  // namespace cairn::internal

@@ -1,0 +1,93 @@
+// SqliteMetadataStore: the embedded MetadataStore, one SQLite database file.
+//
+// Durability: WAL journal with synchronous=FULL, so a commit that returned OK
+// survives a power loss. Schema changes are numbered migrations recorded in
+// schema_migrations(version) and applied, in order and each in its own
+// transaction, when the store is opened; a database written by a newer Cairn
+// (unknown version) is refused with kFailedPrecondition.
+//
+// Thread-safety: all methods may be called concurrently; one connection is
+// shared behind a mutex (SQLite serialises writers anyway). Other processes
+// may open the same file: writes take the database lock up front (BEGIN
+// IMMEDIATE) and wait up to busy_timeout for it, then fail with kUnavailable.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "cairn/status.h"
+#include "store/metadata_store.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace cairn::internal {
+
+struct SqliteOptions {
+  // How long a statement waits for another connection's lock before failing
+  // with kUnavailable. Default 5 s: long enough for any Cairn transaction.
+  int busy_timeout_ms = 5000;
+};
+
+class SqliteMetadataStore final : public MetadataStore {
+ public:
+  // Opens (creating when missing) the database at `path` and migrates it to
+  // the current schema. kFailedPrecondition when the file cannot be opened or
+  // is from a newer version; kDataLoss when it is not a database.
+  static StatusOr<std::unique_ptr<SqliteMetadataStore>> Open(const std::filesystem::path& path,
+                                                             const SqliteOptions& options = {});
+  ~SqliteMetadataStore() override;
+
+  SqliteMetadataStore(const SqliteMetadataStore&) = delete;
+  SqliteMetadataStore& operator=(const SqliteMetadataStore&) = delete;
+
+  StatusOr<RunRecord> CreateOrResumeRun(const RunKey& run, ResumeMode mode, bool* created) override;
+  StatusOr<RunRecord> GetRun(const RunKey& run) override;
+  // The cursor is "<created_ms>:<run_id>" of the last run of the previous page.
+  StatusOr<Page<RunRecord>> ListRuns(const std::string& entity, const std::string& project, const std::string& cursor,
+                                     int limit) override;
+  StatusOr<FileVersionRecord> CommitVersion(const RunKey& run, const std::string& name, const std::string& sha256,
+                                            std::uint64_t size) override;
+  StatusOr<std::optional<FileVersionRecord>> GetFile(const RunKey& run, const std::string& name,
+                                                     std::optional<std::int64_t> version) override;
+  // The cursor is the last name of the previous page.
+  StatusOr<Page<FileVersionRecord>> ListFiles(const RunKey& run, const std::string& prefix, const std::string& cursor,
+                                              int limit) override;
+  StatusOr<std::vector<FileVersionRecord>> ListVersions(const RunKey& run, const std::string& name) override;
+  Status PutKey(const KeyRecord& key) override;
+  StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) override;
+
+  // The schema version the database is at after Open().
+  int SchemaVersion();
+
+ private:
+  class Stmt;
+  class Txn;
+
+  explicit SqliteMetadataStore(sqlite3* db) : db_(db) {}
+
+  Status Configure(const SqliteOptions& options);
+  Status Migrate();
+  Status Exec(const char* sql);
+  // A cached prepared statement for `sql` (a string literal), reset on use.
+  StatusOr<sqlite3_stmt*> Prepare(const char* sql);
+  // Resolves a run to its rowid, or the kNotFound naming the missing part.
+  StatusOr<std::int64_t> FindRunRowId(const RunKey& run);
+  StatusOr<RunRecord> LoadRun(const RunKey& run);
+
+  std::mutex mu_;
+  sqlite3* db_;                                                // guarded by mu_
+  std::unordered_map<const char*, sqlite3_stmt*> statements_;  // guarded by mu_
+};
+
+// The one place a SQLite result code becomes a Status: SQLITE_FULL ->
+// kResourceExhausted, BUSY/LOCKED -> kUnavailable, CONSTRAINT ->
+// kAlreadyExists, CORRUPT/NOTADB -> kDataLoss, CANTOPEN/PERM/READONLY ->
+// kFailedPrecondition, anything else kInternal. `what` names the operation.
+Status SqliteStatus(int rc, sqlite3* db, std::string_view what);
+
+}  // namespace cairn::internal
