@@ -1,0 +1,139 @@
+#include "server/auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <system_error>
+
+#include "common/fs.h"
+#include "common/sha256.h"
+
+namespace cairn::internal {
+namespace {
+
+constexpr std::string_view kKeyPrefix = "cairn_";
+constexpr int kKeyRandomChars = 40;
+constexpr std::string_view kHowToGetKey =
+    "run `cairn login` or set CAIRN_API_KEY (an admin creates keys with POST /api/v1/keys)";
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+StatusOr<std::string> GenerateApiKey() {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  constexpr unsigned kAlphabetSize = sizeof(kAlphabet) - 1;  // 62
+  // Rejection sampling keeps the characters uniform: 248 = 4 * 62.
+  constexpr unsigned kLimit = 256 - 256 % kAlphabetSize;
+  std::string key(kKeyPrefix);
+  while (key.size() < kKeyPrefix.size() + kKeyRandomChars) {
+    unsigned char bytes[64];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) return InternalError("OpenSSL RAND_bytes failed to produce a key");
+    for (unsigned char b : bytes) {
+      if (b >= kLimit) continue;
+      key += kAlphabet[b % kAlphabetSize];
+      if (key.size() == kKeyPrefix.size() + kKeyRandomChars) break;
+    }
+  }
+  return key;
+}
+
+StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(MetadataStore* metadata,
+                                                               const std::filesystem::path& data_dir) {
+  std::string admin_key;
+  if (const char* env = std::getenv("CAIRN_ADMIN_KEY"); env != nullptr && *env != '\0') {
+    admin_key = std::string(Trim(env));
+  } else {
+    const std::filesystem::path path = data_dir / "admin.key";
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) {
+      StatusOr<std::string> content = ReadSmallFile(path);
+      if (!content.ok()) return content.status();
+      admin_key = std::string(Trim(*content));
+      if (admin_key.empty()) {
+        return FailedPreconditionError(path.string() +
+                                       " is empty: delete it to generate a new admin key, or set CAIRN_ADMIN_KEY");
+      }
+    } else {
+      StatusOr<std::string> key = GenerateApiKey();
+      if (!key.ok()) return key.status();
+      admin_key = std::move(key).value();
+      if (Status s = WriteFileAtomic(path, admin_key + "\n", 0600); !s.ok()) return s;
+      std::fprintf(stderr, "cairn server: admin key written to %s\n", path.c_str());
+      std::fflush(stderr);
+    }
+  }
+  return std::unique_ptr<Authenticator>(new Authenticator(metadata, Sha256Hex(admin_key)));
+}
+
+StatusOr<Principal> Authenticator::Authenticate(std::string_view authorization) const {
+  authorization = Trim(authorization);
+  if (authorization.empty()) {
+    return UnauthenticatedError("this request needs an API key: " + std::string(kHowToGetKey));
+  }
+  constexpr std::string_view kScheme = "bearer";
+  if (authorization.size() <= kScheme.size() || !EqualsIgnoreCase(authorization.substr(0, kScheme.size()), kScheme) ||
+      (authorization[kScheme.size()] != ' ' && authorization[kScheme.size()] != '\t')) {
+    return UnauthenticatedError("the Authorization header must be \"Bearer <key>\": " + std::string(kHowToGetKey));
+  }
+  const std::string_view key = Trim(authorization.substr(kScheme.size()));
+  if (key.empty()) return UnauthenticatedError("the API key is empty: " + std::string(kHowToGetKey));
+  const std::string hash = Sha256Hex(key);
+  if (CRYPTO_memcmp(hash.data(), admin_key_hash_.data(), hash.size()) == 0) {
+    return Principal{.entity = "", .admin = true, .read_only = false};
+  }
+  // Looked up by hash, so the lookup's timing says nothing about the key.
+  StatusOr<std::optional<KeyRecord>> record = metadata_->FindKey(hash);
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) {
+    return UnauthenticatedError("the API key is not known to this server: " + std::string(kHowToGetKey));
+  }
+  const KeyRecord& r = **record;
+  return Principal{.entity = r.admin ? "" : r.entity, .admin = r.admin, .read_only = r.read_only};
+}
+
+Status Authenticator::CheckAccess(const Principal& who, std::string_view entity, bool write) {
+  if (write && who.read_only) {
+    return PermissionDeniedError("this API key is read-only: use a key with write access to change entity " +
+                                 std::string(entity));
+  }
+  if (who.admin || who.entity == entity) return OkStatus();
+  return PermissionDeniedError("this API key belongs to entity " + who.entity + " and may not access entity " +
+                               std::string(entity) + ": use a key for " + std::string(entity));
+}
+
+StatusOr<std::string> Authenticator::CreateKey(const std::string& entity, bool read_only) const {
+  StatusOr<std::string> key = GenerateApiKey();
+  if (!key.ok()) return key.status();
+  KeyRecord record;
+  record.key_hash = Sha256Hex(*key);
+  record.entity = entity;
+  record.admin = false;
+  record.read_only = read_only;
+  record.created_ms = NowMs();
+  if (Status s = metadata_->PutKey(record); !s.ok()) return s;
+  return key;
+}
+
+}  // namespace cairn::internal

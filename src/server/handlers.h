@@ -1,0 +1,136 @@
+// The routes of docs/http-api.md, independent of the HTTP library (private to
+// src/server; server.cc owns sockets, parsing and timeouts).
+//
+// A request is handled in two steps so that nothing is read before it has
+// been routed, authenticated and checked:
+//   1. Begin() with the request's headers. It either answers at once
+//      (Call::response: errors, every GET/HEAD) or asks for the body:
+//      - Call::upload set: stream the body into it, then FinishUpload();
+//      - otherwise: read the (JSON) body, at most kMaxJsonBody bytes, then
+//        Finish().
+//   2. If the connection fails while the body is read, just destroy the Call:
+//      its BlobWriter cancels and nothing is committed.
+//
+// Api is thread-safe; a Call belongs to one connection.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cairn/status.h"
+#include "server/auth.h"
+#include "store/blob_store.h"
+#include "store/metadata_store.h"
+
+namespace cairn::internal {
+
+// Body limit for every route except file uploads (which are unlimited).
+inline constexpr std::size_t kMaxJsonBody = 1 << 20;
+
+// What the handlers need from a request's header block.
+struct HttpRequest {
+  std::string method;         // as received: "GET", "PUT", ...
+  std::string target;         // origin-form "/path?query", still percent-encoded
+  std::string authorization;  // "" when absent
+  std::string range;          // Range, "" when absent
+  std::string if_range;       // If-Range, "" when absent
+  std::string sha256;         // X-Cairn-Sha256, "" when absent
+  std::optional<std::uint64_t> content_length;
+  bool chunked = false;  // Transfer-Encoding: chunked
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  // Besides Content-Type, Content-Length and Connection, which the server sets.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;  // sent when `stream` is null
+  // File bytes: `stream_length` of them are read from `stream` in chunks.
+  std::unique_ptr<BlobReader> stream;
+  std::uint64_t stream_length = 0;
+  // HEAD: send the headers only; Content-Length announces `stream_length`.
+  bool head_only = false;
+  // For the server's log on 5xx: what went wrong (never contains a key).
+  std::string log_note;
+};
+
+// An error answer: `status` and {"error": {"code": code, "message": message}}.
+HttpResponse ErrorResponse(int status, std::string_view code, std::string_view message);
+// The one place a Status becomes an HTTP status and error code (kNotFound for
+// a run path part -> entity_not_found / project_not_found / run_not_found,
+// kResourceExhausted -> 507, kUnavailable -> 503, ...).
+HttpResponse StatusResponse(const Status& status);
+
+// One request in progress (see the overview).
+struct Call {
+  enum class Route {
+    kNone,
+    kHealth,
+    kWhoami,
+    kCreateKey,
+    kPutRun,
+    kGetRun,
+    kListRuns,
+    kListFiles,
+    kGetMeta,
+    kListVersions,
+    kGetFile,
+    kPutFile,
+  };
+
+  // Set when the answer is known without reading the body.
+  std::optional<HttpResponse> response;
+  // Set for uploads: the body goes here.
+  std::unique_ptr<BlobWriter> upload;
+
+  // Handler state between Begin() and Finish*().
+  Route route = Route::kNone;
+  Principal principal;
+  RunKey run;
+  std::string name;                 // file name, decoded and validated
+  std::string sha256;               // upload: expected digest
+  std::uint64_t declared_size = 0;  // upload: Content-Length
+};
+
+class Api {
+ public:
+  // The stores and the authenticator must outlive the Api.
+  Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth)
+      : metadata_(metadata), blobs_(blobs), auth_(auth) {}
+
+  Call Begin(const HttpRequest& request) const;
+  // For a Call without response and without upload: `body` is the request body.
+  HttpResponse Finish(Call& call, std::string_view body) const;
+  // For an upload whose body was received completely: verify, publish, commit.
+  HttpResponse FinishUpload(Call& call) const;
+
+ private:
+  HttpResponse GetFileBytes(const Call& call, const HttpRequest& request, std::optional<std::int64_t> version) const;
+
+  MetadataStore* metadata_;
+  BlobStore* blobs_;
+  const Authenticator* auth_;
+};
+
+// A single byte range resolved against a file size (RFC 9110 section 14).
+struct RangeSpec {
+  enum class Kind {
+    kWhole,          // no Range header, another unit, or several ranges: send everything
+    kPartial,        // [first, last] (inclusive)
+    kUnsatisfiable,  // 416
+    kMalformed,      // 400
+  };
+  Kind kind = Kind::kWhole;
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+};
+// Parses "bytes=A-B", "bytes=A-" and "bytes=-N" against `size`.
+RangeSpec ParseRange(std::string_view header, std::uint64_t size);
+
+}  // namespace cairn::internal

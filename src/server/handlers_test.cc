@@ -1,0 +1,142 @@
+// The routes without sockets: Api over real stores in a temp dir.
+#include "server/handlers.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "common/sha256.h"
+#include "store/store.h"
+
+namespace cairn::internal {
+namespace {
+
+using Json = nlohmann::json;
+
+TEST(ParseRangeTest, Forms) {
+  using K = RangeSpec::Kind;
+  auto r = ParseRange("bytes=10-19", 100);
+  EXPECT_EQ(r.kind, K::kPartial);
+  EXPECT_EQ(r.first, 10u);
+  EXPECT_EQ(r.last, 19u);
+  r = ParseRange("bytes=90-", 100);
+  EXPECT_EQ(r.kind, K::kPartial);
+  EXPECT_EQ(r.last, 99u);
+  r = ParseRange("bytes=90-500", 100);
+  EXPECT_EQ(r.last, 99u);
+  r = ParseRange("bytes=-10", 100);
+  EXPECT_EQ(r.first, 90u);
+  EXPECT_EQ(r.last, 99u);
+  r = ParseRange("bytes=-1000", 100);
+  EXPECT_EQ(r.first, 0u);
+  EXPECT_EQ(ParseRange("", 100).kind, K::kWhole);
+  EXPECT_EQ(ParseRange("items=1-2", 100).kind, K::kWhole);
+  EXPECT_EQ(ParseRange("bytes=1-2,5-6", 100).kind, K::kWhole);
+  EXPECT_EQ(ParseRange("bytes=100-", 100).kind, K::kUnsatisfiable);
+  EXPECT_EQ(ParseRange("bytes=-0", 100).kind, K::kUnsatisfiable);
+  EXPECT_EQ(ParseRange("bytes=0-", 0).kind, K::kUnsatisfiable);
+  EXPECT_EQ(ParseRange("bytes=5-1", 100).kind, K::kMalformed);
+  EXPECT_EQ(ParseRange("bytes=a-b", 100).kind, K::kMalformed);
+  EXPECT_EQ(ParseRange("bytes=99999999999999999999999-", 100).kind, K::kMalformed);
+}
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "cairn-api-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    ::setenv("CAIRN_ADMIN_KEY", "cairn_testadminkey", 1);
+    auto store = OpenStore({.data_dir = dir_});
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(store).value();
+    auto auth = Authenticator::Create(store_.metadata.get(), dir_);
+    ASSERT_TRUE(auth.ok()) << auth.status();
+    auth_ = std::move(auth).value();
+    api_ = std::make_unique<Api>(store_.metadata.get(), store_.blobs.get(), auth_.get());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  HttpResponse Do(const std::string& method, const std::string& target, const std::string& body = "",
+                  const std::string& key = "cairn_testadminkey") {
+    HttpRequest req{.method = method, .target = target, .authorization = key.empty() ? "" : "Bearer " + key};
+    Call call = api_->Begin(req);
+    if (call.response) return std::move(*call.response);
+    return api_->Finish(call, body);
+  }
+  HttpResponse Upload(const std::string& target, const std::string& data, const std::string& sha) {
+    HttpRequest req{.method = "PUT",
+                    .target = target,
+                    .authorization = "Bearer cairn_testadminkey",
+                    .sha256 = sha,
+                    .content_length = data.size()};
+    Call call = api_->Begin(req);
+    if (call.response) return std::move(*call.response);
+    EXPECT_TRUE(call.upload);
+    EXPECT_TRUE(call.upload->Append(data.data(), data.size()).ok());
+    return api_->FinishUpload(call);
+  }
+  static std::string Code(const HttpResponse& r) { return Json::parse(r.body)["error"]["code"]; }
+
+  std::filesystem::path dir_;
+  Store store_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<Api> api_;
+};
+
+TEST_F(ApiTest, ErrorsNameTheMissingPart) {
+  EXPECT_EQ(Do("GET", "/api/v1/health", "", "").status, 200);
+  EXPECT_EQ(Do("GET", "/api/v1/whoami", "", "").status, 401);
+  EXPECT_EQ(Do("GET", "/api/v1/nope").status, 404);
+  EXPECT_EQ(Do("DELETE", "/api/v1/runs/a/p/r").status, 405);
+  ASSERT_EQ(Do("PUT", "/api/v1/runs/a/p/r", R"({"resume":"allow"})").status, 201);
+  EXPECT_EQ(Do("PUT", "/api/v1/runs/a/p/r", R"({"resume":"allow"})").status, 200);
+  EXPECT_EQ(Do("PUT", "/api/v1/runs/a/p/r").status, 409);
+  EXPECT_EQ(Do("PUT", "/api/v1/runs/a/p/r", R"({"resume":"sometimes"})").status, 400);
+  EXPECT_EQ(Code(Do("GET", "/api/v1/runs/b/p/r")), "entity_not_found");
+  EXPECT_EQ(Code(Do("GET", "/api/v1/runs/a/q/r")), "project_not_found");
+  EXPECT_EQ(Code(Do("GET", "/api/v1/runs/a/p/s")), "run_not_found");
+  EXPECT_EQ(Code(Do("GET", "/api/v1/runs/a/p/r/meta/x.pt")), "file_not_found");
+  EXPECT_EQ(Code(Do("GET", "/api/v1/runs/a/p/r/files/a/../b")), "invalid_argument");
+  EXPECT_EQ(Code(Do("GET", "/api/v1/runs/a/p/r/files/a%0Ab")), "invalid_argument");
+  EXPECT_EQ(Code(Do("GET", "/api/v1/runs/.a/p/r")), "invalid_argument");
+  EXPECT_EQ(Code(Upload("/api/v1/runs/a/p/zz/files/f", "x", Sha256Hex("x"))), "run_not_found");
+}
+
+TEST_F(ApiTest, UploadDownloadAndKeys) {
+  ASSERT_EQ(Do("PUT", "/api/v1/runs/a/p/r").status, 201);
+  const std::string data = "0123456789";
+  HttpResponse put = Upload("/api/v1/runs/a/p/r/files/dir/w%20x.pt", data, Sha256Hex(data));
+  ASSERT_EQ(put.status, 201) << put.body;
+  EXPECT_EQ(Json::parse(put.body)["name"], "dir/w x.pt");
+  EXPECT_EQ(Json::parse(put.body)["version"], 1);
+  EXPECT_EQ(Code(Upload("/api/v1/runs/a/p/r/files/f", data, Sha256Hex("other"))), "digest_mismatch");
+  EXPECT_EQ(Code(Do("GET", "/api/v1/runs/a/p/r/meta/f")), "file_not_found");
+
+  HttpResponse get = Do("GET", "/api/v1/runs/a/p/r/files/dir/w%20x.pt");
+  ASSERT_EQ(get.status, 200);
+  ASSERT_TRUE(get.stream);
+  EXPECT_EQ(get.stream_length, data.size());
+  char buf[32];
+  auto n = get.stream->Read(buf, sizeof buf);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(std::string(buf, *n), data);
+
+  // Keys: admin only; an entity key is confined to its entity; read-only keys do not write.
+  HttpResponse made = Do("POST", "/api/v1/keys", R"({"entity":"a","read_only":true})");
+  ASSERT_EQ(made.status, 201);
+  const std::string ro_key = Json::parse(made.body)["key"];
+  EXPECT_EQ(ro_key.rfind("cairn_", 0), 0u);
+  EXPECT_EQ(ro_key.size(), 46u);
+  EXPECT_EQ(Do("GET", "/api/v1/runs/a/p/r", "", ro_key).status, 200);
+  EXPECT_EQ(Do("PUT", "/api/v1/runs/a/p/r2", "", ro_key).status, 403);
+  EXPECT_EQ(Do("GET", "/api/v1/runs/b/p/r", "", ro_key).status, 403);
+  EXPECT_EQ(Do("POST", "/api/v1/keys", R"({"entity":"a"})", ro_key).status, 403);
+  EXPECT_EQ(Do("GET", "/api/v1/whoami", "", "cairn_unknown").status, 401);
+}
+
+}  // namespace
+}  // namespace cairn::internal

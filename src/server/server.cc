@@ -1,0 +1,565 @@
+// The HTTP side of `cairn server`: sockets, HTTP/1.1 parsing, keep-alive,
+// timeouts, streaming and shutdown, on Boost.Beast with C++20 coroutines.
+// What each route does lives in handlers.cc (free of Boost).
+//
+// Threading: one io_context run by N threads. Every connection is a coroutine
+// on its own strand, so a connection's objects are only touched by one thread
+// at a time. The acceptor, the signal set and the shutdown timer share a
+// "control" strand. Store calls block the calling thread (acceptable for now:
+// SQLite and local disk are fast and there are N threads).
+#include "server/server.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <charconv>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "server/auth.h"
+#include "server/handlers.h"
+#include "store/store.h"
+
+namespace cairn::internal {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+// Upload and download chunk: bounds the memory of one transfer.
+constexpr std::size_t kChunkBytes = 256 * 1024;
+constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+// After answering without reading a request's body, how much of it we read
+// and discard (at most, and for how long) so that closing the socket does not
+// reset the connection before the client has read the answer.
+constexpr std::uint64_t kLingerBytes = 64ull << 20;
+constexpr std::chrono::seconds kLingerTime{2};
+
+// What the shutdown path needs to reach a live connection. Fields are only
+// touched on the connection's strand (`executor`).
+struct SessionHandle {
+  asio::any_io_executor executor;
+  beast::tcp_stream* stream = nullptr;  // null once the session has ended
+  bool idle = false;                    // waiting for the next request
+};
+
+// I/O objects of the control strand (they live on RunServer's stack).
+struct Control {
+  explicit Control(asio::io_context& ioc)
+      : strand(asio::make_strand(ioc)), acceptor(strand), signals(strand, SIGINT, SIGTERM), grace_timer(strand) {}
+  asio::strand<asio::io_context::executor_type> strand;
+  tcp::acceptor acceptor;
+  asio::signal_set signals;
+  asio::steady_timer grace_timer;
+};
+
+// Shared by every connection; outlives the io_context's handlers.
+struct ServerState {
+  ServerState(const ServerOptions& o, MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth,
+              std::shared_ptr<spdlog::logger> l)
+      : options(o), api(metadata, blobs, auth), log(std::move(l)) {}
+
+  const ServerOptions options;
+  const Api api;
+  std::shared_ptr<spdlog::logger> log;
+  Control* control = nullptr;
+  std::atomic<bool> stopping{false};
+
+  std::mutex mu;
+  std::set<std::shared_ptr<SessionHandle>> sessions;  // guarded by mu
+
+  // false when shutting down (the connection is then closed at once).
+  bool Register(const std::shared_ptr<SessionHandle>& h) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stopping) return false;
+    sessions.insert(h);
+    return true;
+  }
+  void Unregister(const std::shared_ptr<SessionHandle>& h);
+  // On the control strand: ends the shutdown once no connection is left.
+  void MaybeFinishShutdown();
+  // Closes connections: every one, or only the idle ones.
+  void CloseSessions(bool idle_only);
+};
+
+void ServerState::Unregister(const std::shared_ptr<SessionHandle>& h) {
+  bool last = false;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    sessions.erase(h);
+    last = sessions.empty();
+  }
+  if (last && stopping) asio::post(control->strand, [this] { MaybeFinishShutdown(); });
+}
+
+void ServerState::MaybeFinishShutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!stopping || !sessions.empty()) return;
+  }
+  control->grace_timer.cancel();
+  control->signals.cancel();
+}
+
+void ServerState::CloseSessions(bool idle_only) {
+  std::vector<std::shared_ptr<SessionHandle>> all;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    all.assign(sessions.begin(), sessions.end());
+  }
+  for (auto& h : all) {
+    asio::post(h->executor, [h, idle_only] {
+      if (h->stream != nullptr && (h->idle || !idle_only)) {
+        beast::error_code ec;
+        h->stream->socket().shutdown(tcp::socket::shutdown_both, ec);
+        h->stream->close();
+      }
+    });
+  }
+}
+
+// Status line + headers common to every answer.
+template <typename Body>
+void SetCommonHeaders(http::response<Body>& res, const HttpResponse& r, bool keep_alive) {
+  res.result(static_cast<unsigned>(r.status));
+  res.set(http::field::server, "cairn");
+  res.set(http::field::content_type, r.content_type);
+  for (const auto& [name, value] : r.headers) res.set(name, value);
+  res.keep_alive(keep_alive);
+}
+
+// Sends `r`; returns the body bytes sent, or an error when the connection
+// failed (the caller then closes it).
+asio::awaitable<std::pair<beast::error_code, std::uint64_t>> WriteResponse(beast::tcp_stream& stream, HttpResponse& r,
+                                                                           unsigned version, bool keep_alive,
+                                                                           std::chrono::seconds timeout) {
+  if (r.head_only) {
+    http::response<http::empty_body> res{http::status::ok, version};
+    SetCommonHeaders(res, r, keep_alive);
+    res.content_length(r.stream_length);
+    stream.expires_after(timeout);
+    http::response_serializer<http::empty_body> sr{res};
+    auto [ec, n] = co_await http::async_write_header(stream, sr, kNoThrow);
+    co_return std::make_pair(ec, std::uint64_t{0});
+  }
+  if (!r.stream) {
+    http::response<http::string_body> res{http::status::ok, version};
+    SetCommonHeaders(res, r, keep_alive);
+    const std::uint64_t size = r.body.size();
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+    stream.expires_after(timeout);
+    auto [ec, n] = co_await http::async_write(stream, res, kNoThrow);
+    co_return std::make_pair(ec, ec ? std::uint64_t{0} : size);
+  }
+
+  // File bytes: header, then bounded chunks read from the blob.
+  http::response<http::buffer_body> res{http::status::ok, version};
+  SetCommonHeaders(res, r, keep_alive);
+  res.content_length(r.stream_length);
+  res.body().data = nullptr;
+  res.body().more = r.stream_length > 0;
+  http::response_serializer<http::buffer_body> sr{res};
+  stream.expires_after(timeout);
+  if (auto [ec, n] = co_await http::async_write_header(stream, sr, kNoThrow); ec) {
+    co_return std::make_pair(ec, std::uint64_t{0});
+  }
+  std::unique_ptr<char[]> buf(new char[kChunkBytes]);
+  std::uint64_t sent = 0;
+  while (sent < r.stream_length) {
+    StatusOr<std::size_t> got = r.stream->Read(buf.get(), kChunkBytes);
+    if (!got.ok() || *got == 0) {
+      // The header is out: the only honest signal left is to cut the
+      // connection short of Content-Length.
+      co_return std::make_pair(beast::error_code(asio::error::broken_pipe), sent);
+    }
+    sent += *got;
+    res.body().data = buf.get();
+    res.body().size = *got;
+    res.body().more = sent < r.stream_length;
+    stream.expires_after(timeout);
+    auto [ec, n] = co_await http::async_write(stream, sr, kNoThrow);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return std::make_pair(ec, sent - *got);
+  }
+  if (!sr.is_done()) {
+    res.body().data = nullptr;
+    res.body().size = 0;
+    res.body().more = false;
+    stream.expires_after(timeout);
+    auto [ec, n] = co_await http::async_write(stream, sr, kNoThrow);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return std::make_pair(ec, sent);
+  }
+  co_return std::make_pair(beast::error_code(), sent);
+}
+
+// Closes a connection whose request body we did not read: stop sending, read
+// and drop what the client is still sending for a moment, then close, so
+// that the client sees our answer rather than a reset.
+asio::awaitable<void> LingeringClose(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  std::uint64_t drained = 0;
+  stream.expires_after(kLingerTime);
+  while (!ec && drained < kLingerBytes) {
+    buffer.clear();
+    std::size_t n = 0;
+    std::tie(ec, n) = co_await stream.async_read_some(buffer.prepare(kChunkBytes), kNoThrow);
+    drained += n;
+  }
+  stream.close();
+}
+
+// Reads an upload's body into call.upload. nullopt: the connection failed or
+// timed out (the caller closes it; destroying the Call cancels the writer).
+asio::awaitable<std::optional<HttpResponse>> ReadUpload(ServerState& state, beast::tcp_stream& stream,
+                                                        beast::flat_buffer& buffer,
+                                                        http::request_parser<http::buffer_body>& parser, Call& call,
+                                                        bool* body_consumed) {
+  *body_consumed = false;
+  if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+    http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
+    stream.expires_after(state.options.request_timeout);
+    if (auto [ec, n] = co_await http::async_write(stream, cont, kNoThrow); ec) co_return std::nullopt;
+  }
+  std::unique_ptr<char[]> buf(new char[kChunkBytes]);
+  while (!parser.is_done()) {
+    parser.get().body().data = buf.get();
+    parser.get().body().size = kChunkBytes;
+    // Progress timeout: each chunk must arrive within request_timeout.
+    stream.expires_after(state.options.request_timeout);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) {
+      state.log->info("upload to {} aborted after {} bytes: {}", call.name, call.upload->size(), ec.message());
+      co_return std::nullopt;
+    }
+    const std::size_t got = kChunkBytes - parser.get().body().size;
+    if (got == 0) continue;
+    if (Status s = call.upload->Append(buf.get(), got); !s.ok()) {
+      call.upload->Cancel();
+      co_return StatusResponse(s);
+    }
+  }
+  *body_consumed = true;
+  co_return state.api.FinishUpload(call);
+}
+
+// Reads a small (JSON) body. nullopt: the connection failed.
+asio::awaitable<std::optional<std::string>> ReadSmallBody(ServerState& state, beast::tcp_stream& stream,
+                                                          beast::flat_buffer& buffer,
+                                                          http::request_parser<http::buffer_body>& parser,
+                                                          bool* too_large) {
+  *too_large = false;
+  std::string body;
+  std::unique_ptr<char[]> buf(new char[kChunkBytes]);
+  while (!parser.is_done()) {
+    parser.get().body().data = buf.get();
+    parser.get().body().size = kChunkBytes;
+    stream.expires_after(state.options.request_timeout);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) co_return std::nullopt;
+    const std::size_t got = kChunkBytes - parser.get().body().size;
+    if (body.size() + got > kMaxJsonBody) {
+      *too_large = true;
+      co_return body;
+    }
+    body.append(buf.get(), got);
+  }
+  co_return body;
+}
+
+std::string HeaderValue(const http::request_parser<http::buffer_body>::value_type& req, http::field f) {
+  auto it = req.find(f);
+  return it == req.end() ? std::string() : std::string(it->value());
+}
+
+// Serves one request. Returns whether the connection may carry another one.
+asio::awaitable<bool> ServeOne(ServerState& state, beast::tcp_stream& stream, beast::flat_buffer& buffer) {
+  const auto start = Clock::now();
+  http::request_parser<http::buffer_body> parser;
+  parser.header_limit(kHeaderLimit);
+  parser.body_limit(boost::none);  // limits are per route, enforced below
+  // Header deadline. On expiry the read is cancelled but the socket stays
+  // open (unlike a tcp_stream expiry), so that a 408 can still be sent.
+  asio::steady_timer deadline(stream.get_executor(), state.options.request_timeout);
+  auto finished = std::make_shared<bool>(false);
+  auto timed_out = std::make_shared<bool>(false);
+  deadline.async_wait([&stream, finished, timed_out](const beast::error_code& tec) {
+    if (tec || *finished) return;  // both only touched on this connection's strand
+    *timed_out = true;
+    beast::error_code ignored;
+    stream.socket().cancel(ignored);
+  });
+  stream.expires_never();
+  auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
+  *finished = true;
+  deadline.cancel();
+  if (ec) {
+    const beast::error_code any_http_error = http::error::bad_method;
+    std::optional<HttpResponse> error;
+    if (*timed_out) {
+      error = ErrorResponse(408, "request_timeout", "the request headers took too long to arrive");
+    } else if (ec == http::error::header_limit) {
+      error = ErrorResponse(431, "headers_too_large", "the request headers are over 16 KiB");
+    } else if (ec.category() == any_http_error.category() && ec != http::error::end_of_stream &&
+               ec != http::error::partial_message) {
+      error = ErrorResponse(400, "invalid_argument", "malformed HTTP request: " + ec.message());
+    }
+    if (error) {
+      state.log->info("- - {} ({})", error->status, ec.message());
+      co_await WriteResponse(stream, *error, 11, /*keep_alive=*/false, state.options.request_timeout);
+      co_await LingeringClose(stream, buffer);
+    }
+    co_return false;
+  }
+
+  const auto& hdr = parser.get();
+  HttpRequest req;
+  req.method = std::string(hdr.method_string());
+  req.target = std::string(hdr.target());
+  req.authorization = HeaderValue(hdr, http::field::authorization);
+  req.range = HeaderValue(hdr, http::field::range);
+  req.if_range = HeaderValue(hdr, http::field::if_range);
+  if (auto it = hdr.find("X-Cairn-Sha256"); it != hdr.end()) req.sha256 = std::string(it->value());
+  if (parser.content_length()) req.content_length = *parser.content_length();
+  req.chunked = parser.chunked();
+  bool keep_alive = hdr.keep_alive();
+  const unsigned version = hdr.version();
+
+  bool body_unread = !parser.is_done();
+  HttpResponse response;
+  if (state.stopping) {
+    response = ErrorResponse(503, "unavailable", "the server is shutting down; retry shortly");
+    keep_alive = false;
+  } else {
+    Call call = state.api.Begin(req);
+    if (call.response) {
+      response = std::move(*call.response);
+    } else if (call.upload) {
+      bool consumed = false;
+      std::optional<HttpResponse> r = co_await ReadUpload(state, stream, buffer, parser, call, &consumed);
+      if (!r) co_return false;
+      response = std::move(*r);
+      body_unread = !consumed;
+    } else if (req.content_length && *req.content_length > kMaxJsonBody) {
+      response = ErrorResponse(413, "too_large", "the request body is over 1 MiB");
+    } else {
+      bool too_large = false;
+      std::optional<std::string> body = co_await ReadSmallBody(state, stream, buffer, parser, &too_large);
+      if (!body) co_return false;
+      if (too_large) {
+        response = ErrorResponse(413, "too_large", "the request body is over 1 MiB");
+      } else {
+        body_unread = false;
+        response = state.api.Finish(call, *body);
+      }
+    }
+  }
+  // A body we did not read cannot be skipped reliably: close after answering.
+  if (body_unread) keep_alive = false;
+  if (state.stopping) keep_alive = false;
+
+  const int status = response.status;
+  const std::string note = std::move(response.log_note);
+  auto [wec, sent] = co_await WriteResponse(stream, response, version, keep_alive, state.options.request_timeout);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  std::string_view target = req.target;
+  if (target.size() > 512) target = target.substr(0, 512);
+  if (wec) {
+    state.log->info("{} {} {} {}B {}ms (connection lost: {})", req.method, target, status, sent, ms, wec.message());
+    co_return false;
+  }
+  if (status >= 500) {
+    state.log->warn("{} {} {} {}B {}ms: {}", req.method, target, status, sent, ms, note);
+  } else {
+    state.log->info("{} {} {} {}B {}ms", req.method, target, status, sent, ms);
+  }
+  if (!keep_alive) {
+    if (body_unread) {
+      co_await LingeringClose(stream, buffer);
+    } else {
+      beast::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<void> Session(std::shared_ptr<ServerState> state, tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  auto handle = std::make_shared<SessionHandle>();
+  handle->executor = stream.get_executor();
+  handle->stream = &stream;
+  if (!state->Register(handle)) co_return;
+  try {
+    beast::flat_buffer buffer;
+    bool first = true;
+    for (;;) {
+      if (buffer.size() == 0) {
+        // Wait for the next request; a keep-alive connection that stays
+        // silent for idle_timeout (or a new one for request_timeout) is closed.
+        if (state->stopping) break;
+        handle->idle = true;
+        stream.expires_after(first ? state->options.request_timeout : state->options.idle_timeout);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kHeaderLimit), kNoThrow);
+        handle->idle = false;
+        if (ec) break;
+        buffer.commit(n);
+      }
+      first = false;
+      if (!co_await ServeOne(*state, stream, buffer)) break;
+    }
+  } catch (const std::exception& e) {
+    state->log->error("connection failed: {}", e.what());
+  }
+  handle->stream = nullptr;
+  beast::error_code ec;
+  stream.socket().close(ec);
+  state->Unregister(handle);
+}
+
+asio::awaitable<void> AcceptLoop(std::shared_ptr<ServerState> state, asio::io_context& ioc) {
+  tcp::acceptor& acceptor = state->control->acceptor;
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), kNoThrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open() || state->stopping) co_return;
+      state->log->warn("accept failed: {}", ec.message());
+      // Out of descriptors and the like: back off instead of spinning.
+      asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds(100));
+      co_await pause.async_wait(kNoThrow);
+      continue;
+    }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    tcp::socket s(std::move(socket));
+    asio::any_io_executor ex = s.get_executor();
+    asio::co_spawn(ex, Session(state, std::move(s)), asio::detached);
+  }
+}
+
+// "HOST:PORT", "[V6]:PORT".
+StatusOr<std::pair<std::string, unsigned short>> SplitHostPort(const std::string& listen) {
+  const std::size_t colon = listen.rfind(':');
+  auto bad = [&listen] {
+    return InvalidArgumentError("listen address \"" + listen + "\" must be HOST:PORT, e.g. 127.0.0.1:8765");
+  };
+  if (colon == std::string::npos || colon == 0) return bad();
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string port_text = listen.substr(colon + 1);
+  unsigned port = 0;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() || port > 65535) {
+    return bad();
+  }
+  return std::make_pair(host, static_cast<unsigned short>(port));
+}
+
+}  // namespace
+
+Status RunServer(const ServerOptions& options) {
+  if (options.data_dir.empty()) return InvalidArgumentError("the data directory is required (--data DIR)");
+  StatusOr<std::pair<std::string, unsigned short>> host_port = SplitHostPort(options.listen);
+  if (!host_port.ok()) return host_port.status();
+  const auto& [host, port] = *host_port;
+
+  StatusOr<Store> store =
+      OpenStore(StoreOptions{.data_dir = options.data_dir, .db_url = options.db_url, .blobs_url = options.blobs_url});
+  if (!store.ok()) return store.status();
+  StatusOr<std::unique_ptr<Authenticator>> auth = Authenticator::Create(store->metadata.get(), options.data_dir);
+  if (!auth.ok()) return auth.status();
+
+  auto log = std::make_shared<spdlog::logger>("cairn-server", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  auto state = std::make_shared<ServerState>(options, store->metadata.get(), store->blobs.get(), auth->get(), log);
+
+  const int threads =
+      options.threads > 0 ? options.threads : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  asio::io_context ioc(threads);
+  Control control(ioc);
+  state->control = &control;
+
+  // Bind.
+  beast::error_code ec;
+  asio::ip::address address = asio::ip::make_address(host, ec);
+  if (ec) {
+    tcp::resolver resolver(ioc);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || results.empty()) {
+      return InvalidArgumentError("cannot resolve listen host \"" + host + "\": " + ec.message());
+    }
+    address = results.begin()->endpoint().address();
+  }
+  const tcp::endpoint endpoint(address, port);
+  control.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) control.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) control.acceptor.bind(endpoint, ec);
+  if (!ec) control.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return FailedPreconditionError("cannot listen on " + options.listen + ": " + ec.message() +
+                                   " (is another server running? pick another --listen address)");
+  }
+  const unsigned short bound_port = control.acceptor.local_endpoint().port();
+  std::string shown_host = address.is_v6() ? "[" + host + "]" : host;
+  std::printf("cairn server listening on http://%s:%u\n", shown_host.c_str(), static_cast<unsigned>(bound_port));
+  std::fflush(stdout);
+  log->info("serving {} with {} threads", options.data_dir.string(), threads);
+
+  // Shutdown: stop accepting, close idle connections, give the rest
+  // shutdown_grace, then close them too (cancelled uploads commit nothing).
+  control.signals.async_wait([state, &control](const beast::error_code& sig_ec, int signo) {
+    if (sig_ec) return;
+    state->log->info("signal {}: shutting down (grace {}s)", signo, state->options.shutdown_grace.count());
+    state->stopping = true;
+    beast::error_code ignored;
+    control.acceptor.close(ignored);
+    state->CloseSessions(/*idle_only=*/true);
+    control.grace_timer.expires_after(state->options.shutdown_grace);
+    control.grace_timer.async_wait([state](const beast::error_code& timer_ec) {
+      if (timer_ec) return;  // cancelled: every connection ended in time
+      state->log->warn("shutdown grace over: closing connections still active");
+      state->CloseSessions(/*idle_only=*/false);
+    });
+    state->MaybeFinishShutdown();
+  });
+  asio::co_spawn(control.strand, AcceptLoop(state, ioc), asio::detached);
+
+  std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(threads - 1));
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (std::thread& t : pool) t.join();
+  log->info("stopped");
+  return OkStatus();
+}
+
+}  // namespace cairn::internal

@@ -1,0 +1,33 @@
+// `cairn server`: the store behind the HTTP API of docs/http-api.md.
+// This header is free of Boost; Beast/Asio stay inside src/server/*.cc.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "cairn/status.h"
+
+namespace cairn::internal {
+
+struct ServerOptions {
+  std::filesystem::path data_dir;         // required; created when missing
+  std::string listen = "127.0.0.1:8765";  // HOST:PORT; port 0 picks a free port
+  int threads = 0;                        // 0: max(2, hardware threads)
+  std::string db_url;                     // empty: SQLite under data_dir
+  std::string blobs_url;                  // empty: data_dir/blobs
+  std::chrono::seconds idle_timeout{60};     // keep-alive connection with no request
+  std::chrono::seconds request_timeout{30};  // time to receive a request's headers
+  std::chrono::seconds shutdown_grace{10};   // transfers in flight get this long on SIGTERM
+};
+
+// Opens the store, binds, prints exactly one line
+//   cairn server listening on http://HOST:PORT
+// to stdout (the real port), serves until SIGTERM/SIGINT, then stops
+// accepting, lets requests in flight finish within shutdown_grace (cancelling
+// the rest; a cancelled upload commits nothing) and returns.
+// The admin key is CAIRN_ADMIN_KEY, else DATA/admin.key (generated on first
+// start, mode 0600; its location is printed to stderr).
+Status RunServer(const ServerOptions& options);
+
+}  // namespace cairn::internal
