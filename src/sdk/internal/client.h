@@ -1,0 +1,97 @@
+// The SDK's connection to a cairn server: one object per settings, shared by
+// runs, restore, the public Api and the CLI. It speaks docs/http-api.md over
+// libcurl and maps every HTTP/libcurl outcome to a Status in exactly one place
+// (http_client.cc). Thread-safe; reuses connections.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cairn/api.h"
+#include "cairn/settings.h"
+#include "cairn/status.h"
+#include "common/validate.h"
+
+namespace cairn::internal {
+
+template <typename T>
+struct ListPage {
+  std::vector<T> items;
+  std::string next_cursor;  // empty: last page
+};
+
+// Progress of one transfer: bytes done of total.
+using ProgressFn = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
+class Client {
+ public:
+  // Fails with kInvalidArgument on a malformed base_url. Makes no request.
+  static StatusOr<std::shared_ptr<Client>> Create(const Settings& settings);
+  virtual ~Client() = default;
+
+  const Settings& settings() const { return settings_; }
+
+  // Fills path.entity from settings().entity, else from GET /api/v1/whoami
+  // (cached). kInvalidArgument when neither knows it (admin key, no entity).
+  Status ResolveEntity(RunPath& path);
+
+  // PUT /api/v1/runs/...; resume is "never" | "allow" | "must". *created
+  // (optional) says whether the run was created.
+  StatusOr<RunInfo> PutRun(const RunPath& run, const std::string& resume, bool* created = nullptr);
+  StatusOr<RunInfo> GetRun(const RunPath& run);
+  StatusOr<ListPage<RunInfo>> ListRuns(const std::string& entity, const std::string& project,
+                                       const std::string& cursor);
+  StatusOr<ListPage<FileInfo>> ListFiles(const RunPath& run, const std::string& cursor);
+  StatusOr<std::vector<FileInfo>> ListVersions(const RunPath& run, const std::string& name);
+  // nullopt: the run exists but lacks the file/version. kNotFound: no such run.
+  StatusOr<std::optional<FileInfo>> GetFileInfo(const RunPath& run, const std::string& name,
+                                                std::optional<std::int64_t> version);
+
+  // Streams a local file as a new version of `name` (SHA-256 computed first,
+  // sent in X-Cairn-Sha256, verified by the server). Bounded memory.
+  StatusOr<FileInfo> Upload(const RunPath& run, const std::string& name, const std::filesystem::path& local,
+                            const ProgressFn& progress = nullptr);
+
+  // Downloads exactly version `file` of `name` to `target`: into a temp file
+  // beside it, streamed, size and SHA-256 verified, fsync, atomic rename over
+  // target, fsync dir. On any failure the target is left as it was and the
+  // temp removed. kDataLoss on a digest/size mismatch.
+  Status Download(const RunPath& run, const FileInfo& file, const std::filesystem::path& target,
+                  const ProgressFn& progress = nullptr);
+
+  // POST /api/v1/keys (admin key). Returns the new key.
+  StatusOr<std::string> CreateKey(const std::string& entity, bool read_only);
+
+  struct Impl;  // private: transport, retry policy, whoami cache (client_impl.h)
+
+ protected:
+  explicit Client(Settings settings);
+  Settings settings_;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// What FetchToTarget did.
+enum class FetchResult {
+  kDownloaded,      // the store's copy was downloaded, verified and published
+  kAlreadyPresent,  // replace was false and the target existed once the lock was held
+};
+
+// The download step shared by restore() and StoredFile::download(): creates
+// target's parent directories, takes an exclusive lock for `target` (a
+// `.<basename>.cairn-lock` file beside it, flock(2), removed afterwards) so
+// that concurrent fetches of one target from threads or processes run one at a
+// time, then - unless `replace` is false and the target exists by then, in
+// which case nothing is fetched - calls client.Download(). A directory at the
+// target is kFailedPrecondition. Errors as for Download().
+StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const FileInfo& file,
+                                    const std::filesystem::path& target, bool replace,
+                                    const ProgressFn& progress = nullptr);
+
+}  // namespace cairn::internal
