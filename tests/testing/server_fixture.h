@@ -1,0 +1,94 @@
+// Test fixtures that run the real `cairn` binary: a server on a free loopback
+// port with a temporary data directory, and CLI invocations with their exit
+// code, output and peak memory.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cairn::testing {
+
+// Path of the built `cairn` binary (set by CMake).
+std::filesystem::path CairnBinary();
+
+// A fresh directory under the system temp dir, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& p) const { return path_ / p; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;  // -1 when killed by a signal
+  std::string out;
+  std::string err;
+  long max_rss_kib = 0;  // peak resident memory of the child
+};
+
+// Runs argv[0] (a path) with argv, the current environment plus `env`
+// (a value of std::nullopt unsets that variable), and optional stdin text.
+CommandResult Run(const std::vector<std::string>& argv,
+                  const std::map<std::string, std::optional<std::string>>& env = {},
+                  const std::string& stdin_text = "");
+
+// Runs the cairn binary with `args`.
+CommandResult Cairn(const std::vector<std::string>& args,
+                    const std::map<std::string, std::optional<std::string>>& env = {});
+
+// A `cairn server` child process.
+class ServerProcess {
+ public:
+  // Starts on 127.0.0.1:0 with `data_dir`; waits for the "listening" line.
+  explicit ServerProcess(std::filesystem::path data_dir,
+                         std::map<std::string, std::optional<std::string>> env = {});
+  ~ServerProcess();  // SIGTERM and wait
+
+  void Start();
+  // SIGTERM, then wait; returns the exit status (0 on a clean stop).
+  int Stop();
+  void Kill();  // SIGKILL, then wait
+  bool running() const { return pid_ > 0; }
+
+  const std::string& base_url() const { return base_url_; }
+  int port() const { return port_; }
+  const std::filesystem::path& data_dir() const { return data_dir_; }
+  // The admin key (read from DATA/admin.key, or CAIRN_ADMIN_KEY when given).
+  std::string admin_key() const;
+  pid_t pid() const { return pid_; }
+  // What the server wrote to stderr so far (its log).
+  std::string log() const;
+
+ private:
+  std::filesystem::path data_dir_;
+  std::map<std::string, std::optional<std::string>> env_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string base_url_;
+  std::filesystem::path log_path_;
+};
+
+// Creates a key for `entity` through the CLI with the admin key.
+std::string CreateKey(const ServerProcess& server, const std::string& entity, bool read_only = false);
+
+// Writes `size` pseudo-random bytes (seeded) to path; returns their SHA-256.
+std::string WriteRandomFile(const std::filesystem::path& path, std::uint64_t size, unsigned seed = 1);
+std::string ReadFile(const std::filesystem::path& path);
+void WriteFile(const std::filesystem::path& path, const std::string& content);
+
+// Where the local blob store keeps a blob: DATA/blobs/ab/cd/<sha>.
+std::filesystem::path BlobPath(const std::filesystem::path& data_dir, const std::string& sha256);
+
+}  // namespace cairn::testing
