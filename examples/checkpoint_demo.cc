@@ -55,7 +55,12 @@ int Save(int argc, char** argv) {
     std::cerr << "save failed: " << saved.status() << "\n";
     return 1;
   }
-  const cairn::SavedFile& f = saved->front();
+  // save() queues the upload; flush() waits until it is committed.
+  if (auto st = run->flush(); !st.ok()) {
+    std::cerr << "upload failed: " << st << "\n";
+    return 1;
+  }
+  const cairn::SavedFile f = *run->last_saved("checkpoint.bin");
   std::cout << "saved " << f.name << " (" << f.size << " bytes, sha256 " << f.sha256.substr(0, 16) << "..., version "
             << f.version << ") to run " << run->path() << "\n";
   if (auto st = run->finish(); !st.ok()) {

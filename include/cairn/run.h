@@ -5,6 +5,7 @@
 // here summarise it.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -30,8 +31,10 @@ struct InitOptions {
 };
 
 enum class SavePolicy {
-  kNow,  // upload during save() (default)
-  kEnd,  // remember the file; upload its content as it is at finish()
+  kNow,   // queue an upload now, on the background uploader (default)
+  kEnd,   // remember the file; upload its content as it is at finish()
+  kLive,  // upload now, again whenever the file changes (debounced; a file
+          // replaced by rename counts), and at finish()
 };
 
 struct SaveOptions {
@@ -71,6 +74,22 @@ struct RestoreOptions {
   ClientOptions client;
 };
 
+struct FinishOptions {
+  // How long finish() waits for queued uploads before giving up on them.
+  // Default 10 minutes (CAIRN_FINISH_TIMEOUT_S).
+  std::chrono::milliseconds timeout = std::chrono::minutes(10);
+};
+
+// What the background uploader has done so far (Run::upload_stats()).
+struct UploadStats {
+  std::uint64_t queued = 0;     // uploads waiting or in flight
+  std::uint64_t committed = 0;  // new versions committed
+  std::uint64_t unchanged = 0;  // skipped: same digest as the last committed version
+  std::uint64_t failed = 0;     // given up (non-retryable error, or finish timed out)
+  std::uint64_t retries = 0;    // attempts repeated after a transient failure
+  std::uint64_t bytes_sent = 0;
+};
+
 // A run started by init(). A cheap, copyable handle; copies share state.
 // Thread-safe.
 class Run {
@@ -80,24 +99,48 @@ class Run {
   const std::string& id() const;
   // "entity/project/id"
   std::string path() const;
-  // The run's local files directory: <dir>/cairn/run-<YYYYMMDD_HHMMSS>-<id>/files.
+  // The run's local files directory: <dir>/cairn/run-<YYYYMMDD_HHMMSS>-<id>/files
+  // (a "-2", "-3"... suffix after the id when that directory exists already,
+  // e.g. a resume within the same second): always fresh.
   const std::filesystem::path& dir() const;
   // True when init() resumed an existing run rather than creating one.
   bool resumed() const;
 
-  // Uploads the files matching `glob` (policy kNow) or records them for
-  // finish() (kEnd). Returns what was committed now (empty for kEnd). A glob
-  // that matches nothing is kInvalidArgument naming it. Fails on the first
-  // file that cannot be uploaded; files committed before it stay committed.
-  StatusOr<std::vector<SavedFile>> save(const std::string& glob, const SaveOptions& options = {});
+  // Expands `glob` now (see SaveOptions) and hands the files to the run's
+  // background uploader (kNow, kLive) or records them for finish() (kEnd);
+  // returns the names, sorted, without waiting for the network. A glob that
+  // matches nothing, or a file outside base_path, is kInvalidArgument naming
+  // it, and nothing is queued. Uploads retry transient failures (connection
+  // errors, 408, 429 with Retry-After, 5xx) with backoff; content equal to
+  // the last committed version is not sent again. Offline, the files are
+  // recorded in the run's local directory for `cairn sync`; disabled, nothing
+  // happens. kFailedPrecondition after finish().
+  StatusOr<std::vector<std::string>> save(const std::string& glob, const SaveOptions& options = {});
+
+  // Waits until every upload queued so far has committed or failed, at most
+  // `timeout`. OK when all committed; otherwise the error names the files that
+  // did not (kDeadlineExceeded when time ran out). Uploads continue afterwards.
+  Status flush(std::chrono::milliseconds timeout = std::chrono::minutes(10));
+
+  // The version this run last committed for `name`, if any (since init).
+  // When the last upload found the content unchanged, the version that
+  // already holds it. Offline: what save() recorded locally, with version 0.
+  std::optional<SavedFile> last_saved(const std::string& name) const;
+  UploadStats upload_stats() const;
 
   // restore() with this run as the default run_path and its files dir as root.
   StatusOr<std::optional<RestoredFile>> restore(const std::string& name,
                                                const RestoreOptions& options = {}) const;
 
-  // Uploads every kEnd file, then closes the run. Idempotent; afterwards save()
-  // fails with kFailedPrecondition. Clears the process's current run.
-  Status finish();
+  // Uploads the current content of every kEnd and kLive file, waits for all
+  // queued uploads (at most options.timeout), then closes the run: save()
+  // fails with kFailedPrecondition afterwards, the process's current run is
+  // cleared and, when everything was uploaded, <dir>/cairn/resume.json is
+  // deleted. The error names every file that could not be uploaded (those
+  // stay on local disk; the run keeps its resume file so it can be resumed).
+  // Idempotent. A process that exits without finish() loses at most the
+  // uploads still in flight, never versions already committed.
+  Status finish(const FinishOptions& options = {});
 
   struct Impl;  // private; not part of the API
   explicit Run(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -1,25 +1,42 @@
 // init(), Run::save(), Run::finish() and the process's current run.
 //
 // Modes (settings.h):
-//  - online: the run is created/resumed on the server; save() uploads.
+//  - online: the run is created/resumed on the server; save() hands files to
+//    the run's background uploader (internal/uploader.h), kLive files are
+//    watched (internal/live_watcher.h), finish() flushes.
 //  - offline: no network. The run gets its local directory; save() keeps the
-//    files there (copying them in when they live elsewhere) and returns them
-//    with version 0 and no digest: nothing is committed to a server (syncing
-//    an offline run later is a separate feature, not done here).
+//    files there (copying them in when they live elsewhere) and appends each
+//    to <run dir>/offline.jsonl; <run dir>/run.json names the run. kEnd and
+//    kLive files are recorded with their content at finish(). `cairn sync
+//    <run dir>` uploads them later. Offline, "auto" takes the id from the
+//    resume file but the server's never/must checks cannot be made.
 //  - disabled: a cheap no-op run with a generated id and an empty files
 //    directory under the system temp directory; save() does nothing.
+//
+// Every online/offline run holds an exclusive flock on <dir>/cairn/resume.lock
+// from init() to finish() (or process death), so two processes cannot share
+// one directory's resume file (docs/adr/0005-resume-file-and-locking.md).
+//
+// Environment: CAIRN_FINISH_TIMEOUT_S replaces FinishOptions' default timeout
+// (an explicit, non-default timeout wins); the uploader's and the watcher's
+// knobs are listed in internal/uploader.h and internal/live_watcher.h.
 #include "cairn/run.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <ctime>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <system_error>
+#include <utility>
 
 #include "common/fs.h"
+#include "common/sha256.h"
 #include "common/validate.h"
 #include "sdk/internal/client.h"
 #include "sdk/internal/run_state.h"
@@ -82,7 +99,8 @@ StatusOr<std::optional<RunPath>> ReadResumeFile(const fs::path& file) {
 }
 
 // Keeps a file of an offline run in its files directory (atomically, when it
-// must be copied there) and describes it; nothing is committed anywhere.
+// must be copied there) and describes it (version 0); nothing is committed
+// anywhere.
 StatusOr<SavedFile> KeepOffline(const Run::Impl& impl, const internal::SaveTarget& t) {
   const fs::path dest = (impl.files_dir / t.name).lexically_normal();
   std::error_code ec;
@@ -105,15 +123,147 @@ StatusOr<SavedFile> KeepOffline(const Run::Impl& impl, const internal::SaveTarge
   }
   std::uintmax_t size = fs::file_size(dest, ec);
   if (ec) return internal::ErrnoStatus(ec.value(), "stat", dest);
-  return SavedFile{t.name, static_cast<std::uint64_t>(size), "", 0};
+  StatusOr<std::string> sha = internal::Sha256File(dest);
+  if (!sha.ok()) return sha.status();
+  return SavedFile{t.name, static_cast<std::uint64_t>(size), *sha, 0};
 }
 
-// Commits one file per the run's mode.
-StatusOr<SavedFile> SaveOne(Run::Impl& impl, const internal::SaveTarget& t) {
-  if (impl.settings.mode == Mode::kOffline) return KeepOffline(impl, t);
-  StatusOr<FileInfo> info = impl.client->Upload(impl.run_path, t.name, t.local);
-  if (!info.ok()) return info.status();
-  return SavedFile{info->name, info->size, info->sha256, info->version};
+const char* PolicyName(SavePolicy p) {
+  switch (p) {
+    case SavePolicy::kNow:
+      return "now";
+    case SavePolicy::kEnd:
+      return "end";
+    case SavePolicy::kLive:
+      return "live";
+  }
+  return "now";
+}
+
+// Appends one line to <run dir>/offline.jsonl (O_APPEND: one write per line,
+// so concurrent saves never interleave within a line), then fdatasync.
+Status AppendManifest(const Run::Impl& impl, const SavedFile& f, SavePolicy policy) {
+  const fs::path manifest = impl.files_dir.parent_path() / "offline.jsonl";
+  nlohmann::json line = {
+      {"name", f.name}, {"path", "files/" + f.name},    {"sha256", f.sha256},
+      {"size", f.size}, {"policy", PolicyName(policy)}, {"time", internal::FormatTimeMs(internal::NowMs())}};
+  const std::string text = line.dump() + "\n";
+  int fd = ::open(manifest.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return internal::ErrnoStatus(errno, "open", manifest);
+  ssize_t n;
+  do {
+    n = ::write(fd, text.data(), text.size());
+  } while (n < 0 && errno == EINTR);
+  int err = errno;
+  if (n >= 0 && static_cast<std::size_t>(n) != text.size()) err = ENOSPC;
+  if (n >= 0 && static_cast<std::size_t>(n) == text.size() && ::fdatasync(fd) != 0) {
+    err = errno;
+    n = -1;
+  }
+  ::close(fd);
+  if (n < 0 || static_cast<std::size_t>(n) != text.size()) return internal::ErrnoStatus(err, "append to", manifest);
+  return OkStatus();
+}
+
+// Offline: keeps the file and records it in the manifest.
+Status RecordOffline(Run::Impl& impl, const internal::SaveTarget& t, SavePolicy policy) {
+  StatusOr<SavedFile> kept = KeepOffline(impl, t);
+  if (!kept.ok()) return kept.status();
+  if (Status st = AppendManifest(impl, *kept, policy); !st.ok()) return st;
+  std::lock_guard<std::mutex> lock(impl.pending_mu);
+  impl.offline_saved[kept->name] = *kept;
+  return OkStatus();
+}
+
+// Adds (or updates the path of) `t` in a per-name list.
+void Remember(std::vector<Run::Impl::Pending>& list, const internal::SaveTarget& t) {
+  for (Run::Impl::Pending& p : list) {
+    if (p.name == t.name) {
+      p.local = t.local;
+      return;
+    }
+  }
+  list.push_back({t.local, t.name});
+}
+
+// The uploader's one attempt: Client::Upload without its own retries (the
+// uploader owns them), cancellable, skipping unchanged content.
+internal::UploadFn ClientUploadFn(std::shared_ptr<internal::Client> client, RunPath run) {
+  return [client = std::move(client), run = std::move(run)](const std::string& name, const fs::path& local,
+                                                            const std::string& unless_sha256,
+                                                            const std::atomic<bool>& cancel) {
+    internal::RetryPolicy once;
+    once.max_attempts = 1;
+    internal::UploadControl control{.retry = once, .unless_sha256 = unless_sha256, .cancel = &cancel};
+    std::uint64_t sent = 0;
+    internal::UploadAttempt attempt;
+    attempt.result = client->Upload(
+        run, name, local, [&](std::uint64_t done, std::uint64_t) { sent = done; }, &control);
+    attempt.unchanged = control.unchanged;
+    attempt.retry_after = control.retry_after;
+    attempt.bytes_sent = sent;
+    return attempt;
+  };
+}
+
+// The latest version of every file of `run` (all pages); empty on error (the
+// only cost is sending unchanged content again).
+std::vector<FileInfo> LatestFiles(internal::Client& client, const RunPath& run) {
+  std::vector<FileInfo> out;
+  std::string cursor;
+  do {
+    StatusOr<internal::ListPage<FileInfo>> page = client.ListFiles(run, cursor);
+    if (!page.ok()) return {};
+    out.insert(out.end(), page->items.begin(), page->items.end());
+    cursor = page->next_cursor;
+  } while (!cursor.empty());
+  return out;
+}
+
+// Takes the exclusive lock of a cairn directory: <dir>/cairn/resume.lock,
+// flock(2), O_CLOEXEC (not inherited by exec'd children). Returns the fd.
+StatusOr<int> LockDir(const fs::path& cairn_dir) {
+  const fs::path lock_path = cairn_dir / "resume.lock";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return internal::ErrnoStatus(errno, "create lock file", lock_path);
+  int rc;
+  do {
+    rc = ::flock(fd, LOCK_EX | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      return FailedPreconditionError(
+          "another run is active in " + cairn_dir.parent_path().string() + " (it holds " + lock_path.string() +
+          "); runs in one directory share its resume file, so give each concurrent run its own directory "
+          "(CAIRN_DIR or InitOptions.client.dir), or finish() the other run first");
+    }
+    return internal::ErrnoStatus(err, "lock", lock_path);
+  }
+  return fd;
+}
+
+// Closes a lock fd on scope exit unless released.
+struct LockGuard {
+  int fd = -1;
+  ~LockGuard() {
+    if (fd >= 0) ::close(fd);
+  }
+  int Release() { return std::exchange(fd, -1); }
+};
+
+std::chrono::milliseconds FinishTimeout(const FinishOptions& options) {
+  if (options.timeout != FinishOptions{}.timeout) return options.timeout;
+  const std::string v = Env("CAIRN_FINISH_TIMEOUT_S");
+  if (!v.empty()) {
+    char* end = nullptr;
+    double s = std::strtod(v.c_str(), &end);
+    if (*end == '\0' && s >= 0 && s <= 86400.0 * 365) {
+      return std::chrono::milliseconds(static_cast<long long>(s * 1000));
+    }
+  }
+  return options.timeout;
 }
 
 }  // namespace
@@ -126,6 +276,12 @@ std::shared_ptr<Run::Impl> CurrentRunImpl() {
 }
 
 }  // namespace internal
+
+Run::Impl::~Impl() {
+  watcher.reset();   // it feeds the uploader: stop it first
+  uploader.reset();  // cancels what is in flight and joins its threads
+  if (lock_fd >= 0) ::close(lock_fd);
+}
 
 const std::string& Run::entity() const { return impl_->run_path.entity; }
 const std::string& Run::project() const { return impl_->run_path.project; }
@@ -152,30 +308,14 @@ StatusOr<Run> init(const InitOptions& options) {
   path.entity = settings->entity;
   path.project = settings->project;
   path.run_id = id;
-  // "auto" resumes the run a previous, unfinished process in this dir left in
-  // resume.json; an explicit id wins over the file. Either way the server is
-  // asked to "allow": create it when new, resume it when it exists.
-  std::string server_resume = resume;
-  if (resume == "auto") {
-    server_resume = "allow";
-    if (id.empty() && settings->mode != Mode::kDisabled) {
-      StatusOr<std::optional<RunPath>> from_file = ReadResumeFile(resume_file);
-      if (!from_file.ok()) return from_file.status();
-      if (*from_file) path = **from_file;
-    }
-  }
-  if (path.run_id.empty()) path.run_id = internal::NewRunId();
-  if (Status st = internal::ValidateId(path.run_id, "run id"); !st.ok()) return st;
-  if (Status st = internal::ValidateId(path.project, "project"); !st.ok()) return st;
-  if (!path.entity.empty()) {
-    if (Status st = internal::ValidateId(path.entity, "entity"); !st.ok()) return st;
-  }
 
   auto impl = std::make_shared<Run::Impl>();
   impl->settings = *settings;
   std::error_code ec;
 
   if (settings->mode == Mode::kDisabled) {
+    if (path.run_id.empty()) path.run_id = internal::NewRunId();
+    if (Status st = internal::ValidateId(path.run_id, "run id"); !st.ok()) return st;
     impl->run_path = path;
     fs::path tmp = fs::temp_directory_path(ec);
     if (ec) tmp = "/tmp";
@@ -183,6 +323,37 @@ StatusOr<Run> init(const InitOptions& options) {
     fs::create_directories(impl->files_dir, ec);  // best effort: disabled never fails
     SetCurrent(impl);
     return Run(impl);
+  }
+
+  // The directory's lock first: the resume file is read and written only by
+  // its holder, so two processes starting here at once cannot both take it.
+  fs::create_directories(cairn_dir, ec);
+  if (ec) return internal::ErrnoStatus(ec.value(), "create directory", cairn_dir);
+  StatusOr<int> lock_fd = LockDir(cairn_dir);
+  if (!lock_fd.ok()) return lock_fd.status();
+  LockGuard lock{*lock_fd};
+
+  // "auto" resumes the run a previous, unfinished process in this dir left in
+  // resume.json; an explicit id wins over the file. Either way the server is
+  // asked to "allow": create it when new, resume it when it exists.
+  std::string server_resume = resume;
+  bool from_resume_file = false;
+  if (resume == "auto") {
+    server_resume = "allow";
+    if (id.empty()) {
+      StatusOr<std::optional<RunPath>> from_file = ReadResumeFile(resume_file);
+      if (!from_file.ok()) return from_file.status();
+      if (*from_file) {
+        path = **from_file;
+        from_resume_file = true;
+      }
+    }
+  }
+  if (path.run_id.empty()) path.run_id = internal::NewRunId();
+  if (Status st = internal::ValidateId(path.run_id, "run id"); !st.ok()) return st;
+  if (Status st = internal::ValidateId(path.project, "project"); !st.ok()) return st;
+  if (!path.entity.empty()) {
+    if (Status st = internal::ValidateId(path.entity, "entity"); !st.ok()) return st;
   }
 
   if (settings->mode == Mode::kOnline) {
@@ -194,16 +365,39 @@ StatusOr<Run> init(const InitOptions& options) {
     StatusOr<RunInfo> info = impl->client->PutRun(path, server_resume, &created);
     if (!info.ok()) return info.status();
     impl->resumed = !created;
+    impl->uploader = std::make_unique<internal::Uploader>(ClientUploadFn(impl->client, path),
+                                                          internal::UploaderOptions::FromEnvironment());
+    if (impl->resumed) impl->uploader->Seed(LatestFiles(*impl->client, path));
+  } else {
+    impl->resumed = from_resume_file;  // offline: no server to ask
   }
   impl->run_path = path;
 
-  impl->files_dir = cairn_dir / RunDirName(path.run_id) / "files";
+  // A fresh local directory, also for a resumed run: restore() fetches what
+  // it needs from the store.
+  // A resume within the same second gets a "-2", "-3"... suffix.
+  fs::path run_dir;
+  for (int n = 1;; ++n) {
+    run_dir = cairn_dir / (RunDirName(path.run_id) + (n == 1 ? "" : "-" + std::to_string(n)));
+    bool made = fs::create_directory(run_dir, ec);
+    if (ec) return internal::ErrnoStatus(ec.value(), "create run directory", run_dir);
+    if (made) break;
+  }
+  impl->files_dir = run_dir / "files";
   fs::create_directories(impl->files_dir, ec);
   if (ec) return internal::ErrnoStatus(ec.value(), "create run directory", impl->files_dir);
 
-  nlohmann::json resume_json = {{"run_path", PathString(path)}};
+  nlohmann::json run_json = {{"entity", path.entity},
+                             {"project", path.project},
+                             {"id", path.run_id},
+                             {"mode", settings->mode == Mode::kOffline ? "offline" : "online"},
+                             {"started_at", internal::FormatTimeMs(internal::NowMs())}};
+  if (Status st = internal::WriteFileAtomic(run_dir / "run.json", run_json.dump(2) + "\n"); !st.ok()) return st;
+
+  nlohmann::json resume_json = {{"run_path", PathString(path)}, {"run_dir", run_dir.string()}, {"pid", ::getpid()}};
   if (Status st = internal::WriteFileAtomic(resume_file, resume_json.dump() + "\n"); !st.ok()) return st;
   impl->resume_file = resume_file;
+  impl->lock_fd = lock.Release();
 
   SetCurrent(impl);
   return Run(impl);
@@ -215,13 +409,13 @@ std::optional<Run> current_run() {
   return Run(std::move(impl));
 }
 
-StatusOr<std::vector<SavedFile>> Run::save(const std::string& glob, const SaveOptions& options) {
+StatusOr<std::vector<std::string>> Run::save(const std::string& glob, const SaveOptions& options) {
   std::shared_lock<std::shared_mutex> lifecycle(impl_->lifecycle_mu);
   if (impl_->finished) {
     return FailedPreconditionError("run " + path() + " has finished; start a new run with init() to save more files");
   }
-  std::vector<SavedFile> saved;
-  if (impl_->settings.mode == Mode::kDisabled) return saved;
+  std::vector<std::string> names;
+  if (impl_->settings.mode == Mode::kDisabled) return names;
 
   std::error_code ec;
   fs::path cwd = fs::current_path(ec);
@@ -229,64 +423,132 @@ StatusOr<std::vector<SavedFile>> Run::save(const std::string& glob, const SaveOp
   StatusOr<std::vector<internal::SaveTarget>> targets =
       internal::ExpandSaveGlob(glob, options.base_path, options.literal, impl_->files_dir, cwd);
   if (!targets.ok()) return targets.status();
+  for (const internal::SaveTarget& t : *targets) names.push_back(t.name);
 
   if (options.policy == SavePolicy::kEnd) {
     std::lock_guard<std::mutex> lock(impl_->pending_mu);
-    for (const internal::SaveTarget& t : *targets) {
-      bool replaced = false;
-      for (Impl::Pending& p : impl_->pending) {
-        if (p.name == t.name) {
-          p.local = t.local;
-          replaced = true;
-        }
-      }
-      if (!replaced) impl_->pending.push_back({t.local, t.name});
-    }
-    return saved;
+    for (const internal::SaveTarget& t : *targets) Remember(impl_->pending, t);
+    return names;
   }
 
-  for (const internal::SaveTarget& t : *targets) {
-    StatusOr<SavedFile> one = SaveOne(*impl_, t);
-    if (!one.ok()) return one.status();
-    saved.push_back(std::move(*one));
+  if (impl_->settings.mode == Mode::kOffline) {
+    if (options.policy == SavePolicy::kLive) {
+      std::lock_guard<std::mutex> lock(impl_->pending_mu);
+      for (const internal::SaveTarget& t : *targets) Remember(impl_->live, t);
+    }
+    for (const internal::SaveTarget& t : *targets) {
+      if (Status st = RecordOffline(*impl_, t, options.policy); !st.ok()) return st;
+    }
+    return names;
   }
-  return saved;
+
+  if (options.policy == SavePolicy::kLive) {
+    std::lock_guard<std::mutex> lock(impl_->pending_mu);
+    if (!impl_->watcher) {
+      internal::Uploader* uploader = impl_->uploader.get();
+      StatusOr<std::unique_ptr<internal::LiveWatcher>> watcher = internal::LiveWatcher::Create(
+          [uploader](const std::string& name, const fs::path& local) { uploader->Enqueue(name, local); },
+          internal::LiveWatcher::QuietFromEnvironment());
+      if (!watcher.ok()) return watcher.status();
+      impl_->watcher = std::move(*watcher);
+    }
+    for (const internal::SaveTarget& t : *targets) {
+      if (Status st = impl_->watcher->Watch(t.name, t.local); !st.ok()) return st;
+      Remember(impl_->live, t);
+    }
+  }
+  for (const internal::SaveTarget& t : *targets) impl_->uploader->Enqueue(t.name, t.local);
+  return names;
 }
 
-Status Run::finish() {
-  std::unique_lock<std::shared_mutex> lifecycle(impl_->lifecycle_mu);
-  if (impl_->finished) return OkStatus();
+Status Run::flush(std::chrono::milliseconds timeout) {
+  if (!impl_->uploader) return OkStatus();  // offline and disabled: nothing travels
+  Status st = impl_->uploader->Flush(std::chrono::steady_clock::now() + timeout);
+  if (st.ok()) return st;
+  return Status(st.code(), "flushing run " + path() + ": " + st.message());
+}
 
+std::optional<SavedFile> Run::last_saved(const std::string& name) const {
+  if (impl_->uploader) return impl_->uploader->LastSaved(name);
+  std::lock_guard<std::mutex> lock(impl_->pending_mu);
+  auto it = impl_->offline_saved.find(name);
+  if (it == impl_->offline_saved.end()) return std::nullopt;
+  return it->second;
+}
+
+UploadStats Run::upload_stats() const {
+  if (impl_->uploader) return impl_->uploader->Stats();
+  return {};
+}
+
+Status Run::finish(const FinishOptions& options) {
+  std::unique_lock<std::shared_mutex> lifecycle(impl_->lifecycle_mu);
+  if (impl_->finished) return impl_->finish_status;
+
+  Status result;
   if (impl_->settings.mode != Mode::kDisabled) {
-    std::vector<Impl::Pending> pending;
+    std::vector<Impl::Pending> at_end;
     {
       std::lock_guard<std::mutex> lock(impl_->pending_mu);
-      pending = impl_->pending;
+      if (impl_->watcher) impl_->watcher->Stop();  // the final upload below covers its last changes
+      at_end = impl_->pending;
+      for (const Impl::Pending& p : impl_->live) at_end.push_back(p);
     }
-    for (const Impl::Pending& p : pending) {
-      StatusOr<SavedFile> one = SaveOne(*impl_, {p.local, p.name});
-      if (!one.ok()) {
-        // The run stays open (and resume.json in place) so finish() can be
-        // called again; files committed so far are not uploaded twice.
-        return Status(one.status().code(), "finishing run " + path() + ": " + one.status().message());
+    if (impl_->uploader) {
+      const std::chrono::milliseconds timeout = FinishTimeout(options);
+      const auto deadline = std::chrono::steady_clock::now() + timeout;
+      for (const Impl::Pending& p : at_end) impl_->uploader->Enqueue(p.name, p.local);
+      Status flushed = impl_->uploader->Flush(deadline);
+      impl_->uploader->Shutdown("finish() gave up after waiting " + std::to_string(timeout.count() / 1000.0) +
+                                " s (FinishOptions.timeout, CAIRN_FINISH_TIMEOUT_S)");
+      if (!flushed.ok()) {
+        // Now that everything has settled, the full list of what failed.
+        Status report = impl_->uploader->Flush(std::chrono::steady_clock::now());
+        if (report.ok()) report = flushed;
+        result = Status(flushed.code() == StatusCode::kDeadlineExceeded ? flushed.code() : report.code(),
+                        "finishing run " + path() + ": " + report.message() + "; the local files stay in " +
+                            impl_->files_dir.string() + " and " + impl_->resume_file.string() +
+                            " is kept, so init(resume=\"auto\") in the same directory continues the run");
       }
-      std::lock_guard<std::mutex> lock(impl_->pending_mu);
-      std::erase_if(impl_->pending, [&](const Impl::Pending& q) { return q.name == p.name && q.local == p.local; });
+    } else {
+      std::string failed;
+      StatusCode code = StatusCode::kOk;
+      for (const Impl::Pending& p : at_end) {
+        SavePolicy policy = SavePolicy::kLive;
+        {
+          std::lock_guard<std::mutex> lock(impl_->pending_mu);
+          for (const Impl::Pending& q : impl_->pending) {
+            if (q.name == p.name) policy = SavePolicy::kEnd;
+          }
+        }
+        if (Status st = RecordOffline(*impl_, {p.local, p.name}, policy); !st.ok()) {
+          if (code == StatusCode::kOk) code = st.code();
+          failed += (failed.empty() ? "" : "; ") + p.name + ": " + st.message();
+        }
+      }
+      if (code != StatusCode::kOk) {
+        result = Status(code, "finishing offline run " + path() + ": could not record " + failed);
+      }
     }
   }
 
   impl_->finished = true;
-  if (!impl_->resume_file.empty()) {
-    // Only remove the file if it still names this run (another run may have
-    // started in the same directory since).
+  impl_->finish_status = result;
+  if (result.ok() && !impl_->resume_file.empty()) {
+    // Only remove the file if it still names this run.
     StatusOr<std::optional<RunPath>> named = ReadResumeFile(impl_->resume_file);
     if (named.ok() && *named && PathString(**named) == PathString(impl_->run_path)) {
       std::error_code ec;
       fs::remove(impl_->resume_file, ec);
+      (void)internal::SyncDir(impl_->resume_file.parent_path());
     }
   }
+  if (impl_->lock_fd >= 0) {
+    ::close(impl_->lock_fd);  // releases the directory for the next run
+    impl_->lock_fd = -1;
+  }
   ClearCurrentIf(impl_.get());
-  return OkStatus();
+  return result;
 }
 
 }  // namespace cairn

@@ -4,6 +4,8 @@
 // (http_client.cc). Thread-safe; reuses connections.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -16,6 +18,7 @@
 #include "cairn/settings.h"
 #include "cairn/status.h"
 #include "common/validate.h"
+#include "sdk/internal/http_transport.h"
 
 namespace cairn::internal {
 
@@ -27,6 +30,25 @@ struct ListPage {
 
 // Progress of one transfer: bytes done of total.
 using ProgressFn = std::function<void(std::uint64_t done, std::uint64_t total)>;
+
+// How a caller that owns its own retry loop (the background uploader) drives
+// Client::Upload, and what it learns back. All fields optional.
+struct UploadControl {
+  // Replaces the client's retry policy for this call (max_attempts = 1: the
+  // caller retries).
+  std::optional<RetryPolicy> retry;
+  // When the file's SHA-256 equals this, nothing is sent: Upload returns the
+  // file's name, size and digest with version 0 and sets `unchanged`.
+  std::string unless_sha256;
+  // Polled while hashing and sending; when it turns true the upload stops
+  // (kDeadlineExceeded, nothing committed).
+  const std::atomic<bool>* cancel = nullptr;
+
+  // Out: the content equalled unless_sha256 and was not sent.
+  bool unchanged = false;
+  // Out: the Retry-After of the last retryable answer (408, 429, 5xx).
+  std::optional<std::chrono::milliseconds> retry_after;
+};
 
 class Client {
  public:
@@ -53,9 +75,11 @@ class Client {
                                                 std::optional<std::int64_t> version);
 
   // Streams a local file as a new version of `name` (SHA-256 computed first,
-  // sent in X-Cairn-Sha256, verified by the server). Bounded memory.
+  // sent in X-Cairn-Sha256, verified by the server). Bounded memory. A file
+  // that changes while it is read or sent is kFailedPrecondition and nothing
+  // is committed. `control` (optional): see UploadControl.
   StatusOr<FileInfo> Upload(const RunPath& run, const std::string& name, const std::filesystem::path& local,
-                            const ProgressFn& progress = nullptr);
+                            const ProgressFn& progress = nullptr, UploadControl* control = nullptr);
 
   // Downloads exactly version `file` of `name` to `target`: into a temp file
   // beside it, streamed, size and SHA-256 verified, fsync, atomic rename over

@@ -132,6 +132,15 @@ int SeekCallback(void* userdata, curl_off_t offset, int origin) {
   return CURL_SEEKFUNC_OK;
 }
 
+int XferInfoCallback(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* st = static_cast<CallState*>(userdata);
+  if (st->request->cancelled && st->request->cancelled()) {
+    st->aborted = true;
+    return 1;  // abort the transfer
+  }
+  return 0;
+}
+
 std::string HttpStatusText(long status) { return "HTTP " + std::to_string(status); }
 
 // The error message of a JSON error body, else a short printable excerpt.
@@ -264,12 +273,19 @@ std::variant<HttpClientResponse, TransportError> HttpTransport::Perform(const Ht
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, kLowSpeedSeconds);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(h, CURLOPT_USERAGENT, kUserAgent);
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
+  curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, HeaderCallback);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &st);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteCallback);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
   if (request.on_body) curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024);
+  if (request.cancelled) {
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, XferInfoCallback);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &st);
+  }
 
   if (request.method == "HEAD") {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);

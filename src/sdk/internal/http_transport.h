@@ -90,6 +90,16 @@ struct HttpClientRequest {
   // of being collected; return false to abort (the caller keeps its reason).
   // `response` carries the status and headers already received.
   std::function<bool(const HttpClientResponse& response, const char* data, std::size_t n)> on_body;
+
+  // Follow redirects (file downloads: a server with --s3-presign answers 307
+  // to an object-store URL). libcurl does not send the Authorization header
+  // to another host or port, so the API key stays with the Cairn server.
+  bool follow_redirects = false;
+
+  // When set, polled during the transfer (at least about once a second, even
+  // while the peer is silent); returning true aborts it as aborted_by_callback.
+  // Lets a background uploader stop promptly at shutdown.
+  std::function<bool()> cancelled;
 };
 
 // One attempt's failure at the transport level.

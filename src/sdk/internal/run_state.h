@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -13,10 +14,14 @@
 #include "cairn/settings.h"
 #include "common/validate.h"
 #include "sdk/internal/client.h"
+#include "sdk/internal/live_watcher.h"
+#include "sdk/internal/uploader.h"
 
 namespace cairn {
 
 struct Run::Impl {
+  ~Impl();  // stops the watcher, then the uploader; releases the directory lock
+
   Settings settings;
   // Null in offline and disabled modes.
   std::shared_ptr<internal::Client> client;
@@ -27,11 +32,20 @@ struct Run::Impl {
   // <dir>/cairn/resume.json when init wrote it; removed by a clean finish().
   std::filesystem::path resume_file;
   bool resumed = false;
+  // An exclusive flock(2) on <dir>/cairn/resume.lock, held from init() until
+  // finish() or process death (docs/adr/0005-resume-file-and-locking.md).
+  // -1 when none (disabled mode, or released).
+  int lock_fd = -1;
+
+  // Online only: the background uploader (kNow, kLive, and everything at
+  // finish()).
+  std::unique_ptr<internal::Uploader> uploader;
 
   // save() holds it shared for its whole duration, finish() exclusively, so
   // no save is half-done when the run finishes.
   std::shared_mutex lifecycle_mu;
   bool finished = false;  // guarded by lifecycle_mu
+  Status finish_status;   // guarded by lifecycle_mu; what finish() returned
 
   struct Pending {
     std::filesystem::path local;
@@ -39,6 +53,11 @@ struct Run::Impl {
   };
   std::mutex pending_mu;
   std::vector<Pending> pending;  // kEnd saves, guarded by pending_mu; one per name
+  std::vector<Pending> live;     // kLive saves, guarded by pending_mu; one per name
+  // Online kLive: created at the first kLive save, guarded by pending_mu.
+  std::unique_ptr<internal::LiveWatcher> watcher;
+  // Offline: what save() recorded per name (version 0), guarded by pending_mu.
+  std::map<std::string, SavedFile> offline_saved;
 };
 
 namespace internal {

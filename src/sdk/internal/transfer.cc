@@ -110,8 +110,15 @@ std::string FileTarget(const RunPath& run, const std::string& name) {
 // ------------------------------------------------------------------- upload
 
 StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, const std::filesystem::path& local,
-                                  const ProgressFn& progress) {
+                                  const ProgressFn& progress, UploadControl* control) {
   if (Status st = ValidateFileName(name); !st.ok()) return st;
+  const auto is_cancelled = [control] {
+    return control != nullptr && control->cancel != nullptr && control->cancel->load();
+  };
+  const auto cancelled_status = [&] {
+    return DeadlineExceededError("the upload of " + local.string() + " as " + name +
+                                 " was stopped: the run is shutting down; nothing was committed");
+  };
   int fd = ::open(local.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, "open", local);
   struct FdCloser {
@@ -135,6 +142,7 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
     std::vector<char> buf(kHashBufferBytes);
     std::uint64_t off = 0;
     while (true) {
+      if (is_cancelled()) return cancelled_status();
       ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(off));
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -149,6 +157,14 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
                                      " then " + std::to_string(off) + " bytes); save it once it is completely written");
     }
     sha = hasher.FinishHex();
+  }
+  if (control != nullptr && !control->unless_sha256.empty() && control->unless_sha256 == sha) {
+    control->unchanged = true;
+    FileInfo same;
+    same.name = name;
+    same.size = size;
+    same.sha256 = sha;
+    return same;
   }
 
   const std::string what = "saving " + name + " to run " + run.ToString();
@@ -168,6 +184,7 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
   req.target = FileTarget(run, name);
   req.headers = {"X-Cairn-Sha256: " + sha};
   req.body_size = size;
+  if (control != nullptr && control->cancel != nullptr) req.cancelled = is_cancelled;
   req.read_body = [&](char* buf, std::size_t n, std::uint64_t offset) -> std::optional<std::size_t> {
     if (offset == 0 && hashed_upto != 0) {  // a new attempt or a libcurl rewind
       stream_hash = Sha256();
@@ -212,7 +229,7 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
   // means nothing was committed, and a failed connect sent nothing: those are
   // retried. A connection lost after the body was sent is not retried, since
   // the version may have been committed.
-  Backoff backoff(impl_->retry);
+  Backoff backoff(control != nullptr && control->retry ? *control->retry : impl_->retry);
   while (true) {
     local_error = OkStatus();
     auto result = impl_->transport.Perform(req);
@@ -237,12 +254,16 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
         }
         return info;
       }
-      if (IsRetryableHttpStatus(resp->status) && backoff.WaitBeforeRetry(RetryAfter(*resp))) continue;
+      if (IsRetryableHttpStatus(resp->status)) {
+        if (control != nullptr) control->retry_after = RetryAfter(*resp);
+        if (backoff.WaitBeforeRetry(RetryAfter(*resp))) continue;
+      }
       return StatusFromResponse(*resp, req.method, impl_->transport.Url(req.target), what,
                                 impl_->transport.has_api_key());
     }
     TransportError& err = std::get<TransportError>(result);
     if (!local_error.ok()) return local_error;
+    if (err.aborted_by_callback && is_cancelled()) return cancelled_status();
     if (err.nothing_sent && backoff.WaitBeforeRetry()) continue;
     return err.status;
   }
@@ -274,6 +295,7 @@ Status Client::Download(const RunPath& run, const FileInfo& file, const std::fil
 
   HttpClientRequest req;
   req.target = FileTarget(run, file.name) + "?version=" + std::to_string(file.version);
+  req.follow_redirects = true;  // presigned object-store URLs; the digest is checked below all the same
   req.on_body = [&](const HttpClientResponse& response, const char* data, std::size_t n) {
     if (!started) {
       started = true;
