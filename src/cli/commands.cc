@@ -5,7 +5,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -137,7 +139,8 @@ int Fail(const Status& status) {
   }
 }
 
-int Server(const std::string& data_dir, const std::string& listen, int threads) {
+int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
+           const std::string& blobs_url, bool s3_presign) {
   fs::path data = data_dir;
   if (data.empty()) {
     if (const char* d = std::getenv("CAIRN_DATA_DIR"); d && *d) {
@@ -150,7 +153,16 @@ int Server(const std::string& data_dir, const std::string& listen, int threads) 
       return Fail(InvalidArgumentError("no data directory: pass --data DIR or set CAIRN_DATA_DIR"));
     }
   }
-  Status st = internal::RunServer({.data_dir = data, .listen = listen, .threads = threads});
+  auto flag_or_env = [](const std::string& flag, const char* var) {
+    const char* v = std::getenv(var);
+    return !flag.empty() ? flag : (v != nullptr ? std::string(v) : std::string());
+  };
+  Status st = internal::RunServer({.data_dir = data,
+                                   .listen = listen,
+                                   .threads = threads,
+                                   .db_url = flag_or_env(db_url, "CAIRN_DB_URL"),
+                                   .blobs_url = flag_or_env(blobs_url, "CAIRN_BLOBS_URL"),
+                                   .s3_presign = s3_presign});
   return st.ok() ? kExitOk : Fail(st);
 }
 
@@ -277,6 +289,88 @@ int Runs(const Global& g, const std::string& project, bool json) {
   }
   for (const auto& r : *runs) std::cout << r.path() << "\t" << r.created_at << "\t" << r.updated_at << "\n";
   return kExitOk;
+}
+
+int Sync(const Global& g, const std::string& run_dir) {
+  const fs::path dir = run_dir;
+  const fs::path run_json = dir / "run.json";
+  if (!fs::is_regular_file(run_json)) {
+    return Fail(InvalidArgumentError("'" + run_dir + "' is not a cairn run directory (no run.json in it); pass " +
+                                     "<dir>/cairn/run-<time>-<id> of a run made with CAIRN_MODE=offline"));
+  }
+  auto text = internal::ReadSmallFile(run_json);
+  if (!text) return Fail(text.status());
+  nlohmann::json meta = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  internal::RunPath path;
+  try {
+    path.entity = meta.at("entity").get<std::string>();
+    path.project = meta.at("project").get<std::string>();
+    path.run_id = meta.at("id").get<std::string>();
+  } catch (const nlohmann::json::exception&) {
+    return Fail(InvalidArgumentError(run_json.string() + " is malformed: expected entity, project and id"));
+  }
+  if (Status st = internal::ValidateId(path.project, "project"); !st.ok()) return Fail(st);
+  if (Status st = internal::ValidateId(path.run_id, "run id"); !st.ok()) return Fail(st);
+
+  // The latest record per name; a torn last line (a crash mid-append) is skipped.
+  std::map<std::string, fs::path> files;
+  const fs::path manifest = dir / "offline.jsonl";
+  if (fs::exists(manifest)) {
+    std::ifstream in(manifest);
+    std::string line;
+    int lineno = 0;
+    while (std::getline(in, line)) {
+      ++lineno;
+      nlohmann::json rec = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!rec.is_object() || !rec.contains("name") || !rec["name"].is_string() || !rec.contains("path") ||
+          !rec["path"].is_string()) {
+        std::cerr << "cairn: skipping unreadable line " << lineno << " of " << manifest.string() << "\n";
+        continue;
+      }
+      std::string name = rec["name"].get<std::string>();
+      if (Status st = internal::ValidateFileName(name); !st.ok()) return Fail(st);
+      fs::path local = rec["path"].get<std::string>();
+      files[name] = local.is_absolute() ? local : dir / local;
+    }
+  }
+
+  auto settings = ResolveSettings({.base_url = g.base_url});
+  if (!settings) return Fail(settings.status());
+  auto client = Client::Create(*settings);
+  if (!client) return Fail(client.status());
+  if (path.entity.empty()) {
+    if (Status st = (*client)->ResolveEntity(path); !st.ok()) return Fail(st);
+  }
+  auto created = (*client)->PutRun(path, "allow");
+  if (!created) return Fail(created.status());
+
+  int uploaded = 0, skipped = 0, failed = 0;
+  Status first_error;
+  for (const auto& [name, local] : files) {
+    auto latest = (*client)->GetFileInfo(path, name, std::nullopt);
+    if (!latest) return Fail(latest.status());  // run-level trouble: stop
+    internal::UploadControl control;
+    if (latest->has_value()) control.unless_sha256 = (*latest)->sha256;
+    auto sent = (*client)->Upload(path, name, local, nullptr, &control);
+    if (!sent) {
+      ++failed;
+      if (first_error.ok()) first_error = sent.status();
+      std::cerr << "cairn: could not upload " << name << ": " << sent.status().message() << "\n";
+      continue;
+    }
+    if (control.unchanged) {
+      ++skipped;
+      std::cout << "skipped\t" << name << "\tv" << (*latest)->version << " on the server has the same sha256\n";
+    } else {
+      ++uploaded;
+      std::cout << "uploaded\t" << name << "\t" << sent->size << "\t" << sent->sha256 << "\tv" << sent->version
+                << "\n";
+    }
+  }
+  std::cerr << "cairn: run " << path.ToString() << ": " << uploaded << " uploaded, " << skipped << " unchanged";
+  if (failed > 0) std::cerr << ", " << failed << " failed (run `cairn sync` again to retry them)";
+  std::cerr << "\n";
+  return first_error.ok() ? kExitOk : Fail(first_error);
 }
 
 }  // namespace cairn::cli

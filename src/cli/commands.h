@@ -25,7 +25,9 @@ struct Global {
   std::string base_url;  // --base-url; empty: settings precedence decides
 };
 
-int Server(const std::string& data_dir, const std::string& listen, int threads);
+// `db_url` / `blobs_url` empty: CAIRN_DB_URL / CAIRN_BLOBS_URL, else SQLite and local disk.
+int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
+           const std::string& blobs_url, bool s3_presign);
 int Login(const Global& g, std::optional<std::string> key);
 int KeysCreate(const Global& g, const std::string& entity, bool read_only);
 int Save(const Global& g, const std::vector<std::string>& files, const std::string& run, const std::string& base);
@@ -33,5 +35,10 @@ int Restore(const Global& g, const std::string& name, const std::string& run, co
             std::optional<long long> version);
 int Ls(const Global& g, const std::string& run, bool json);
 int Runs(const Global& g, const std::string& project, bool json);
+// Uploads an offline run's recorded files (<dir>/cairn/run-.../offline.jsonl,
+// run.json) to the server: creates the run (resume allow), then for each name
+// sends the latest recorded file's current content unless the server's latest
+// version already has that digest. Idempotent. Prints one line per name.
+int Sync(const Global& g, const std::string& run_dir);
 
 }  // namespace cairn::cli

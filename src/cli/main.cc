@@ -20,6 +20,16 @@ int main(int argc, char** argv) {
   server->add_option("--data", data_dir, "Data directory (default CAIRN_DATA_DIR, else ~/.local/share/cairn)");
   server->add_option("--listen", listen, "HOST:PORT to listen on; port 0 picks a free port")->capture_default_str();
   server->add_option("--threads", threads, "Worker threads (default: number of cores, at least 2)");
+  std::string db_url, blobs_url;
+  bool s3_presign = false;
+  server->add_option("--db", db_url,
+                     "Metadata database: postgresql://user:pass@host:port/db (default CAIRN_DB_URL, else SQLite in "
+                     "the data directory)");
+  server->add_option("--blobs", blobs_url,
+                     "Blob store: s3://bucket/prefix?endpoint=http://host:port&region=R, credentials from "
+                     "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (default CAIRN_BLOBS_URL, else DATA/blobs)");
+  server->add_flag("--s3-presign", s3_presign,
+                   "Downloads redirect clients to short-lived presigned URLs of the object store (needs s3:// blobs)");
 
   std::optional<std::string> login_key;
   auto* login = app.add_subcommand("login", "Store an API key in ~/.netrc (mode 0600) for the server");
@@ -62,6 +72,10 @@ int main(int argc, char** argv) {
   runs->add_option("project", runs_project, "entity/project or project")->required();
   runs->add_flag("--json", runs_json, "Print JSON");
 
+  std::string sync_dir;
+  auto* sync = app.add_subcommand("sync", "Upload an offline run (CAIRN_MODE=offline) to the server; safe to repeat");
+  sync->add_option("run_dir", sync_dir, "The run's directory: <dir>/cairn/run-<time>-<id>")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -75,13 +89,14 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (*server) return Server(data_dir, listen, threads);
+  if (*server) return Server(data_dir, listen, threads, db_url, blobs_url, s3_presign);
   if (*login) return Login(g, login_key);
   if (*keys_create) return KeysCreate(g, key_entity, key_read_only);
   if (*save) return Save(g, save_files, save_run, save_base);
   if (*restore) return Restore(g, restore_name, restore_run, restore_root, restore_replace, restore_version);
   if (*ls) return Ls(g, ls_run, ls_json);
   if (*runs) return Runs(g, runs_project, runs_json);
+  if (*sync) return Sync(g, sync_dir);
   std::cerr << app.help();
   return kExitUsage;
 }

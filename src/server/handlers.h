@@ -14,6 +14,7 @@
 // Api is thread-safe; a Call belongs to one connection.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -100,9 +101,12 @@ struct Call {
 
 class Api {
  public:
-  // The stores and the authenticator must outlive the Api.
-  Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth)
-      : metadata_(metadata), blobs_(blobs), auth_(auth) {}
+  // The stores and the authenticator must outlive the Api. With a
+  // `url_signer`, file downloads (GET) answer 307 to a presigned URL valid
+  // for `presign_ttl` instead of streaming the bytes.
+  Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, BlobUrlSigner* url_signer = nullptr,
+      std::chrono::seconds presign_ttl = std::chrono::seconds(300))
+      : metadata_(metadata), blobs_(blobs), auth_(auth), url_signer_(url_signer), presign_ttl_(presign_ttl) {}
 
   Call Begin(const HttpRequest& request) const;
   // For a Call without response and without upload: `body` is the request body.
@@ -116,6 +120,8 @@ class Api {
   MetadataStore* metadata_;
   BlobStore* blobs_;
   const Authenticator* auth_;
+  BlobUrlSigner* url_signer_;
+  std::chrono::seconds presign_ttl_;
 };
 
 // A single byte range resolved against a file size (RFC 9110 section 14).

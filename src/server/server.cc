@@ -79,9 +79,9 @@ struct Control {
 
 // Shared by every connection; outlives the io_context's handlers.
 struct ServerState {
-  ServerState(const ServerOptions& o, MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth,
-              std::shared_ptr<spdlog::logger> l)
-      : options(o), api(metadata, blobs, auth), log(std::move(l)) {}
+  ServerState(const ServerOptions& o, MetadataStore* metadata, BlobStore* blobs, BlobUrlSigner* url_signer,
+              const Authenticator* auth, std::shared_ptr<spdlog::logger> l)
+      : options(o), api(metadata, blobs, auth, url_signer, o.presign_ttl), log(std::move(l)) {}
 
   const ServerOptions options;
   const Api api;
@@ -493,14 +493,18 @@ Status RunServer(const ServerOptions& options) {
   const auto& [host, port] = *host_port;
 
   StatusOr<Store> store =
-      OpenStore(StoreOptions{.data_dir = options.data_dir, .db_url = options.db_url, .blobs_url = options.blobs_url});
+      OpenStore(StoreOptions{.data_dir = options.data_dir,
+                             .db_url = options.db_url,
+                             .blobs_url = options.blobs_url,
+                             .s3_presign = options.s3_presign});
   if (!store.ok()) return store.status();
   StatusOr<std::unique_ptr<Authenticator>> auth = Authenticator::Create(store->metadata.get(), options.data_dir);
   if (!auth.ok()) return auth.status();
 
   auto log = std::make_shared<spdlog::logger>("cairn-server", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  auto state = std::make_shared<ServerState>(options, store->metadata.get(), store->blobs.get(), auth->get(), log);
+  auto state = std::make_shared<ServerState>(options, store->metadata.get(), store->blobs.get(), store->url_signer,
+                                             auth->get(), log);
 
   const int threads =
       options.threads > 0 ? options.threads : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
@@ -532,7 +536,7 @@ Status RunServer(const ServerOptions& options) {
   std::string shown_host = address.is_v6() ? "[" + host + "]" : host;
   std::printf("cairn server listening on http://%s:%u\n", shown_host.c_str(), static_cast<unsigned>(bound_port));
   std::fflush(stdout);
-  log->info("serving {} with {} threads", options.data_dir.string(), threads);
+  log->info("serving {} with {} threads; {}", options.data_dir.string(), threads, store->description);
 
   // Shutdown: stop accepting, close idle connections, give the rest
   // shutdown_grace, then close them too (cancelled uploads commit nothing).

@@ -14,8 +14,13 @@ struct ServerOptions {
   std::filesystem::path data_dir;         // required; created when missing
   std::string listen = "127.0.0.1:8765";  // HOST:PORT; port 0 picks a free port
   int threads = 0;                        // 0: max(2, hardware threads)
-  std::string db_url;                     // empty: SQLite under data_dir
-  std::string blobs_url;                  // empty: data_dir/blobs
+  std::string db_url;                     // empty: SQLite under data_dir; else postgresql://...
+  std::string blobs_url;                  // empty: data_dir/blobs; else s3://bucket/prefix?endpoint=...
+  // Answer file downloads with a redirect (307) to a presigned object-store
+  // URL valid for presign_ttl, so the bytes bypass the server. Needs s3://
+  // blobs. Default off: the server streams the bytes itself.
+  bool s3_presign = false;
+  std::chrono::seconds presign_ttl{300};
   std::chrono::seconds idle_timeout{60};     // keep-alive connection with no request
   std::chrono::seconds request_timeout{30};  // time to receive a request's headers
   std::chrono::seconds shutdown_grace{10};   // transfers in flight get this long on SIGTERM

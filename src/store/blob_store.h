@@ -1,9 +1,10 @@
 // BlobStore: file contents, content-addressed by lowercase hex SHA-256.
-// Local disk (local/) is the default; an S3-compatible store implements the
-// same interface later. Keys are digests, never user paths. Implementations
+// Local disk (local/) is the default; an S3-compatible bucket (s3/) serves
+// several server replicas. Keys are digests, never user paths. Implementations
 // are thread-safe; readers and writers are used by one thread at a time.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -38,6 +39,18 @@ class BlobReader {
   virtual ~BlobReader() = default;
   // Reads up to n bytes; returns 0 at the end of the range.
   virtual StatusOr<std::size_t> Read(void* buf, std::size_t n) = 0;
+};
+
+// An optional capability, not part of BlobStore: a store whose objects a
+// client can fetch directly (S3 presigned URLs). OpenStore() hands one out
+// only when it is both supported and enabled (`cairn server --s3-presign`);
+// backends without it implement nothing.
+class BlobUrlSigner {
+ public:
+  virtual ~BlobUrlSigner() = default;
+  // A URL that GETs the whole blob (Range requests allowed) without further
+  // credentials until `ttl` has passed.
+  virtual StatusOr<std::string> PresignGet(const std::string& sha256, std::chrono::seconds ttl) = 0;
 };
 
 class BlobStore {

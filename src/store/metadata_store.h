@@ -1,6 +1,7 @@
 // MetadataStore: runs, file versions and API keys. The embedded default is
-// SQLite (sqlite/); PostgreSQL implements the same interface later. Every
-// method is one transaction; implementations are thread-safe.
+// SQLite (sqlite/); PostgreSQL (postgres/) serves several server replicas.
+// Every method is one transaction; implementations are thread-safe. Both
+// share one schema-migration mechanism (migrations.h).
 //
 // Nothing outside src/store/ knows which backend is in use: the server gets a
 // MetadataStore from OpenStore() (store.h).

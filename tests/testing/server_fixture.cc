@@ -15,6 +15,8 @@
 #include <thread>
 
 #include "common/sha256.h"
+#include "store/s3/s3_client.h"
+#include "testing/backends.h"
 
 extern char** environ;
 
@@ -104,14 +106,57 @@ CommandResult Run(const std::vector<std::string>& argv, const std::map<std::stri
   return r;
 }
 
+BackgroundProcess::BackgroundProcess(const std::vector<std::string>& argv,
+                                     const std::map<std::string, std::optional<std::string>>& env) {
+  pid_ = Spawn(argv, env, {}, io_ / "stdout", io_ / "stderr");
+}
+
+BackgroundProcess::~BackgroundProcess() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+}
+
+CommandResult BackgroundProcess::Wait() {
+  int status = 0;
+  rusage ru{};
+  while (::wait4(pid_, &status, 0, &ru) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = ReadFile(io_ / "stdout");
+  r.err = ReadFile(io_ / "stderr");
+  r.max_rss_kib = ru.ru_maxrss;
+  return r;
+}
+
+std::string BackgroundProcess::out() const { return ReadFile(io_ / "stdout"); }
+
+fs::path ExampleBinary(const std::string& name) { return CairnBinary().parent_path() / name; }
+
 CommandResult Cairn(const std::vector<std::string>& args, const std::map<std::string, std::optional<std::string>>& env) {
   std::vector<std::string> argv{CairnBinary().string()};
   argv.insert(argv.end(), args.begin(), args.end());
   return Run(argv, env);
 }
 
-ServerProcess::ServerProcess(fs::path data_dir, std::map<std::string, std::optional<std::string>> env)
-    : data_dir_(std::move(data_dir)), env_(std::move(env)) {
+ServerBackend NewServerBackend() {
+  if (!UsingBackends()) return {};
+  const std::string reason = BackendsSkipReason();
+  if (!reason.empty()) throw std::runtime_error("the backends are not usable: " + reason);
+  return {.db_url = NewTestDatabase(*TestDbUrl()),
+          .blobs_url = NewTestBlobsUrl(*TestBlobsUrl()),
+          .s3_presign = PresignRequested()};
+}
+
+ServerProcess::ServerProcess(fs::path data_dir, std::map<std::string, std::optional<std::string>> env,
+                             std::optional<ServerBackend> backend)
+    : data_dir_(std::move(data_dir)),
+      env_(std::move(env)),
+      backend_(backend.has_value() ? std::move(*backend) : NewServerBackend()) {
   Start();
 }
 
@@ -126,8 +171,11 @@ void ServerProcess::Start() {
   // Restart on the same port when there was one, so clients keep their URL.
   std::string listen = "127.0.0.1:" + std::to_string(port_);
   for (int attempt = 0; attempt < 50; ++attempt) {
-    pid_ = Spawn({CairnBinary().string(), "server", "--data", data_dir_.string(), "--listen", listen}, env_, {}, out,
-                 log_path_);
+    std::vector<std::string> argv{CairnBinary().string(), "server", "--data", data_dir_.string(), "--listen", listen};
+    if (!backend_.db_url.empty()) argv.insert(argv.end(), {"--db", backend_.db_url});
+    if (!backend_.blobs_url.empty()) argv.insert(argv.end(), {"--blobs", backend_.blobs_url});
+    if (backend_.s3_presign) argv.push_back("--s3-presign");
+    pid_ = Spawn(argv, env_, {}, out, log_path_);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
       std::string text = ReadFile(out);
@@ -235,6 +283,35 @@ void WriteFile(const fs::path& path, const std::string& content) {
 
 fs::path BlobPath(const fs::path& data_dir, const std::string& sha256) {
   return data_dir / "blobs" / sha256.substr(0, 2) / sha256.substr(2, 2) / sha256;
+}
+
+void CorruptBlob(const ServerProcess& server, const std::string& sha256, std::uint64_t offset) {
+  const std::string& url = server.backend().blobs_url;
+  if (url.empty()) {
+    const fs::path blob = BlobPath(server.data_dir(), sha256);
+    std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
+    if (!f || fs::file_size(blob) <= offset) throw std::runtime_error("no blob to corrupt at " + blob.string());
+    f.seekg(static_cast<std::streamoff>(offset));
+    const char c = static_cast<char>(f.get() ^ 0xff);
+    f.seekp(static_cast<std::streamoff>(offset));
+    f.put(c);
+    return;
+  }
+  // S3: fetch the object, flip the byte, PUT it back under the same key.
+  auto location = internal::ParseS3Url(url);
+  auto creds = internal::LoadS3Credentials(location.ok() ? location->credentials_file : "");
+  if (!location.ok() || !creds.ok()) throw std::runtime_error("cannot reach the test bucket: " + url);
+  internal::S3Client client(*location, *creds);
+  const std::string key = (location->prefix.empty() ? "" : location->prefix + "/") + sha256.substr(0, 2) + "/" +
+                          sha256.substr(2, 2) + "/" + sha256;
+  auto got = client.Send("GET", key, {}, {}, internal::S3Body{});
+  if (!got.ok() || got->http_status != 200 || got->body.size() <= offset) {
+    throw std::runtime_error("no object to corrupt at " + key);
+  }
+  std::string bytes = std::move(got->body);
+  bytes[offset] = static_cast<char>(bytes[offset] ^ 0xff);
+  auto put = client.Send("PUT", key, {}, {}, internal::S3Body{.data = bytes, .sha256 = internal::Sha256Hex(bytes)});
+  if (!put.ok() || put->http_status != 200) throw std::runtime_error("cannot rewrite object " + key);
 }
 
 }  // namespace cairn::testing

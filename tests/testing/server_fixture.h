@@ -44,16 +44,53 @@ CommandResult Run(const std::vector<std::string>& argv,
                   const std::map<std::string, std::optional<std::string>>& env = {},
                   const std::string& stdin_text = "");
 
+// A child process running in the background; output goes to files.
+class BackgroundProcess {
+ public:
+  BackgroundProcess(const std::vector<std::string>& argv,
+                    const std::map<std::string, std::optional<std::string>>& env = {});
+  ~BackgroundProcess();  // SIGKILL if still running
+  // Waits for the exit; the result as Run() gives it.
+  CommandResult Wait();
+  pid_t pid() const { return pid_; }
+  // Output so far.
+  std::string out() const;
+
+ private:
+  TempDir io_;
+  pid_t pid_ = -1;
+};
+
+// Path of a built example program (bin/NAME beside the cairn binary).
+std::filesystem::path ExampleBinary(const std::string& name);
+
 // Runs the cairn binary with `args`.
 CommandResult Cairn(const std::vector<std::string>& args,
                     const std::map<std::string, std::optional<std::string>>& env = {});
+
+// Where a server keeps runs and blobs. Empty URLs: SQLite and local disk
+// under its data directory.
+struct ServerBackend {
+  std::string db_url;     // --db
+  std::string blobs_url;  // --blobs
+  bool s3_presign = false;
+};
+
+// The backend for a new server: under the `backends` CTest fixture
+// (testing/backends.h) a fresh PostgreSQL database and a fresh key prefix in
+// the radosgw bucket, so that every server starts as empty as a new data
+// directory would; otherwise SQLite + disk. Share one between servers to make
+// them replicas.
+ServerBackend NewServerBackend();
 
 // A `cairn server` child process.
 class ServerProcess {
  public:
   // Starts on 127.0.0.1:0 with `data_dir`; waits for the "listening" line.
+  // `backend` defaults to NewServerBackend().
   explicit ServerProcess(std::filesystem::path data_dir,
-                         std::map<std::string, std::optional<std::string>> env = {});
+                         std::map<std::string, std::optional<std::string>> env = {},
+                         std::optional<ServerBackend> backend = std::nullopt);
   ~ServerProcess();  // SIGTERM and wait
 
   void Start();
@@ -65,6 +102,7 @@ class ServerProcess {
   const std::string& base_url() const { return base_url_; }
   int port() const { return port_; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
+  const ServerBackend& backend() const { return backend_; }
   // The admin key (read from DATA/admin.key, or CAIRN_ADMIN_KEY when given).
   std::string admin_key() const;
   pid_t pid() const { return pid_; }
@@ -74,6 +112,7 @@ class ServerProcess {
  private:
   std::filesystem::path data_dir_;
   std::map<std::string, std::optional<std::string>> env_;
+  ServerBackend backend_;
   pid_t pid_ = -1;
   int port_ = 0;
   std::string base_url_;
@@ -90,5 +129,10 @@ void WriteFile(const std::filesystem::path& path, const std::string& content);
 
 // Where the local blob store keeps a blob: DATA/blobs/ab/cd/<sha>.
 std::filesystem::path BlobPath(const std::filesystem::path& data_dir, const std::string& sha256);
+
+// Damages the stored copy of a blob behind the server's back, whichever its
+// blob store: flips the bits of the byte at `offset` (in DATA/blobs, or by
+// rewriting the object in the bucket). Throws when the blob is not there.
+void CorruptBlob(const ServerProcess& server, const std::string& sha256, std::uint64_t offset);
 
 }  // namespace cairn::testing

@@ -9,61 +9,11 @@
 #include <utility>
 
 #include "common/fs.h"
+#include "store/migrations.h"
 
 namespace cairn::internal {
 namespace {
 
-// Numbered schema migrations, applied in order at open. Never edit a released
-// entry: append a new one. The PostgreSQL store keeps the same numbering.
-struct Migration {
-  int version;
-  const char* sql;
-};
-
-constexpr Migration kMigrations[] = {
-    {1, R"sql(
-CREATE TABLE entities (
-  id         INTEGER PRIMARY KEY,
-  name       TEXT NOT NULL UNIQUE,
-  created_ms INTEGER NOT NULL
-);
-CREATE TABLE projects (
-  id         INTEGER PRIMARY KEY,
-  entity_id  INTEGER NOT NULL REFERENCES entities(id),
-  name       TEXT NOT NULL,
-  created_ms INTEGER NOT NULL,
-  UNIQUE (entity_id, name)
-);
-CREATE TABLE runs (
-  id         INTEGER PRIMARY KEY,
-  project_id INTEGER NOT NULL REFERENCES projects(id),
-  run_id     TEXT NOT NULL,
-  created_ms INTEGER NOT NULL,
-  updated_ms INTEGER NOT NULL,
-  UNIQUE (project_id, run_id)
-);
-CREATE INDEX runs_by_created ON runs (project_id, created_ms, run_id);
-CREATE TABLE file_versions (
-  id         INTEGER PRIMARY KEY,
-  run        INTEGER NOT NULL REFERENCES runs(id),
-  name       TEXT NOT NULL,
-  version    INTEGER NOT NULL,
-  size       INTEGER NOT NULL,
-  sha256     TEXT NOT NULL,
-  created_ms INTEGER NOT NULL,
-  UNIQUE (run, name, version)
-);
-CREATE TABLE api_keys (
-  key_hash   TEXT PRIMARY KEY,
-  entity     TEXT NOT NULL,
-  admin      INTEGER NOT NULL,
-  read_only  INTEGER NOT NULL,
-  created_ms INTEGER NOT NULL
-) WITHOUT ROWID;
-)sql"},
-};
-
-constexpr int kLatestSchemaVersion = 1;
 constexpr int kMaxPageSize = 1000;
 
 int ClampLimit(int limit) { return std::clamp(limit, 1, kMaxPageSize); }
@@ -230,38 +180,43 @@ Status SqliteMetadataStore::Configure(const SqliteOptions& options) {
   return OkStatus();
 }
 
-Status SqliteMetadataStore::Migrate() {
-  CAIRN_SQL_RETURN_IF_ERROR(
-      Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
-           " version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)"));
-  for (const Migration& m : kMigrations) {
-    Txn txn(this);
-    CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
-    std::int64_t current = 0;
-    {
-      StatusOr<sqlite3_stmt*> st = Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-      if (!st.ok()) return st.status();
-      Stmt q(db_, *st);
-      StatusOr<bool> row = q.Step();
-      if (!row.ok()) return row.status();
-      current = q.Int(0);
-    }
-    if (current > kLatestSchemaVersion) {
-      return FailedPreconditionError("the database has schema version " + std::to_string(current) +
-                                     ", newer than this server supports (" + std::to_string(kLatestSchemaVersion) +
-                                     "); upgrade cairn");
-    }
-    if (current >= m.version) continue;  // applied earlier (by us or another process)
-    CAIRN_SQL_RETURN_IF_ERROR(Exec(m.sql));
-    {
-      StatusOr<sqlite3_stmt*> st = Prepare("INSERT INTO schema_migrations(version, applied_ms) VALUES (?1, ?2)");
-      if (!st.ok()) return st.status();
-      Stmt q(db_, *st);
-      CAIRN_SQL_RETURN_IF_ERROR(q.Bind(1, std::int64_t{m.version}).Bind(2, std::int64_t{NowMs()}).Run());
-    }
-    CAIRN_SQL_RETURN_IF_ERROR(txn.Commit());
+namespace {
+
+// The migration runner's view of this store's connection (the caller holds mu_).
+class SqliteMigrationSession final : public MigrationSession {
+ public:
+  explicit SqliteMigrationSession(sqlite3* db) : db_(db) {}
+  SqlDialect dialect() const override { return SqlDialect::kSqlite; }
+  Status BeginExclusive() override { return Exec("BEGIN IMMEDIATE"); }
+  Status Exec(std::string_view sql) override {
+    const std::string text(sql);
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err);
+    sqlite3_free(err);
+    return rc == SQLITE_OK ? OkStatus() : SqliteStatus(rc, db_, "sqlite migration");
   }
-  return OkStatus();
+  StatusOr<std::int64_t> QueryInt(std::string_view sql) override {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+    if (rc != SQLITE_OK) return SqliteStatus(rc, db_, "prepare statement");
+    rc = sqlite3_step(stmt);
+    std::int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqliteStatus(rc, db_, "sqlite query");
+    return v;
+  }
+  Status Commit() override { return Exec("COMMIT"); }
+  void Rollback() override { sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr); }
+
+ private:
+  sqlite3* db_;
+};
+
+}  // namespace
+
+Status SqliteMetadataStore::Migrate() {
+  SqliteMigrationSession session(db_);
+  return RunMigrations(session);
 }
 
 int SqliteMetadataStore::SchemaVersion() {

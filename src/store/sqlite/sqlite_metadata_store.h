@@ -1,7 +1,8 @@
 // SqliteMetadataStore: the embedded MetadataStore, one SQLite database file.
 //
 // Durability: WAL journal with synchronous=FULL, so a commit that returned OK
-// survives a power loss. Schema changes are numbered migrations recorded in
+// survives a power loss. Schema changes are the numbered migrations of
+// store/migrations.h (shared with PostgreSQL), recorded in
 // schema_migrations(version) and applied, in order and each in its own
 // transaction, when the store is opened; a database written by a newer Cairn
 // (unknown version) is refused with kFailedPrecondition.

@@ -1,0 +1,315 @@
+// What every MetadataStore must do, run against each backend: SQLite in a
+// temp directory, and PostgreSQL in a fresh database on the `backends`
+// fixture's server (tests/testing/backends.h). A second store opened on the
+// same database stands in for a second server replica.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/metadata_store.h"
+#include "store/postgres/postgres_metadata_store.h"
+#include "store/sqlite/sqlite_metadata_store.h"
+#include "testing/backends.h"
+
+namespace cairn::internal {
+namespace {
+
+class MetadataStoreConformance : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "Postgres") {
+      const std::string reason = testing::BackendsSkipReason();
+      if (!reason.empty()) GTEST_SKIP() << reason;
+      pg_url_ = testing::NewTestDatabase(*testing::TestDbUrl());
+    } else {
+      std::string tmpl = (std::filesystem::temp_directory_path() / "cairn-store-test-XXXXXX").string();
+      ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+      dir_ = tmpl;
+    }
+    store_ = OpenAnother();
+    ASSERT_NE(store_, nullptr);
+  }
+  void TearDown() override {
+    store_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  // Another store on the same database (another connection or process).
+  std::unique_ptr<MetadataStore> OpenAnother() {
+    if (!pg_url_.empty()) {
+      auto s = PostgresMetadataStore::Open(pg_url_);
+      EXPECT_TRUE(s.ok()) << s.status();
+      return s.ok() ? std::unique_ptr<MetadataStore>(std::move(s).value()) : nullptr;
+    }
+    auto s = SqliteMetadataStore::Open(dir_ / "cairn.db");
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? std::unique_ptr<MetadataStore>(std::move(s).value()) : nullptr;
+  }
+
+  RunRecord MustCreate(const RunKey& key) {
+    bool created = false;
+    auto run = store_->CreateOrResumeRun(key, ResumeMode::kNever, &created);
+    EXPECT_TRUE(run.ok()) << run.status();
+    EXPECT_TRUE(created);
+    return run.ok() ? *run : RunRecord{};
+  }
+
+  std::filesystem::path dir_;
+  std::string pg_url_;
+  std::unique_ptr<MetadataStore> store_;
+};
+
+const RunKey kRun{"alice", "mnist", "r1"};
+const std::string kSha(64, 'a');
+
+TEST_P(MetadataStoreConformance, ResumeModes) {
+  bool created = true;
+  // must on a missing run: not found, naming the entity (nothing exists yet).
+  auto r = store_->CreateOrResumeRun(kRun, ResumeMode::kMust, &created);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(created);
+
+  r = store_->CreateOrResumeRun(kRun, ResumeMode::kNever, &created);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(created);
+  EXPECT_EQ(r->entity, "alice");
+  EXPECT_EQ(r->run_id, "r1");
+  EXPECT_GT(r->created_ms, 0);
+
+  r = store_->CreateOrResumeRun(kRun, ResumeMode::kNever, &created);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kAlreadyExists);
+
+  r = store_->CreateOrResumeRun(kRun, ResumeMode::kAllow, &created);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(created);
+  r = store_->CreateOrResumeRun(kRun, ResumeMode::kMust, &created);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(created);
+
+  r = store_->CreateOrResumeRun({"alice", "mnist", "r2"}, ResumeMode::kAllow, &created);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(created);
+}
+
+TEST_P(MetadataStoreConformance, NotFoundNamesTheMissingPart) {
+  MustCreate(kRun);
+  auto part = [&](const RunKey& k) { return MissingRunPathPart(store_->GetRun(k).status()); };
+  EXPECT_EQ(part({"bob", "mnist", "r1"}), RunPathPart::kEntity);
+  EXPECT_EQ(part({"alice", "cifar", "r1"}), RunPathPart::kProject);
+  EXPECT_EQ(part({"alice", "mnist", "r9"}), RunPathPart::kRun);
+  EXPECT_EQ(part(kRun), std::nullopt);
+
+  Status s = store_->GetRun({"alice", "cifar", "r1"}).status();
+  EXPECT_NE(s.message().find("alice/cifar"), std::string::npos) << s;
+
+  EXPECT_EQ(MissingRunPathPart(store_->CommitVersion({"alice", "mnist", "r9"}, "f", kSha, 1).status()),
+            RunPathPart::kRun);
+  EXPECT_EQ(MissingRunPathPart(store_->GetFile({"bob", "x", "y"}, "f", std::nullopt).status()), RunPathPart::kEntity);
+  EXPECT_EQ(MissingRunPathPart(store_->ListFiles({"alice", "nope", "r1"}, "", "", 10).status()), RunPathPart::kProject);
+  EXPECT_EQ(MissingRunPathPart(store_->ListVersions({"alice", "mnist", "r9"}, "f").status()), RunPathPart::kRun);
+  EXPECT_EQ(MissingRunPathPart(store_->ListRuns("alice", "nope", "", 10).status()), RunPathPart::kProject);
+  EXPECT_EQ(MissingRunPathPart(store_->ListRuns("nobody", "nope", "", 10).status()), RunPathPart::kEntity);
+}
+
+TEST_P(MetadataStoreConformance, VersionsAreNumberedPerName) {
+  const RunRecord before = MustCreate(kRun);
+  auto v1 = store_->CommitVersion(kRun, "model.pt", std::string(64, '1'), 10);
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  EXPECT_EQ(v1->version, 1);
+  auto v2 = store_->CommitVersion(kRun, "model.pt", std::string(64, '2'), 20);
+  ASSERT_TRUE(v2.ok());
+  EXPECT_EQ(v2->version, 2);
+  auto other = store_->CommitVersion(kRun, "ckpt/a.pt", std::string(64, '3'), 30);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->version, 1);
+  MustCreate({"alice", "mnist", "r2"});
+  auto elsewhere = store_->CommitVersion({"alice", "mnist", "r2"}, "model.pt", kSha, 1);
+  ASSERT_TRUE(elsewhere.ok());
+  EXPECT_EQ(elsewhere->version, 1);
+
+  auto latest = store_->GetFile(kRun, "model.pt", std::nullopt);
+  ASSERT_TRUE(latest.ok());
+  ASSERT_TRUE(latest->has_value());
+  EXPECT_EQ((*latest)->version, 2);
+  EXPECT_EQ((*latest)->size, 20u);
+  EXPECT_EQ((*latest)->sha256, std::string(64, '2'));
+
+  auto first = store_->GetFile(kRun, "model.pt", 1);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(first->has_value());
+  EXPECT_EQ((*first)->sha256, std::string(64, '1'));
+
+  auto missing_version = store_->GetFile(kRun, "model.pt", 3);
+  ASSERT_TRUE(missing_version.ok());
+  EXPECT_FALSE(missing_version->has_value());
+  auto missing_file = store_->GetFile(kRun, "nope.pt", std::nullopt);
+  ASSERT_TRUE(missing_file.ok());
+  EXPECT_FALSE(missing_file->has_value());
+
+  auto versions = store_->ListVersions(kRun, "model.pt");
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), 2u);
+  EXPECT_EQ((*versions)[0].version, 1);
+  EXPECT_EQ((*versions)[1].version, 2);
+  auto none = store_->ListVersions(kRun, "nope.pt");
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+
+  auto run = store_->GetRun(kRun);
+  ASSERT_TRUE(run.ok());
+  EXPECT_GE(run->updated_ms, other->created_ms);
+  EXPECT_GE(run->updated_ms, before.updated_ms);
+}
+
+TEST_P(MetadataStoreConformance, HugeSizesRoundTrip) {
+  MustCreate(kRun);
+  const std::uint64_t big = 5ull << 40;  // 5 TiB
+  ASSERT_TRUE(store_->CommitVersion(kRun, "big", kSha, big).ok());
+  auto f = store_->GetFile(kRun, "big", std::nullopt);
+  ASSERT_TRUE(f.ok() && f->has_value());
+  EXPECT_EQ((*f)->size, big);
+}
+
+// Two stores on one database (two replicas), several threads each: every
+// commit of the same name gets its own version, 1..N with no gap.
+TEST_P(MetadataStoreConformance, ConcurrentCommitsFromTwoReplicasGetDistinctConsecutiveVersions) {
+  MustCreate(kRun);
+  std::unique_ptr<MetadataStore> second = OpenAnother();
+  ASSERT_NE(second, nullptr);
+  constexpr int kThreadsPerStore = 3;
+  constexpr int kPerThread = 20;
+  std::vector<std::vector<std::int64_t>> got(2 * kThreadsPerStore);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2 * kThreadsPerStore; ++t) {
+    MetadataStore* s = t % 2 == 0 ? store_.get() : second.get();
+    threads.emplace_back([&, s, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto v = s->CommitVersion(kRun, "shared.pt", kSha, static_cast<std::uint64_t>(i));
+        ASSERT_TRUE(v.ok()) << v.status();
+        got[t].push_back(v->version);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<std::int64_t> all;
+  for (const auto& g : got) {
+    EXPECT_TRUE(std::is_sorted(g.begin(), g.end()));  // one caller's commits are ordered
+    all.insert(g.begin(), g.end());
+  }
+  const std::size_t n = 2 * kThreadsPerStore * kPerThread;
+  ASSERT_EQ(all.size(), n);
+  EXPECT_EQ(*all.begin(), 1);
+  EXPECT_EQ(*all.rbegin(), static_cast<std::int64_t>(n));
+  auto versions = second->ListVersions(kRun, "shared.pt");
+  ASSERT_TRUE(versions.ok());
+  EXPECT_EQ(versions->size(), n);
+}
+
+TEST_P(MetadataStoreConformance, ConcurrentCreationOfOneRunFromTwoReplicas) {
+  std::unique_ptr<MetadataStore> second = OpenAnother();
+  ASSERT_NE(second, nullptr);
+  for (int i = 0; i < 10; ++i) {
+    const RunKey key{"carol", "p" + std::to_string(i), "r"};
+    bool created_a = false, created_b = false;
+    StatusOr<RunRecord> a = InternalError("unset"), b = InternalError("unset");
+    std::thread ta([&] { a = store_->CreateOrResumeRun(key, ResumeMode::kAllow, &created_a); });
+    std::thread tb([&] { b = second->CreateOrResumeRun(key, ResumeMode::kAllow, &created_b); });
+    ta.join();
+    tb.join();
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_NE(created_a, created_b) << "exactly one replica creates the run";
+  }
+}
+
+TEST_P(MetadataStoreConformance, ListFilesPaginatesLatestVersionsByName) {
+  MustCreate(kRun);
+  // Bytewise order: upper case before lower case, "ckpt/1" < "ckpt/10" < "ckpt/2".
+  const std::vector<std::string> names = {"b.pt", "a.pt", "ckpt/2.pt", "ckpt/1.pt", "ckpt/10.pt", "z", "Z.pt"};
+  for (const auto& n : names) ASSERT_TRUE(store_->CommitVersion(kRun, n, kSha, 1).ok());
+  ASSERT_TRUE(store_->CommitVersion(kRun, "a.pt", std::string(64, 'b'), 2).ok());
+
+  std::vector<std::string> seen;
+  std::string cursor;
+  int pages = 0;
+  do {
+    auto page = store_->ListFiles(kRun, "", cursor, 4);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const auto& f : page->items) {
+      seen.push_back(f.name);
+      if (f.name == "a.pt") {
+        EXPECT_EQ(f.version, 2);
+        EXPECT_EQ(f.size, 2u);
+      }
+    }
+    cursor = page->next_cursor;
+    ++pages;
+  } while (!cursor.empty());
+  EXPECT_EQ(pages, 2);
+  std::vector<std::string> sorted = names;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(seen, sorted);
+
+  auto ckpt = store_->ListFiles(kRun, "ckpt/", "", 100);
+  ASSERT_TRUE(ckpt.ok());
+  ASSERT_EQ(ckpt->items.size(), 3u);
+  EXPECT_EQ(ckpt->items[0].name, "ckpt/1.pt");
+  EXPECT_EQ(ckpt->items[1].name, "ckpt/10.pt");
+  EXPECT_TRUE(ckpt->next_cursor.empty());
+
+  auto exact = store_->ListFiles(kRun, "", "", static_cast<int>(names.size()));
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ(exact->items.size(), names.size());
+  EXPECT_TRUE(exact->next_cursor.empty());
+}
+
+TEST_P(MetadataStoreConformance, ListRunsPaginatesStably) {
+  for (int i = 0; i < 7; ++i) MustCreate({"alice", "mnist", "run" + std::to_string(i)});
+  MustCreate({"alice", "other", "x"});
+  std::vector<std::string> seen;
+  std::string cursor;
+  do {
+    auto page = store_->ListRuns("alice", "mnist", cursor, 3);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_LE(page->items.size(), 3u);
+    for (const auto& r : page->items) seen.push_back(r.run_id);
+    cursor = page->next_cursor;
+  } while (!cursor.empty());
+  ASSERT_EQ(seen.size(), 7u);
+  std::set<std::string> unique(seen.begin(), seen.end());
+  EXPECT_EQ(unique.size(), 7u);
+
+  auto bad = store_->ListRuns("alice", "mnist", "garbage", 3);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_P(MetadataStoreConformance, Keys) {
+  KeyRecord key{.key_hash = std::string(64, 'k'), .entity = "alice", .admin = false, .read_only = true};
+  ASSERT_TRUE(store_->PutKey(key).ok());
+  EXPECT_EQ(store_->PutKey(key).code(), StatusCode::kAlreadyExists);
+  auto found = store_->FindKey(key.key_hash);
+  ASSERT_TRUE(found.ok());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->entity, "alice");
+  EXPECT_TRUE((*found)->read_only);
+  EXPECT_FALSE((*found)->admin);
+  EXPECT_GT((*found)->created_ms, 0);
+  auto missing = store_->FindKey(std::string(64, 'x'));
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreConformance, ::testing::Values("Sqlite", "Postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+}  // namespace
+}  // namespace cairn::internal

@@ -1,0 +1,175 @@
+#include "store/migrations.h"
+
+#include <string>
+
+#include "common/fs.h"
+
+namespace cairn::internal {
+namespace {
+
+struct Migration {
+  int version;
+  const char* sqlite;
+  const char* postgres;
+};
+
+// Both dialects describe the same tables. PostgreSQL compares text with the
+// database's collation unless told otherwise; names and ids are COLLATE "C"
+// so that ordering and cursors are bytewise, exactly as in SQLite.
+constexpr Migration kMigrations[] = {
+    {1,
+     R"sql(
+CREATE TABLE entities (
+  id         INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL UNIQUE,
+  created_ms INTEGER NOT NULL
+);
+CREATE TABLE projects (
+  id         INTEGER PRIMARY KEY,
+  entity_id  INTEGER NOT NULL REFERENCES entities(id),
+  name       TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  UNIQUE (entity_id, name)
+);
+CREATE TABLE runs (
+  id         INTEGER PRIMARY KEY,
+  project_id INTEGER NOT NULL REFERENCES projects(id),
+  run_id     TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  UNIQUE (project_id, run_id)
+);
+CREATE INDEX runs_by_created ON runs (project_id, created_ms, run_id);
+CREATE TABLE file_versions (
+  id         INTEGER PRIMARY KEY,
+  run        INTEGER NOT NULL REFERENCES runs(id),
+  name       TEXT NOT NULL,
+  version    INTEGER NOT NULL,
+  size       INTEGER NOT NULL,
+  sha256     TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  UNIQUE (run, name, version)
+);
+CREATE TABLE api_keys (
+  key_hash   TEXT PRIMARY KEY,
+  entity     TEXT NOT NULL,
+  admin      INTEGER NOT NULL,
+  read_only  INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
+     R"sql(
+CREATE TABLE entities (
+  id         BIGSERIAL PRIMARY KEY,
+  name       TEXT COLLATE "C" NOT NULL UNIQUE,
+  created_ms BIGINT NOT NULL
+);
+CREATE TABLE projects (
+  id         BIGSERIAL PRIMARY KEY,
+  entity_id  BIGINT NOT NULL REFERENCES entities(id),
+  name       TEXT COLLATE "C" NOT NULL,
+  created_ms BIGINT NOT NULL,
+  UNIQUE (entity_id, name)
+);
+CREATE TABLE runs (
+  id         BIGSERIAL PRIMARY KEY,
+  project_id BIGINT NOT NULL REFERENCES projects(id),
+  run_id     TEXT COLLATE "C" NOT NULL,
+  created_ms BIGINT NOT NULL,
+  updated_ms BIGINT NOT NULL,
+  UNIQUE (project_id, run_id)
+);
+CREATE INDEX runs_by_created ON runs (project_id, created_ms, run_id);
+CREATE TABLE file_versions (
+  id         BIGSERIAL PRIMARY KEY,
+  run        BIGINT NOT NULL REFERENCES runs(id),
+  name       TEXT COLLATE "C" NOT NULL,
+  version    BIGINT NOT NULL,
+  size       BIGINT NOT NULL,
+  sha256     TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  UNIQUE (run, name, version)
+);
+CREATE TABLE api_keys (
+  key_hash   TEXT PRIMARY KEY,
+  entity     TEXT NOT NULL,
+  admin      BOOLEAN NOT NULL,
+  read_only  BOOLEAN NOT NULL,
+  created_ms BIGINT NOT NULL
+);
+)sql"},
+};
+
+// Valid in both dialects (SQLite accepts BIGINT as an integer type).
+constexpr const char* kCreateMigrationsTable =
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)";
+constexpr const char* kCurrentVersion = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
+
+// Rolls back unless Commit() was reached.
+class ScopedTxn {
+ public:
+  explicit ScopedTxn(MigrationSession& s) : s_(s) {}
+  ~ScopedTxn() {
+    if (open_) s_.Rollback();
+  }
+  Status Begin() {
+    Status st = s_.BeginExclusive();
+    open_ = st.ok();
+    return st;
+  }
+  Status Commit() {
+    Status st = s_.Commit();
+    if (st.ok()) open_ = false;
+    return st;
+  }
+
+ private:
+  MigrationSession& s_;
+  bool open_ = false;
+};
+
+Status TooNew(std::int64_t current) {
+  return FailedPreconditionError("the database has schema version " + std::to_string(current) +
+                                 ", newer than this server supports (" + std::to_string(LatestSchemaVersion()) +
+                                 "); upgrade cairn");
+}
+
+}  // namespace
+
+int LatestSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
+
+StatusOr<int> CurrentSchemaVersion(MigrationSession& session) {
+  StatusOr<std::int64_t> v = session.QueryInt(kCurrentVersion);
+  if (!v.ok()) return v.status();
+  return static_cast<int>(*v);
+}
+
+Status RunMigrations(MigrationSession& session) {
+  {
+    // Under the migrators' lock: two PostgreSQL sessions racing on CREATE
+    // TABLE IF NOT EXISTS can otherwise both try to create it.
+    ScopedTxn txn(session);
+    if (Status s = txn.Begin(); !s.ok()) return s;
+    if (Status s = session.Exec(kCreateMigrationsTable); !s.ok()) return s;
+    if (Status s = txn.Commit(); !s.ok()) return s;
+  }
+  for (const Migration& m : kMigrations) {
+    ScopedTxn txn(session);
+    if (Status s = txn.Begin(); !s.ok()) return s;
+    StatusOr<std::int64_t> current = session.QueryInt(kCurrentVersion);
+    if (!current.ok()) return current.status();
+    if (*current > LatestSchemaVersion()) return TooNew(*current);
+    if (*current >= m.version) continue;  // applied earlier (by us or another process)
+    const char* sql = session.dialect() == SqlDialect::kSqlite ? m.sqlite : m.postgres;
+    if (Status s = session.Exec(sql); !s.ok()) return s;
+    if (Status s = session.Exec("INSERT INTO schema_migrations(version, applied_ms) VALUES (" +
+                                std::to_string(m.version) + ", " + std::to_string(NowMs()) + ")");
+        !s.ok()) {
+      return s;
+    }
+    if (Status s = txn.Commit(); !s.ok()) return s;
+  }
+  return OkStatus();
+}
+
+}  // namespace cairn::internal

@@ -1,0 +1,121 @@
+// PostgresMetadataStore: the MetadataStore on a PostgreSQL server (libpq),
+// for several `cairn server` replicas sharing one database.
+//
+// Schema: the numbered migrations of store/migrations.h (the same list and
+// runner as SQLite), applied at Open() under an advisory lock so that
+// replicas starting together do not race.
+//
+// Transactions: READ COMMITTED. CommitVersion locks the run's row
+// (SELECT ... FOR UPDATE) before reading max(version), so concurrent commits
+// of one run, from any replica, are serialised and get distinct, consecutive
+// versions; the UNIQUE (run, name, version) constraint backs this up. A
+// transaction that fails with serialization_failure (40001) or
+// deadlock_detected (40P01) is retried from the start, a bounded number of
+// times. A commit that returned OK is durable as the server is configured.
+//
+// Connections: a pool of at most `pool_size`, opened lazily; a connection
+// that broke is discarded and replaced on next use. Every statement is
+// prepared once per connection. All methods are thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cairn/status.h"
+#include "store/metadata_store.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace cairn::internal {
+
+struct PostgresOptions {
+  // Most connections open at once. Default 8: the server's worker threads
+  // rarely all touch the database at the same instant; more costs PostgreSQL
+  // memory per replica.
+  int pool_size = 8;
+  // Attempts of a transaction that hits a serialization failure or deadlock.
+  // Default 8, with a short randomised backoff in between.
+  int max_txn_attempts = 8;
+  // How long to wait for a connection at Open() (seconds). Default 10.
+  int connect_timeout_s = 10;
+};
+
+class PgConnection;
+
+class PostgresMetadataStore final : public MetadataStore {
+ public:
+  // Connects to `url` (postgresql://user:pass@host:port/db?param=...) and
+  // migrates the schema. kUnavailable when the server cannot be reached,
+  // kFailedPrecondition when it refuses the login or the schema is newer.
+  static StatusOr<std::unique_ptr<PostgresMetadataStore>> Open(const std::string& url,
+                                                               const PostgresOptions& options = {});
+  ~PostgresMetadataStore() override;
+
+  PostgresMetadataStore(const PostgresMetadataStore&) = delete;
+  PostgresMetadataStore& operator=(const PostgresMetadataStore&) = delete;
+
+  StatusOr<RunRecord> CreateOrResumeRun(const RunKey& run, ResumeMode mode, bool* created) override;
+  StatusOr<RunRecord> GetRun(const RunKey& run) override;
+  // The cursor is "<created_ms>:<run_id>" of the last run of the previous page.
+  StatusOr<Page<RunRecord>> ListRuns(const std::string& entity, const std::string& project, const std::string& cursor,
+                                     int limit) override;
+  StatusOr<FileVersionRecord> CommitVersion(const RunKey& run, const std::string& name, const std::string& sha256,
+                                            std::uint64_t size) override;
+  StatusOr<std::optional<FileVersionRecord>> GetFile(const RunKey& run, const std::string& name,
+                                                     std::optional<std::int64_t> version) override;
+  // The cursor is the last name of the previous page.
+  StatusOr<Page<FileVersionRecord>> ListFiles(const RunKey& run, const std::string& prefix, const std::string& cursor,
+                                              int limit) override;
+  StatusOr<std::vector<FileVersionRecord>> ListVersions(const RunKey& run, const std::string& name) override;
+  Status PutKey(const KeyRecord& key) override;
+  StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) override;
+
+  // The schema version the database is at (-1 on error).
+  int SchemaVersion();
+
+ private:
+  class Lease;
+
+  PostgresMetadataStore(std::string url, const PostgresOptions& options);
+
+  // Checks a connection out of the pool (opening one when allowed), waiting
+  // while all are in use.
+  StatusOr<Lease> Acquire();
+  void Release(std::unique_ptr<PgConnection> conn);
+
+  enum class Access {
+    kRead,         // autocommit statements that only read (runs and versions are never deleted)
+    kTransaction,  // BEGIN ... COMMIT
+  };
+  // Runs `body(PgConnection&)` on a pooled connection -- in a transaction
+  // that commits when it returns OK and rolls back otherwise, for
+  // kTransaction -- retrying on 40001/40P01 and on a connection found dead
+  // before anything was written.
+  template <typename Body>
+  Status Execute(Access access, Body&& body);
+
+  const std::string url_;
+  const PostgresOptions options_;
+  std::mutex mu_;
+  std::condition_variable released_;
+  std::vector<std::unique_ptr<PgConnection>> idle_;  // guarded by mu_
+  int open_ = 0;                                     // guarded by mu_: idle + leased
+};
+
+// The one place a libpq outcome becomes a Status. `result` may be null (the
+// connection failed before a result); `conn` supplies the message then.
+// SQLSTATE classes: 08 / 57P0x (connection, shutdown) and 40001 / 40P01
+// -> kUnavailable; 23505 -> kAlreadyExists; 23 -> kFailedPrecondition;
+// 22 -> kInvalidArgument; 53 -> kResourceExhausted; 28 / 3D (login, no
+// such database) -> kFailedPrecondition; anything else kInternal.
+Status PgStatus(const pg_result* result, const pg_conn* conn, std::string_view what);
+
+// `url` with the password replaced by "***", for messages and logs.
+std::string RedactDbUrl(std::string_view url);
+
+}  // namespace cairn::internal
