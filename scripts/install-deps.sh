@@ -8,6 +8,8 @@ packages=(
   libboost1.81-dev
   libcurl4-openssl-dev curl
   libsqlite3-dev sqlite3
+  libpq-dev postgresql-15
+  ceph-mon ceph-osd radosgw ceph-common
   libssl-dev
   nlohmann-json3-dev
   libcli11-dev

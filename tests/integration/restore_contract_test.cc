@@ -249,13 +249,7 @@ TEST_F(RestoreContract, OlderVersionsRestoreWithVersion) {
 TEST_F(RestoreContract, FlippedByteInStoredBlobIsAnIntegrityError) {
   std::string content(100000, 'z');
   std::string sha = SaveAs("corrupt1", "weights.bin", content);
-  fs::path blob = testing::BlobPath(server_->data_dir(), sha);
-  ASSERT_TRUE(fs::exists(blob)) << blob;
-  {
-    std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(5000);
-    f.put('y');
-  }
+  testing::CorruptBlob(*server_, sha, 5000);
   TempDir root;
   CommandResult r = RestoreCli({"weights.bin", "--run", "alice/proj/corrupt1", "--root", root.path().string()});
   EXPECT_EQ(r.exit_code, 1) << r.err;
@@ -296,12 +290,14 @@ TEST_F(RestoreContract, InitSaveFinishThenRestoreThroughSdkAndApi) {
   WriteFile(run->dir() / "ckpt/b.bin", "B");
   auto saved = run->save("model.bin");
   ASSERT_TRUE(saved.ok()) << saved.status();
-  ASSERT_EQ(saved->size(), 1u);
-  EXPECT_EQ((*saved)[0].name, "model.bin");
-  EXPECT_EQ((*saved)[0].version, 1);
+  EXPECT_EQ(*saved, std::vector<std::string>{"model.bin"});
+  ASSERT_TRUE(run->flush().ok());
+  auto committed = run->last_saved("model.bin");
+  ASSERT_TRUE(committed.has_value());
+  EXPECT_EQ(committed->version, 1);
   auto later = run->save("ckpt/*.bin", {.policy = SavePolicy::kEnd});
   ASSERT_TRUE(later.ok()) << later.status();
-  EXPECT_TRUE(later->empty());
+  EXPECT_EQ(*later, (std::vector<std::string>{"ckpt/a.bin", "ckpt/b.bin"}));
   EXPECT_TRUE(current_run().has_value());
 
   // Inside the run, restore defaults to this run and its files dir: local first.

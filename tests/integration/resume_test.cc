@@ -1,0 +1,132 @@
+// Cairn's main job end to end: examples/train_resume killed with SIGKILL at
+// random steps, resumed with resume=auto, always ends with the digest of an
+// uninterrupted run; a server outage during training loses no checkpoint.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "testing/server_fixture.h"
+
+namespace cairn {
+namespace {
+namespace fs = std::filesystem;
+using testing::BackgroundProcess;
+using testing::Cairn;
+using testing::CommandResult;
+using testing::ServerProcess;
+using testing::TempDir;
+using Env = std::map<std::string, std::optional<std::string>>;
+
+std::string Capture(const std::string& text, const std::string& pattern) {
+  std::smatch m;
+  if (std::regex_search(text, m, std::regex(pattern))) return m[1];
+  return "";
+}
+
+class TrainResume : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tmp_ = new TempDir();
+    server_ = new ServerProcess(tmp_->path() / "data");
+    key_ = testing::CreateKey(*server_, "trainer");
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    delete tmp_;
+  }
+  static Env EnvFor(const fs::path& dir) {
+    return {{"CAIRN_BASE_URL", server_->base_url()}, {"CAIRN_API_KEY", key_}, {"CAIRN_DIR", dir.string()},
+            {"HOME", tmp_->path().string()}, {"CAIRN_RESUME", std::nullopt}, {"CAIRN_RUN_ID", std::nullopt},
+            {"CAIRN_ENTITY", std::nullopt}, {"CAIRN_MODE", std::nullopt}};
+  }
+  static CommandResult Train(const fs::path& dir, std::vector<std::string> args) {
+    std::vector<std::string> argv{testing::ExampleBinary("train_resume").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::Run(argv, EnvFor(dir));
+  }
+  static inline TempDir* tmp_ = nullptr;
+  static inline ServerProcess* server_ = nullptr;
+  static inline std::string key_;
+};
+
+TEST_F(TrainResume, RandomSigkillsAlwaysEndWithTheUninterruptedDigest) {
+  const std::vector<std::string> common{"--steps", "120", "--checkpoint-every", "7"};
+  TempDir clean;
+  CommandResult reference = Train(clean.path(), common);
+  ASSERT_EQ(reference.exit_code, 0) << reference.err;
+  std::string want = Capture(reference.out, "final weights sha256 ([0-9a-f]{64})");
+  ASSERT_FALSE(want.empty()) << reference.out;
+  EXPECT_FALSE(fs::exists(clean / "cairn/resume.json")) << "a clean finish deletes the resume file";
+
+  for (const std::string policy : {"now", "live"}) {
+    std::mt19937 rng(policy == "now" ? 11 : 12);
+    std::set<int> crash_steps;
+    while (crash_steps.size() < 6) crash_steps.insert(std::uniform_int_distribution<int>(1, 119)(rng));
+    TempDir dir;
+    std::string run_id;
+    for (int crash : crash_steps) {
+      std::vector<std::string> args = common;
+      args.insert(args.end(), {"--policy", policy, "--crash-at", std::to_string(crash)});
+      CommandResult killed = Train(dir.path(), args);
+      std::string id = Capture(killed.out, "(?:started|resumed) run \\S+/(\\S+)");
+      if (run_id.empty()) run_id = id;
+      EXPECT_EQ(id, run_id) << "resume=auto must take the same run after a crash";
+      // Either killed at `crash`, or it had already restored a later step and ran to the end.
+      if (killed.exit_code == -1) {
+        EXPECT_NE(killed.out.find("crashing at step " + std::to_string(crash)), std::string::npos) << killed.out;
+        EXPECT_TRUE(fs::exists(dir / "cairn/resume.json"));
+      }
+    }
+    std::vector<std::string> args = common;
+    args.insert(args.end(), {"--policy", policy});
+    CommandResult last = Train(dir.path(), args);
+    ASSERT_EQ(last.exit_code, 0) << last.err;
+    EXPECT_EQ(Capture(last.out, "(?:started|resumed) run \\S+/(\\S+)"), run_id);
+    EXPECT_EQ(Capture(last.out, "final weights sha256 ([0-9a-f]{64})"), want) << policy << ":\n" << last.out;
+    EXPECT_FALSE(fs::exists(dir / "cairn/resume.json"));
+  }
+}
+
+TEST_F(TrainResume, ServerOutageDuringTrainingLosesNoCheckpoint) {
+  TempDir dir;
+  std::vector<std::string> argv{testing::ExampleBinary("train_resume").string(), "--steps", "150",
+                                "--checkpoint-every", "10", "--step-ms", "20", "--project", "outage"};
+  BackgroundProcess trainer(argv, EnvFor(dir.path()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  ASSERT_EQ(server_->Stop(), 0);
+  std::this_thread::sleep_for(std::chrono::seconds(4));  // training goes on; uploads fail and retry
+  server_->Start();
+  CommandResult done = trainer.Wait();
+  ASSERT_EQ(done.exit_code, 0) << done.out << done.err;
+  std::string run = Capture(done.out, "(?:started|resumed) run (\\S+)");
+  CommandResult ls = Cairn({"ls", run, "--json"}, EnvFor(dir.path()));
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  std::set<std::string> names;
+  for (auto& f : nlohmann::json::parse(ls.out)) names.insert(f["name"].get<std::string>());
+  for (int step = 10; step <= 150; step += 10) {
+    char name[40];
+    std::snprintf(name, sizeof name, "ckpt/step-%06d.bin", step);
+    EXPECT_TRUE(names.count(name)) << name << " is missing on the server";
+  }
+  EXPECT_TRUE(names.count("checkpoint.bin"));
+  // The latest checkpoint.bin on the server is the final one.
+  TempDir out;
+  CommandResult r = Cairn({"restore", "checkpoint.bin", "--run", run, "--root", out.path().string()},
+                          EnvFor(dir.path()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  fs::path local_final;
+  for (auto& e : fs::recursive_directory_iterator(dir / "cairn")) {
+    if (e.path().filename() == "step-000150.bin") local_final = e.path();
+  }
+  ASSERT_FALSE(local_final.empty());
+  EXPECT_EQ(testing::ReadFile(out / "checkpoint.bin"), testing::ReadFile(local_final));
+}
+
+}  // namespace
+}  // namespace cairn
