@@ -9,6 +9,13 @@ set -euo pipefail
 cmd=${1:?usage: postgres.sh start|stop DIR [PORT]}
 DIR=${2:?usage: postgres.sh start|stop DIR [PORT]}
 PORT=${3:-25432}
+# As root the cluster runs as the postgres user, who may not be able to enter
+# the build tree (a clone in a 0700 temp dir): keep it under /tmp and leave a
+# symlink at the requested place.
+ORIG_DIR=$DIR
+if [ "$(id -u)" -eq 0 ]; then
+  DIR=/tmp/cairn-pg-$(printf %s "$ORIG_DIR" | sha1sum | cut -c1-12)
+fi
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 
 as_pg() {
@@ -30,6 +37,7 @@ case "$cmd" in
     fi
     stop
     mkdir -p "$DIR"
+    if [ "$DIR" != "$ORIG_DIR" ]; then mkdir -p "$(dirname "$ORIG_DIR")"; ln -sfn "$DIR" "$ORIG_DIR"; fi
     if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$DIR"; fi
     echo 'supersecret' > "$DIR/pw"
     if [ "$(id -u)" -eq 0 ]; then
