@@ -67,7 +67,8 @@ TEST_F(TrainResume, RandomSigkillsAlwaysEndWithTheUninterruptedDigest) {
   for (const std::string policy : {"now", "live"}) {
     std::mt19937 rng(policy == "now" ? 11 : 12);
     std::set<int> crash_steps;
-    while (crash_steps.size() < 6) crash_steps.insert(std::uniform_int_distribution<int>(1, 119)(rng));
+    int kills = 0;
+    while (crash_steps.size() < 8) crash_steps.insert(std::uniform_int_distribution<int>(1, 119)(rng));
     TempDir dir;
     std::string run_id;
     for (int crash : crash_steps) {
@@ -77,12 +78,16 @@ TEST_F(TrainResume, RandomSigkillsAlwaysEndWithTheUninterruptedDigest) {
       std::string id = Capture(killed.out, "(?:started|resumed) run \\S+/(\\S+)");
       if (run_id.empty()) run_id = id;
       EXPECT_EQ(id, run_id) << "resume=auto must take the same run after a crash";
-      // Either killed at `crash`, or it had already restored a later step and ran to the end.
-      if (killed.exit_code == -1) {
-        EXPECT_NE(killed.out.find("crashing at step " + std::to_string(crash)), std::string::npos) << killed.out;
-        EXPECT_TRUE(fs::exists(dir / "cairn/resume.json"));
-      }
+      // Crash steps ascend and a resumed run restarts at or before the previous
+      // crash, so every one of these runs must reach its crash step and die there.
+      EXPECT_EQ(killed.exit_code, -1) << "expected SIGKILL at step " << crash << ":\n" << killed.out;
+      EXPECT_NE(killed.out.find("crashing at step " + std::to_string(crash)), std::string::npos) << killed.out;
+      EXPECT_TRUE(fs::exists(dir / "cairn/resume.json"));
+      if (killed.exit_code == -1) ++kills;
     }
+    std::printf("[ policy %s ] %d SIGKILLs at steps", policy.c_str(), kills);
+    for (int c : crash_steps) std::printf(" %d", c);
+    std::printf("\n");
     std::vector<std::string> args = common;
     args.insert(args.end(), {"--policy", policy});
     CommandResult last = Train(dir.path(), args);
