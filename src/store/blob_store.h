@@ -53,6 +53,19 @@ class BlobUrlSigner {
   virtual StatusOr<std::string> PresignGet(const std::string& sha256, std::chrono::seconds ttl) = 0;
 };
 
+// An optional capability of a BlobReader, discovered with dynamic_cast like
+// BlobUrlSigner: its range is a range of a local file, which the server sends
+// with sendfile(2) (no copy through user space) instead of calling Read().
+// Backends without local files implement nothing.
+class LocalFileRange {
+ public:
+  virtual ~LocalFileRange() = default;
+  // Open for reading; owned by the reader and valid while it lives.
+  virtual int fd() const = 0;
+  // Where the reader's remaining range starts in that file.
+  virtual std::uint64_t offset() const = 0;
+};
+
 class BlobStore {
  public:
   virtual ~BlobStore() = default;

@@ -115,11 +115,14 @@ class LocalBlobWriter final : public BlobWriter {
   std::uint64_t size_ = 0;
 };
 
-class LocalBlobReader final : public BlobReader {
+class LocalBlobReader final : public BlobReader, public LocalFileRange {
  public:
   LocalBlobReader(int fd, std::filesystem::path path, std::uint64_t offset, std::uint64_t length)
       : fd_(fd), path_(std::move(path)), offset_(offset), remaining_(length) {}
   ~LocalBlobReader() override { ::close(fd_); }
+
+  int fd() const override { return fd_; }
+  std::uint64_t offset() const override { return offset_; }
 
   StatusOr<std::size_t> Read(void* buf, std::size_t n) override {
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n, remaining_));
