@@ -223,6 +223,10 @@ StatusOr<std::unique_ptr<BlobWriter>> UploadSessions::NewPartWriter(const Upload
 }
 
 Status UploadSessions::AssembleInto(const UploadSession& session, BlobStore& blobs) {
+  if (StatusOr<std::optional<std::uint64_t>> held = blobs.Stat(session.sha256);
+      held.ok() && held->has_value() && **held == session.size) {
+    return OkStatus();
+  }
   if (session.parts_received.size() != session.part_count()) {
     std::string missing;
     std::size_t listed = 0, count = 0;
@@ -251,6 +255,12 @@ Status UploadSessions::AssembleInto(const UploadSession& session, BlobStore& blo
   } done{this, session.id};
 
   const std::filesystem::path data = Dir(session.id) / "data";
+  if (auto* adopter = dynamic_cast<LocalFileAdopter*>(&blobs); adopter != nullptr) {
+    // Local blobs: the assembled file becomes the blob, without a copy.
+    Status s = adopter->Adopt(data, session.sha256, session.size);
+    if (s.code() == StatusCode::kDataLoss) Remove(session.id);  // its parts are wrong: start over
+    if (s.code() != StatusCode::kFailedPrecondition) return s;
+  }
   Fd fd{::open(data.c_str(), O_RDONLY | O_CLOEXEC)};
   if (fd.fd < 0) return errno == ENOENT ? NotFound(session.id) : ErrnoStatus(errno, "open", data);
   ::posix_fadvise(fd.fd, 0, 0, POSIX_FADV_SEQUENTIAL);

@@ -68,11 +68,13 @@ class UploadSessions {
   // makes the bytes durable and marks the part. Sending a part again
   // replaces it.
   StatusOr<std::unique_ptr<BlobWriter>> NewPartWriter(const UploadSession& session, std::uint64_t n);
-  // Streams the assembled file into a new blob writer of `blobs`, which
-  // verifies size and digest, and commits it (kDataLoss on a mismatch: the
-  // session is then removed, its parts being wrong). kFailedPrecondition
-  // naming the missing parts when some were not received; kAborted when
-  // another completion of this session is in progress.
+  // Makes the assembled file a blob of `blobs`, its size and digest verified:
+  // moved in place when the store can adopt local files (LocalFileAdopter),
+  // else streamed through a BlobWriter. OK at once when the store already
+  // holds the blob (a completion retried after the blob was stored).
+  // kDataLoss on a mismatch (the session is then removed, its parts being
+  // wrong); kFailedPrecondition naming the missing parts when some were not
+  // received; kUnavailable while another completion of it is in progress.
   Status AssembleInto(const UploadSession& session, BlobStore& blobs);
   // Removes a session (no error when already gone).
   void Remove(const std::string& id);
