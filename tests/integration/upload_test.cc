@@ -16,6 +16,7 @@
 #include <regex>
 #include <thread>
 
+#include "cairn/cairn.h"
 #include "common/sha256.h"
 #include "testing/server_fixture.h"
 
@@ -142,6 +143,36 @@ TEST_F(Uploads, SecondSaveOfTheSameBytesSendsNoBodyAndRestoresIdenticalBytes) {
   const std::string after = LogWith("theirs/files/b.bin 201");
   EXPECT_EQ(Count(after, "PUT /api/v1/runs/bob/p/theirs/files/b.bin 412 "), 1u) << after;
   EXPECT_EQ(BytesIn(after, "PUT /api/v1/runs/bob/p/theirs/files/b.bin 201"), 3 * kMiB) << after;
+}
+
+TEST_F(Uploads, BackgroundUploaderCommitsKnownBytesByReferenceAndLargeFilesInParts) {
+  const fs::path a = tmp_ / "work/a.bin";
+  const std::string sha = testing::WriteRandomFile(a, 3 * kMiB, 17);
+  ASSERT_EQ(Save(a, "alice/p/first", alice_).exit_code, 0);
+
+  for (const auto& [k, v] : Client(alice_)) {
+    if (k.rfind("CAIRN_UPLOAD_", 0) == 0) ::setenv(k.c_str(), v->c_str(), 1);
+  }
+  auto run = init({.client = {.base_url = server_->base_url(), .api_key = alice_, .project = "p",
+                              .dir = (tmp_ / "sdk").string()}});
+  ASSERT_TRUE(run.ok()) << run.status();
+  fs::copy_file(a, run->dir() / "copy.bin");
+  const std::string big = testing::WriteRandomFile(run->dir() / "big.bin", 6 * kMiB, 18);
+  ASSERT_TRUE(run->save("copy.bin").ok());
+  ASSERT_TRUE(run->save("big.bin").ok());
+  ASSERT_TRUE(run->finish().ok());
+  for (const char* k : {"CAIRN_UPLOAD_PARTS_THRESHOLD", "CAIRN_UPLOAD_PART_SIZE", "CAIRN_UPLOAD_PARALLEL"}) {
+    ::unsetenv(k);
+  }
+  const UploadStats stats = run->upload_stats();
+  EXPECT_EQ(stats.committed, 2u);
+  EXPECT_EQ(stats.bytes_sent, 6 * kMiB) << "copy.bin was committed by reference";
+  const std::string log = LogWith("complete 201");
+  const std::string run_files = "/api/v1/runs/alice/p/" + run->id() + "/files/";
+  EXPECT_EQ(Count(log, "PUT " + run_files + "copy.bin 201 [^\\n]* in=0B"), 1u) << log;
+  EXPECT_EQ(Count(log, "PUT /api/v1/uploads/[0-9a-f]+/parts/[0-9]+ 200"), 6u) << log;
+  EXPECT_EQ(RestoredSha("copy.bin", run->path()), sha);
+  EXPECT_EQ(RestoredSha("big.bin", run->path()), big);
 }
 
 TEST_F(Uploads, KilledSaveResumesAndSendsOnlyTheRest) {

@@ -177,10 +177,7 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
   if (size >= kByReferenceMinBytes) {
     StatusOr<std::optional<FileInfo>> held = CommitByReference(impl_->transport, file);
     if (!held.ok()) return held.status();
-    if (held->has_value()) {
-      if (progress) progress(size, size);
-      return **held;
-    }
+    if (held->has_value()) return **held;  // nothing moved: no progress to report
   }
   if (const PartOptions parts = PartOptions::FromEnvironment(); size >= parts.threshold) {
     StatusOr<FileInfo> sent =

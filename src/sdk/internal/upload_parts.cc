@@ -239,6 +239,19 @@ StatusOr<std::optional<FileInfo>> Complete(HttpTransport& transport, const FileU
   return ErrorFrom(transport, *resp, req, f);
 }
 
+// Removes session files left by uploads that never finished (their content
+// changed, or nobody saved it again) once the server has surely expired them.
+void ForgetStaleSessions(const std::filesystem::path& state_dir) {
+  const auto stale = std::filesystem::file_time_type::clock::now() - std::chrono::hours(24 * 7);
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(state_dir, ec)) {
+    std::error_code e;
+    if (entry.path().extension() == ".json" && entry.last_write_time(e) < stale && !e) {
+      std::filesystem::remove(entry.path(), e);
+    }
+  }
+}
+
 }  // namespace
 
 PartOptions PartOptions::FromEnvironment() {
@@ -316,6 +329,7 @@ StatusOr<FileInfo> UploadInParts(HttpTransport& transport, const FileUpload& f, 
       // Best effort: without it, only this process can resume.
       std::error_code ec;
       std::filesystem::create_directories(state_dir, ec);
+      ForgetStaleSessions(state_dir);
       (void)WriteFileAtomic(state_file, json{{"upload_id", session->id},
                                              {"run", f.run.ToString()},
                                              {"name", f.name},
