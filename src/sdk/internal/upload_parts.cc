@@ -68,7 +68,8 @@ StatusOr<std::optional<Session>> ResumeSession(HttpTransport& transport, const F
   req.target = "/api/v1/uploads/" + UrlEncode(id);
   StatusOr<HttpClientResponse> resp = PerformWithRetry(transport, f.retry, req);
   if (!resp.ok()) return resp.status();
-  if (resp->status == 404) return std::optional<Session>();
+  // Gone, or another key's: start a new one.
+  if (resp->status == 404 || resp->status == 403) return std::optional<Session>();
   if (resp->status != 200) return ErrorFrom(transport, *resp, req, f);
   StatusOr<Session> s = SessionFromJson(*resp, f);
   if (s.status().code() == StatusCode::kFailedPrecondition) return std::optional<Session>();
@@ -203,7 +204,7 @@ Status SendMissingParts(HttpTransport& transport, const FileUpload& f, const Ses
 }
 
 // POST .../complete. nullopt when the session is gone without an answer of
-// ours (then the caller starts over).
+// ours, or lacks parts (then the caller resumes or starts over).
 StatusOr<std::optional<FileInfo>> Complete(HttpTransport& transport, const FileUpload& f, const Session& s) {
   HttpClientRequest req;
   req.method = "POST";
@@ -218,6 +219,7 @@ StatusOr<std::optional<FileInfo>> Complete(HttpTransport& transport, const FileU
     return std::optional<FileInfo>(*info);
   }
   const std::string code = ErrorCode(*resp);
+  if (code == "parts_missing") return std::optional<FileInfo>();
   if (resp->status == 404 && code == "upload_not_found") {
     if (ambiguous) {
       // Our first attempt may have completed it: is that version there?
@@ -312,9 +314,10 @@ StatusOr<FileInfo> UploadInParts(HttpTransport& transport, const FileUpload& f, 
   const std::string key =
       Sha256Hex(f.run.ToString() + "\n" + f.name + "\n" + f.sha256 + "\n" + std::to_string(f.size));
   const std::filesystem::path state_file = state_dir / (key.substr(0, 32) + ".json");
-  for (int round = 0; round < 2; ++round) {  // a second round only when the session vanished
+  // Another round only when the session vanished or lacks parts after all.
+  for (int round = 0; round < 3; ++round) {
     std::optional<Session> session;
-    if (StatusOr<std::string> text = ReadSmallFile(state_file); text.ok() && round == 0) {
+    if (StatusOr<std::string> text = ReadSmallFile(state_file); text.ok()) {
       json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
       if (j.is_object() && j.contains("upload_id") && j["upload_id"].is_string()) {
         StatusOr<std::optional<Session>> resumed = ResumeSession(transport, f, j["upload_id"].get<std::string>());
@@ -347,7 +350,7 @@ StatusOr<FileInfo> UploadInParts(HttpTransport& transport, const FileUpload& f, 
     if (!done.ok()) return done.status();
     return **done;
   }
-  return UnavailableError("the server discarded the upload of " + f.name + " twice while it was being sent; retry");
+  return UnavailableError("the server lost the upload of " + f.name + " repeatedly while it was being sent; retry");
 }
 
 }  // namespace cairn::internal
