@@ -208,6 +208,34 @@ TEST_F(Uploads, KilledSaveResumesAndSendsOnlyTheRest) {
   EXPECT_TRUE(fs::is_empty(tmp_ / "work/cairn/uploads")) << "the session file is removed once complete";
 }
 
+TEST_F(Uploads, ASessionTheServerDroppedIsStartedAfresh) {
+  const fs::path f = tmp_ / "work/big.bin";
+  const std::string sha = testing::WriteRandomFile(f, 8 * kMiB, 19);
+  Env env = Client(alice_);
+  env["CAIRN_MAX_SEND_BYTES_PER_S"] = std::to_string(4 * kMiB);
+  {
+    BackgroundProcess save({testing::CairnBinary().string(), "save", f.string(), "--run", "alice/p/r", "--base",
+                            f.parent_path().string()},
+                           env);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (StagedParts(server_->data_dir()) < 2 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    ::kill(save.pid(), SIGKILL);
+    save.Wait();
+  }
+  // What expiry does to an idle session.
+  for (const auto& session : fs::directory_iterator(server_->data_dir() / "uploads")) fs::remove_all(session.path());
+  ASSERT_FALSE(fs::is_empty(tmp_ / "work/cairn/uploads")) << "the client remembers the session";
+  const std::size_t log_before = server_->log().size();
+  CommandResult rerun = Save(f, "alice/p/r", alice_);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  const std::string log = LogWith("complete 201").substr(log_before);
+  EXPECT_EQ(Count(log, "GET /api/v1/uploads/[0-9a-f]+ 404"), 1u) << log;
+  EXPECT_EQ(BytesIn(log, "PUT /api/v1/uploads/[0-9a-f]+/parts/[0-9]+ 200"), 8 * kMiB) << log;
+  EXPECT_EQ(RestoredSha("big.bin", "alice/p/r"), sha);
+}
+
 TEST_F(Uploads, ServerKilledMidSessionThenRestartedAndTheUploadCompletes) {
   const fs::path f = tmp_ / "work/big.bin";
   const std::string sha = testing::WriteRandomFile(f, 16 * kMiB, 14);
