@@ -87,6 +87,21 @@ class Uploads : public ::testing::Test {
                          file.parent_path().string()},
                         env);
   }
+  // `cairn save FILE --run RUN` in the background, throttled to 4 MiB/s, once
+  // the server holds at least `parts` parts of it (the caller then kills
+  // something).
+  std::unique_ptr<BackgroundProcess> SaveUntilParts(const fs::path& file, std::size_t parts, Env env) {
+    env["CAIRN_MAX_SEND_BYTES_PER_S"] = std::to_string(4 * kMiB);
+    auto save = std::make_unique<BackgroundProcess>(
+        std::vector<std::string>{testing::CairnBinary().string(), "save", file.string(), "--run", "alice/p/r",
+                                 "--base", file.parent_path().string()},
+        env);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (StagedParts(server_->data_dir()) < parts && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    return save;
+  }
   // The server's log once a line matches `re` (the server logs a request
   // just after answering it, so the client may be done before the line is).
   std::string LogWith(const std::string& re) {
@@ -176,20 +191,12 @@ TEST_F(Uploads, BackgroundUploaderCommitsKnownBytesByReferenceAndLargeFilesInPar
 }
 
 TEST_F(Uploads, KilledSaveResumesAndSendsOnlyTheRest) {
-  Env env = Client(alice_);
-  env["CAIRN_MAX_SEND_BYTES_PER_S"] = std::to_string(4 * kMiB);  // ~6 s in all
   const fs::path g = tmp_ / "work/other.bin";
   const std::string sha_g = testing::WriteRandomFile(g, 24 * kMiB, 13);
   {
-    BackgroundProcess save({testing::CairnBinary().string(), "save", g.string(), "--run", "alice/p/r", "--base",
-                            g.parent_path().string()},
-                           env);
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (StagedParts(server_->data_dir()) < 8 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(20ms);
-    }
-    ::kill(save.pid(), SIGKILL);
-    EXPECT_EQ(save.Wait().exit_code, -1);
+    auto save = SaveUntilParts(g, 8, Client(alice_));  // ~6 s in all
+    ::kill(save->pid(), SIGKILL);
+    EXPECT_EQ(save->Wait().exit_code, -1);
   }
   const std::size_t staged = StagedParts(server_->data_dir());
   ASSERT_GE(staged, 8u);
@@ -211,18 +218,10 @@ TEST_F(Uploads, KilledSaveResumesAndSendsOnlyTheRest) {
 TEST_F(Uploads, ASessionTheServerDroppedIsStartedAfresh) {
   const fs::path f = tmp_ / "work/big.bin";
   const std::string sha = testing::WriteRandomFile(f, 8 * kMiB, 19);
-  Env env = Client(alice_);
-  env["CAIRN_MAX_SEND_BYTES_PER_S"] = std::to_string(4 * kMiB);
   {
-    BackgroundProcess save({testing::CairnBinary().string(), "save", f.string(), "--run", "alice/p/r", "--base",
-                            f.parent_path().string()},
-                           env);
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (StagedParts(server_->data_dir()) < 2 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(20ms);
-    }
-    ::kill(save.pid(), SIGKILL);
-    save.Wait();
+    auto save = SaveUntilParts(f, 2, Client(alice_));
+    ::kill(save->pid(), SIGKILL);
+    save->Wait();
   }
   // What expiry does to an idle session.
   for (const auto& session : fs::directory_iterator(server_->data_dir() / "uploads")) fs::remove_all(session.path());
@@ -240,21 +239,14 @@ TEST_F(Uploads, ServerKilledMidSessionThenRestartedAndTheUploadCompletes) {
   const fs::path f = tmp_ / "work/big.bin";
   const std::string sha = testing::WriteRandomFile(f, 16 * kMiB, 14);
   Env env = Client(alice_);
-  env["CAIRN_MAX_SEND_BYTES_PER_S"] = std::to_string(4 * kMiB);
   env["CAIRN_RETRY_MAX_SECONDS"] = "60";
   env["CAIRN_RETRY_MAX_ATTEMPTS"] = "50";
-  BackgroundProcess save({testing::CairnBinary().string(), "save", f.string(), "--run", "alice/p/r", "--base",
-                          f.parent_path().string()},
-                         env);
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (StagedParts(server_->data_dir()) < 4 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(20ms);
-  }
+  auto save = SaveUntilParts(f, 4, env);
   server_->Kill();
   const std::size_t staged = StagedParts(server_->data_dir());
   ASSERT_GE(staged, 4u);
   server_->Start();  // same port and data directory
-  CommandResult r = save.Wait();
+  CommandResult r = save->Wait();
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find(sha), std::string::npos) << r.out;
   // The restarted server got only what it lacked (plus parts cut short).
