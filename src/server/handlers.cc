@@ -144,6 +144,8 @@ std::string_view Trim(std::string_view s) {
 
 }  // namespace
 
+HttpResponse FileResponse(int status, const FileVersionRecord& file) { return JsonResponse(status, FileJson(file)); }
+
 HttpResponse ErrorResponse(int status, std::string_view code, std::string_view message) {
   HttpResponse r = JsonResponse(status, Json{{"error", {{"code", code}, {"message", message}}}});
   if (status >= 500) r.log_note = std::string(code) + ": " + std::string(message);
@@ -250,6 +252,18 @@ Call Api::Begin(const HttpRequest& req) const {
   } else if (rest == "keys") {
     call.route = Route::kCreateKey;
     allow = "POST";
+  } else if (seg[0] == "uploads" && seg.size() >= 2 && seg.size() <= 4) {
+    // /uploads/{id}, /uploads/{id}/complete, /uploads/{id}/parts/{n}
+    if (seg.size() == 2) {
+      call.route = m == "DELETE" ? Route::kDeleteUpload : Route::kGetUpload;
+      allow = "GET, DELETE";
+    } else if (seg.size() == 3 && seg[2] == "complete") {
+      call.route = Route::kCompleteUpload;
+      allow = "POST";
+    } else if (seg.size() == 4 && seg[2] == "parts") {
+      call.route = Route::kPutPart;
+      allow = "PUT";
+    }
   } else if (seg.size() >= 3 && seg[0] == "runs") {
     if (seg.size() == 3) {
       call.route = Route::kListRuns;
@@ -260,7 +274,7 @@ Call Api::Begin(const HttpRequest& req) const {
     } else if (seg.size() == 5 && seg[4] == "files") {
       call.route = Route::kListFiles;
       allow = "GET";
-    } else if (seg.size() >= 6 && (seg[4] == "files" || seg[4] == "meta" || seg[4] == "versions")) {
+    } else if (seg.size() >= 6 && (seg[4] == "files" || seg[4] == "meta" || seg[4] == "versions" || seg[4] == "uploads")) {
       // Everything after ".../{r}/{kind}/" is the file name.
       std::size_t offset = 0;
       for (int i = 0; i < 5; ++i) offset += seg[i].size() + 1;
@@ -271,6 +285,9 @@ Call Api::Begin(const HttpRequest& req) const {
       } else if (seg[4] == "meta") {
         call.route = Route::kGetMeta;
         allow = "GET";
+      } else if (seg[4] == "uploads") {
+        call.route = Route::kCreateUpload;
+        allow = "POST";
       } else {
         call.route = Route::kListVersions;
         allow = "GET";
@@ -300,6 +317,9 @@ Call Api::Begin(const HttpRequest& req) const {
     }
     return call;  // needs the body
   }
+  if (seg[0] == "uploads") {
+    return BeginSessionRoute(std::move(call), req, seg[1], seg.size() == 4 ? seg[3] : std::string_view());
+  }
 
   // 3. Decode and validate the run path and file name (400).
   StatusOr<std::map<std::string, std::string>> query = ParseQuery(raw_query);
@@ -326,7 +346,8 @@ Call Api::Begin(const HttpRequest& req) const {
   }
 
   // 4. Authorise (403).
-  const bool write = call.route == Route::kPutRun || call.route == Route::kPutFile;
+  const bool write =
+      call.route == Route::kPutRun || call.route == Route::kPutFile || call.route == Route::kCreateUpload;
   if (Status s = Authenticator::CheckAccess(call.principal, call.run.entity, write); !s.ok()) {
     return answer(StatusResponse(s));
   }
@@ -334,6 +355,7 @@ Call Api::Begin(const HttpRequest& req) const {
   // 5. The route.
   switch (call.route) {
     case Route::kPutRun:
+    case Route::kCreateUpload:
       return call;  // needs the body
     case Route::kGetRun: {
       StatusOr<RunRecord> run = metadata_->GetRun(call.run);
@@ -387,7 +409,7 @@ Call Api::Begin(const HttpRequest& req) const {
       return answer(GetFileBytes(call, req, *version));
     }
     case Route::kPutFile: {
-      if (!req.content_length.has_value()) {
+      if (!req.content_length.has_value() && !req.by_reference) {
         return answer(ErrorResponse(411, "length_required",
                                     "an upload needs a Content-Length header (chunked uploads are not accepted)"));
       }
@@ -399,6 +421,7 @@ Call Api::Begin(const HttpRequest& req) const {
             req.sha256.empty() ? "an upload needs an X-Cairn-Sha256 header with the file's hex SHA-256"
                                : "X-Cairn-Sha256 \"" + req.sha256 + "\" is not a hex SHA-256 (64 hex digits)"));
       }
+      if (req.by_reference) return answer(CommitByReference(call, sha, req));
       // The run must exist before a byte of the body is accepted.
       StatusOr<RunRecord> run = metadata_->GetRun(call.run);
       if (!run.ok()) return answer(StatusResponse(run.status()));
@@ -530,6 +553,8 @@ HttpResponse Api::Finish(Call& call, std::string_view body) const {
       if (!run.ok()) return StatusResponse(run.status());
       return JsonResponse(created ? 201 : 200, RunJson(*run));
     }
+    case Route::kCreateUpload:
+      return FinishCreateUpload(call, json);
     default:
       return ErrorResponse(500, "internal", "this route takes no body (a bug)");
   }
@@ -537,6 +562,7 @@ HttpResponse Api::Finish(Call& call, std::string_view body) const {
 
 HttpResponse Api::FinishUpload(Call& call) const {
   if (!call.upload) return ErrorResponse(500, "internal", "no upload in progress (a bug)");
+  if (call.route == Route::kPutPart) return FinishPart(call);
   Status s = call.upload->Commit(call.sha256, call.declared_size);
   call.upload.reset();
   if (s.code() == StatusCode::kDataLoss) return ErrorResponse(400, "digest_mismatch", s.message());

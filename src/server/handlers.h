@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,7 @@
 
 #include "cairn/status.h"
 #include "server/auth.h"
+#include "server/upload_sessions.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
 
@@ -42,6 +44,8 @@ struct HttpRequest {
   std::string range;          // Range, "" when absent
   std::string if_range;       // If-Range, "" when absent
   std::string sha256;         // X-Cairn-Sha256, "" when absent
+  std::optional<std::uint64_t> cairn_size;  // X-Cairn-Size (commits by reference)
+  bool by_reference = false;                // X-Cairn-By-Reference: 1
   std::optional<std::uint64_t> content_length;
   bool chunked = false;  // Transfer-Encoding: chunked
 };
@@ -83,6 +87,12 @@ struct Call {
     kListVersions,
     kGetFile,
     kPutFile,
+    // Uploads in parts (upload_handlers.cc).
+    kCreateUpload,
+    kGetUpload,
+    kDeleteUpload,
+    kPutPart,
+    kCompleteUpload,
   };
 
   // Set when the answer is known without reading the body.
@@ -97,16 +107,23 @@ struct Call {
   std::string name;                 // file name, decoded and validated
   std::string sha256;               // upload: expected digest
   std::uint64_t declared_size = 0;  // upload: Content-Length
+  std::uint64_t part = 0;           // kPutPart: the part number
 };
 
 class Api {
  public:
   // The stores and the authenticator must outlive the Api. With a
   // `url_signer`, file downloads (GET) answer 307 to a presigned URL valid
-  // for `presign_ttl` instead of streaming the bytes.
+  // for `presign_ttl` instead of streaming the bytes. Without `uploads`, the
+  // routes of uploads in parts answer 404.
   Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, BlobUrlSigner* url_signer = nullptr,
-      std::chrono::seconds presign_ttl = std::chrono::seconds(300))
-      : metadata_(metadata), blobs_(blobs), auth_(auth), url_signer_(url_signer), presign_ttl_(presign_ttl) {}
+      std::chrono::seconds presign_ttl = std::chrono::seconds(300), UploadSessions* uploads = nullptr)
+      : metadata_(metadata),
+        blobs_(blobs),
+        auth_(auth),
+        url_signer_(url_signer),
+        presign_ttl_(presign_ttl),
+        uploads_(uploads) {}
 
   Call Begin(const HttpRequest& request) const;
   // For a Call without response and without upload: `body` is the request body.
@@ -116,13 +133,23 @@ class Api {
 
  private:
   HttpResponse GetFileBytes(const Call& call, const HttpRequest& request, std::optional<std::int64_t> version) const;
+  // upload_handlers.cc: commits by reference and uploads in parts.
+  HttpResponse CommitByReference(const Call& call, const std::string& sha256, const HttpRequest& request) const;
+  Call BeginSessionRoute(Call call, const HttpRequest& request, std::string_view id, std::string_view part) const;
+  HttpResponse FinishCreateUpload(const Call& call, const nlohmann::json& body) const;
+  HttpResponse FinishPart(Call& call) const;
+  HttpResponse CompleteUpload(const UploadSession& session) const;
 
   MetadataStore* metadata_;
   BlobStore* blobs_;
   const Authenticator* auth_;
   BlobUrlSigner* url_signer_;
   std::chrono::seconds presign_ttl_;
+  UploadSessions* uploads_;
 };
+
+// A file version as every route shows it (docs/http-api.md, Objects).
+HttpResponse FileResponse(int status, const FileVersionRecord& file);
 
 // A single byte range resolved against a file size (RFC 9110 section 14).
 struct RangeSpec {

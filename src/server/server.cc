@@ -9,6 +9,8 @@
 // SQLite and local disk are fast and there are N threads).
 #include "server/server.h"
 
+#include <sys/sendfile.h>
+
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -58,6 +60,9 @@ constexpr std::uint32_t kHeaderLimit = 16 * 1024;
 // reset the connection before the client has read the answer.
 constexpr std::uint64_t kLingerBytes = 64ull << 20;
 constexpr std::chrono::seconds kLingerTime{2};
+// Largest single sendfile(2) call: the kernel moves at most what fits in the
+// socket buffer anyway; this only bounds one call's work.
+constexpr std::size_t kSendfileMax = 16u << 20;
 
 // What the shutdown path needs to reach a live connection. Fields are only
 // touched on the connection's strand (`executor`).
@@ -80,8 +85,8 @@ struct Control {
 // Shared by every connection; outlives the io_context's handlers.
 struct ServerState {
   ServerState(const ServerOptions& o, MetadataStore* metadata, BlobStore* blobs, BlobUrlSigner* url_signer,
-              const Authenticator* auth, std::shared_ptr<spdlog::logger> l)
-      : options(o), api(metadata, blobs, auth, url_signer, o.presign_ttl), log(std::move(l)) {}
+              const Authenticator* auth, UploadSessions* uploads, std::shared_ptr<spdlog::logger> l)
+      : options(o), api(metadata, blobs, auth, url_signer, o.presign_ttl, uploads), log(std::move(l)) {}
 
   const ServerOptions options;
   const Api api;
@@ -152,6 +157,52 @@ void SetCommonHeaders(http::response<Body>& res, const HttpResponse& r, bool kee
   res.keep_alive(keep_alive);
 }
 
+// Sends `length` bytes of `fd` from `offset` on the socket with sendfile(2):
+// page cache to socket, no copy through user space, no buffer of ours. Waits
+// for room in the socket buffer (EAGAIN) at most `timeout` each time.
+// Returns the bytes sent and the error that ended the transfer early, if any.
+asio::awaitable<std::pair<beast::error_code, std::uint64_t>> SendFileRange(tcp::socket& socket, int fd,
+                                                                           std::uint64_t offset, std::uint64_t length,
+                                                                           std::chrono::seconds timeout) {
+  beast::error_code ec;
+  socket.non_blocking(true, ec);
+  if (ec) co_return std::make_pair(ec, std::uint64_t{0});
+  // Cancels a wait that lasts longer than `timeout`. Its handler may run
+  // after we return: it touches the socket only while `live` is true.
+  auto live = std::make_shared<bool>(true);
+  asio::steady_timer timer(socket.get_executor());
+  struct Leave {
+    std::shared_ptr<bool> live;
+    ~Leave() { *live = false; }
+  } leave{live};
+  off_t off = static_cast<off_t>(offset);
+  std::uint64_t sent = 0;
+  while (sent < length) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length - sent, kSendfileMax));
+    const ssize_t n = ::sendfile(socket.native_handle(), fd, &off, want);
+    if (n > 0) {
+      sent += static_cast<std::uint64_t>(n);
+      continue;
+    }
+    if (n == 0) co_return std::make_pair(beast::error_code(asio::error::eof), sent);  // the file shrank
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) co_return std::make_pair(beast::error_code(errno, beast::system_category()), sent);
+    auto timed_out = std::make_shared<bool>(false);
+    timer.expires_after(timeout);
+    timer.async_wait([&socket, live, timed_out](const beast::error_code& tec) {
+      if (tec || !*live) return;
+      *timed_out = true;
+      beast::error_code ignored;
+      socket.cancel(ignored);
+    });
+    auto [wec] = co_await socket.async_wait(tcp::socket::wait_write, kNoThrow);
+    timer.cancel();
+    if (*timed_out) co_return std::make_pair(beast::error_code(asio::error::timed_out), sent);
+    if (wec) co_return std::make_pair(wec, sent);
+  }
+  co_return std::make_pair(beast::error_code(), sent);
+}
+
 // Sends `r`; returns the body bytes sent, or an error when the connection
 // failed (the caller then closes it).
 asio::awaitable<std::pair<beast::error_code, std::uint64_t>> WriteResponse(beast::tcp_stream& stream, HttpResponse& r,
@@ -177,7 +228,21 @@ asio::awaitable<std::pair<beast::error_code, std::uint64_t>> WriteResponse(beast
     co_return std::make_pair(ec, ec ? std::uint64_t{0} : size);
   }
 
-  // File bytes: header, then bounded chunks read from the blob.
+  // File bytes of a local file: header, then sendfile(2).
+  if (const auto* file = dynamic_cast<const LocalFileRange*>(r.stream.get()); file != nullptr) {
+    http::response<http::empty_body> res{http::status::ok, version};
+    SetCommonHeaders(res, r, keep_alive);
+    res.content_length(r.stream_length);
+    http::response_serializer<http::empty_body> sr{res};
+    stream.expires_after(timeout);
+    if (auto [ec, n] = co_await http::async_write_header(stream, sr, kNoThrow); ec) {
+      co_return std::make_pair(ec, std::uint64_t{0});
+    }
+    stream.expires_never();
+    co_return co_await SendFileRange(stream.socket(), file->fd(), file->offset(), r.stream_length, timeout);
+  }
+
+  // Other file bytes: header, then bounded chunks read from the blob.
   http::response<http::buffer_body> res{http::status::ok, version};
   SetCommonHeaders(res, r, keep_alive);
   res.content_length(r.stream_length);
@@ -235,18 +300,26 @@ asio::awaitable<void> LingeringClose(beast::tcp_stream& stream, beast::flat_buff
   stream.close();
 }
 
+// Answers `Expect: 100-continue` once we have decided to read the body (a
+// client such as curl otherwise waits a second before sending it). false:
+// the connection failed.
+asio::awaitable<bool> SendContinueIfExpected(ServerState& state, beast::tcp_stream& stream,
+                                             http::request_parser<http::buffer_body>& parser) {
+  if (!beast::iequals(parser.get()[http::field::expect], "100-continue")) co_return true;
+  http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
+  stream.expires_after(state.options.request_timeout);
+  auto [ec, n] = co_await http::async_write(stream, cont, kNoThrow);
+  co_return !ec;
+}
+
 // Reads an upload's body into call.upload. nullopt: the connection failed or
 // timed out (the caller closes it; destroying the Call cancels the writer).
 asio::awaitable<std::optional<HttpResponse>> ReadUpload(ServerState& state, beast::tcp_stream& stream,
                                                         beast::flat_buffer& buffer,
                                                         http::request_parser<http::buffer_body>& parser, Call& call,
-                                                        bool* body_consumed) {
+                                                        bool* body_consumed, std::uint64_t* received) {
   *body_consumed = false;
-  if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
-    http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
-    stream.expires_after(state.options.request_timeout);
-    if (auto [ec, n] = co_await http::async_write(stream, cont, kNoThrow); ec) co_return std::nullopt;
-  }
+  if (!co_await SendContinueIfExpected(state, stream, parser)) co_return std::nullopt;
   std::unique_ptr<char[]> buf(new char[kChunkBytes]);
   while (!parser.is_done()) {
     parser.get().body().data = buf.get();
@@ -261,6 +334,7 @@ asio::awaitable<std::optional<HttpResponse>> ReadUpload(ServerState& state, beas
     }
     const std::size_t got = kChunkBytes - parser.get().body().size;
     if (got == 0) continue;
+    *received += got;
     if (Status s = call.upload->Append(buf.get(), got); !s.ok()) {
       call.upload->Cancel();
       co_return StatusResponse(s);
@@ -276,6 +350,9 @@ asio::awaitable<std::optional<std::string>> ReadSmallBody(ServerState& state, be
                                                           http::request_parser<http::buffer_body>& parser,
                                                           bool* too_large) {
   *too_large = false;
+  if (!parser.is_done()) {
+    if (!co_await SendContinueIfExpected(state, stream, parser)) co_return std::nullopt;
+  }
   std::string body;
   std::unique_ptr<char[]> buf(new char[kChunkBytes]);
   while (!parser.is_done()) {
@@ -298,6 +375,18 @@ asio::awaitable<std::optional<std::string>> ReadSmallBody(ServerState& state, be
 std::string HeaderValue(const http::request_parser<http::buffer_body>::value_type& req, http::field f) {
   auto it = req.find(f);
   return it == req.end() ? std::string() : std::string(it->value());
+}
+
+// X-Cairn-Size and X-Cairn-By-Reference (commits by reference). A malformed
+// size is left unset, which the handler reports.
+void ReadUploadHeaders(const http::request_parser<http::buffer_body>::value_type& hdr, HttpRequest& req) {
+  if (auto it = hdr.find("X-Cairn-Size"); it != hdr.end()) {
+    std::uint64_t size = 0;
+    const std::string_view v = it->value();
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), size);
+    if (!v.empty() && ec == std::errc() && ptr == v.data() + v.size()) req.cairn_size = size;
+  }
+  if (auto it = hdr.find("X-Cairn-By-Reference"); it != hdr.end()) req.by_reference = it->value() == "1";
 }
 
 // Serves one request. Returns whether the connection may carry another one.
@@ -348,12 +437,14 @@ asio::awaitable<bool> ServeOne(ServerState& state, beast::tcp_stream& stream, be
   req.range = HeaderValue(hdr, http::field::range);
   req.if_range = HeaderValue(hdr, http::field::if_range);
   if (auto it = hdr.find("X-Cairn-Sha256"); it != hdr.end()) req.sha256 = std::string(it->value());
+  ReadUploadHeaders(hdr, req);
   if (parser.content_length()) req.content_length = *parser.content_length();
   req.chunked = parser.chunked();
   bool keep_alive = hdr.keep_alive();
   const unsigned version = hdr.version();
 
   bool body_unread = !parser.is_done();
+  std::uint64_t received = 0;  // request body bytes read (for the log)
   HttpResponse response;
   if (state.stopping) {
     response = ErrorResponse(503, "unavailable", "the server is shutting down; retry shortly");
@@ -364,7 +455,7 @@ asio::awaitable<bool> ServeOne(ServerState& state, beast::tcp_stream& stream, be
       response = std::move(*call.response);
     } else if (call.upload) {
       bool consumed = false;
-      std::optional<HttpResponse> r = co_await ReadUpload(state, stream, buffer, parser, call, &consumed);
+      std::optional<HttpResponse> r = co_await ReadUpload(state, stream, buffer, parser, call, &consumed, &received);
       if (!r) co_return false;
       response = std::move(*r);
       body_unread = !consumed;
@@ -378,6 +469,7 @@ asio::awaitable<bool> ServeOne(ServerState& state, beast::tcp_stream& stream, be
         response = ErrorResponse(413, "too_large", "the request body is over 1 MiB");
       } else {
         body_unread = false;
+        received = body->size();
         response = state.api.Finish(call, *body);
       }
     }
@@ -397,9 +489,9 @@ asio::awaitable<bool> ServeOne(ServerState& state, beast::tcp_stream& stream, be
     co_return false;
   }
   if (status >= 500) {
-    state.log->warn("{} {} {} {}B {}ms: {}", req.method, target, status, sent, ms, note);
+    state.log->warn("{} {} {} {}B {}ms in={}B: {}", req.method, target, status, sent, ms, received, note);
   } else {
-    state.log->info("{} {} {} {}B {}ms", req.method, target, status, sent, ms);
+    state.log->info("{} {} {} {}B {}ms in={}B", req.method, target, status, sent, ms, received);
   }
   if (!keep_alive) {
     if (body_unread) {
@@ -500,11 +592,14 @@ Status RunServer(const ServerOptions& options) {
   if (!store.ok()) return store.status();
   StatusOr<std::unique_ptr<Authenticator>> auth = Authenticator::Create(store->metadata.get(), options.data_dir);
   if (!auth.ok()) return auth.status();
+  StatusOr<std::unique_ptr<UploadSessions>> uploads =
+      UploadSessions::Open(options.data_dir / "uploads", options.upload_ttl);
+  if (!uploads.ok()) return uploads.status();
 
   auto log = std::make_shared<spdlog::logger>("cairn-server", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   auto state = std::make_shared<ServerState>(options, store->metadata.get(), store->blobs.get(), store->url_signer,
-                                             auth->get(), log);
+                                             auth->get(), uploads->get(), log);
 
   const int threads =
       options.threads > 0 ? options.threads : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));

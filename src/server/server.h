@@ -24,6 +24,9 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{60};     // keep-alive connection with no request
   std::chrono::seconds request_timeout{30};  // time to receive a request's headers
   std::chrono::seconds shutdown_grace{10};   // transfers in flight get this long on SIGTERM
+  // An upload in parts untouched for this long is discarded (its staged parts
+  // under data_dir/uploads are removed).
+  std::chrono::seconds upload_ttl{std::chrono::hours(24)};
 };
 
 // Opens the store, binds, prints exactly one line

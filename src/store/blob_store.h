@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,34 @@ class BlobUrlSigner {
   // A URL that GETs the whole blob (Range requests allowed) without further
   // credentials until `ttl` has passed.
   virtual StatusOr<std::string> PresignGet(const std::string& sha256, std::chrono::seconds ttl) = 0;
+};
+
+// An optional capability of a BlobReader, discovered with dynamic_cast like
+// BlobUrlSigner: its range is a range of a local file, which the server sends
+// with sendfile(2) (no copy through user space) instead of calling Read().
+// Backends without local files implement nothing.
+class LocalFileRange {
+ public:
+  virtual ~LocalFileRange() = default;
+  // Open for reading; owned by the reader and valid while it lives.
+  virtual int fd() const = 0;
+  // Where the reader's remaining range starts in that file.
+  virtual std::uint64_t offset() const = 0;
+};
+
+// An optional capability of a BlobStore, discovered with dynamic_cast: it
+// can take a finished file from the same filesystem as a blob by renaming it,
+// so that a file assembled on local disk (an upload in parts) is not copied
+// once more. Backends without local files implement nothing.
+class LocalFileAdopter {
+ public:
+  virtual ~LocalFileAdopter() = default;
+  // Reads `file` to verify its size and SHA-256 (kDataLoss naming both
+  // digests otherwise), makes it durable and moves it into the store under
+  // `sha256`. kFailedPrecondition when it cannot be moved (another
+  // filesystem): the caller then copies it through a BlobWriter. On any
+  // error the file stays where it was.
+  virtual Status Adopt(const std::filesystem::path& file, const std::string& sha256, std::uint64_t size) = 0;
 };
 
 class BlobStore {

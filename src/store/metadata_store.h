@@ -104,6 +104,13 @@ class MetadataStore {
   // Every version of `name`, oldest first (empty when none).
   virtual StatusOr<std::vector<FileVersionRecord>> ListVersions(const RunKey& run, const std::string& name) = 0;
 
+  // The size recorded by some committed version, in any run of `entity`,
+  // whose content has digest `sha256`; nullopt when the entity has none.
+  // Lets a commit by reference (docs/adr/0007) stay within what the entity's
+  // keys could already read.
+  virtual StatusOr<std::optional<std::uint64_t>> FindEntityBlob(const std::string& entity,
+                                                                const std::string& sha256) = 0;
+
   // API keys, stored by hash only.
   virtual Status PutKey(const KeyRecord& key) = 0;
   virtual StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) = 0;

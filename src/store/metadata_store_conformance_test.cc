@@ -292,6 +292,21 @@ TEST_P(MetadataStoreConformance, ListRunsPaginatesStably) {
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST_P(MetadataStoreConformance, FindEntityBlobStaysWithinTheEntity) {
+  MustCreate(kRun);
+  MustCreate({"bob", "mnist", "r1"});
+  ASSERT_TRUE(store_->CommitVersion(kRun, "model.pt", kSha, 42).ok());
+  auto mine = store_->FindEntityBlob("alice", kSha);
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  EXPECT_EQ(*mine, std::optional<std::uint64_t>(42));
+  auto theirs = store_->FindEntityBlob("bob", kSha);
+  ASSERT_TRUE(theirs.ok()) << theirs.status();
+  EXPECT_FALSE(theirs->has_value());
+  auto unknown = store_->FindEntityBlob("alice", std::string(64, 'b'));
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_FALSE(unknown->has_value());
+}
+
 TEST_P(MetadataStoreConformance, Keys) {
   KeyRecord key{.key_hash = std::string(64, 'k'), .entity = "alice", .admin = false, .read_only = true};
   ASSERT_TRUE(store_->PutKey(key).ok());

@@ -175,6 +175,10 @@ void ServerProcess::Start() {
     if (!backend_.db_url.empty()) argv.insert(argv.end(), {"--db", backend_.db_url});
     if (!backend_.blobs_url.empty()) argv.insert(argv.end(), {"--blobs", backend_.blobs_url});
     if (backend_.s3_presign) argv.push_back("--s3-presign");
+    // The child truncates `out` only once it runs: remove it first, or the
+    // previous server's "listening" line could be read as this one's.
+    std::error_code ignored;
+    fs::remove(out, ignored);
     pid_ = Spawn(argv, env_, {}, out, log_path_);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {

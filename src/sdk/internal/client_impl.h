@@ -3,6 +3,7 @@
 #pragma once
 
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 
@@ -23,6 +24,9 @@ struct Client::Impl {
   // "" cached means the key has none (admin key). Guarded by mu.
   std::optional<std::string> whoami_entity;
 };
+
+// A file object of docs/http-api.md; kInternal naming `context` when malformed.
+StatusOr<FileInfo> FileFromJson(const nlohmann::json& j, std::string_view context);
 
 // "/api/v1/runs/e/p/r"
 std::string RunTarget(const RunPath& run);

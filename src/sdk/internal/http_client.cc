@@ -500,6 +500,8 @@ StatusOr<RunInfo> RunFromJson(const json& j, std::string_view context) {
   return r;
 }
 
+}  // namespace
+
 StatusOr<FileInfo> FileFromJson(const json& j, std::string_view context) {
   FileInfo f;
   auto name = Field<std::string>(j, "name", context);
@@ -521,6 +523,8 @@ StatusOr<FileInfo> FileFromJson(const json& j, std::string_view context) {
   if (auto u = Field<std::string>(j, "updated_at", context); u.ok()) f.updated_at = *u;
   return f;
 }
+
+namespace {
 
 StatusOr<json> ParseJsonBody(const HttpClientResponse& response, std::string_view context) {
   json j = json::parse(response.body, nullptr, /*allow_exceptions=*/false);

@@ -25,6 +25,7 @@
 #include "sdk/internal/client.h"
 #include "sdk/internal/client_impl.h"
 #include "sdk/internal/http_transport.h"
+#include "sdk/internal/upload_parts.h"
 
 namespace cairn::internal {
 namespace {
@@ -167,6 +168,24 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
     return same;
   }
 
+  // Bytes the server already holds are committed by reference; large files
+  // go in resumable parts (upload_parts.h).
+  const RetryPolicy& retry = control != nullptr && control->retry ? *control->retry : impl_->retry;
+  const FileUpload file{run,      name,    local, fd, sha, size, progress,
+                        control != nullptr && control->cancel != nullptr ? is_cancelled : std::function<bool()>(),
+                        retry};
+  if (size >= kByReferenceMinBytes) {
+    StatusOr<std::optional<FileInfo>> held = CommitByReference(impl_->transport, file);
+    if (!held.ok()) return held.status();
+    if (held->has_value()) return **held;  // nothing moved: no progress to report
+  }
+  if (const PartOptions parts = PartOptions::FromEnvironment(); size >= parts.threshold) {
+    StatusOr<FileInfo> sent =
+        UploadInParts(impl_->transport, file, parts, std::filesystem::path(settings_.dir) / "cairn" / "uploads");
+    if (!sent.ok() && is_cancelled()) return cancelled_status();
+    return sent;
+  }
+
   const std::string what = "saving " + name + " to run " + run.ToString();
   const auto changed = [&](const std::string& how) {
     return FailedPreconditionError(local.string() + " changed while it was being uploaded as " + name + " (" + how +
@@ -206,6 +225,7 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
       local_error = changed("it became shorter");
       return std::nullopt;
     }
+    ThrottleSend(static_cast<std::size_t>(got));
     stream_hash.Update(buf, static_cast<std::size_t>(got));
     hashed_upto += static_cast<std::uint64_t>(got);
     if (hashed_upto == size) {
@@ -229,7 +249,7 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
   // means nothing was committed, and a failed connect sent nothing: those are
   // retried. A connection lost after the body was sent is not retried, since
   // the version may have been committed.
-  Backoff backoff(control != nullptr && control->retry ? *control->retry : impl_->retry);
+  Backoff backoff(retry);
   while (true) {
     local_error = OkStatus();
     auto result = impl_->transport.Perform(req);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <memory>
 #include <system_error>
 #include <utility>
 
@@ -16,6 +17,7 @@ namespace cairn::internal {
 namespace {
 
 constexpr const char* kTmpDir = "tmp";
+constexpr std::size_t kAdoptChunk = 1 << 20;
 
 // mkdir that treats "already there" as success; fsyncs the parent when it
 // created the directory, so that the entry survives a crash.
@@ -27,6 +29,25 @@ Status EnsureDir(const std::filesystem::path& dir) {
     return FailedPreconditionError(dir.string() + " exists and is not a directory: move it away");
   }
   return ErrnoStatus(errno, "create directory", dir);
+}
+
+// Moves the durable file `file` into place as `final_path` and makes the
+// rename durable; when the blob exists already (content-addressed: same
+// bytes) the file is removed instead. kFailedPrecondition when `file` is on
+// another filesystem.
+Status PlaceBlob(const std::filesystem::path& file, const std::filesystem::path& final_path) {
+  if (Status s = EnsureDir(final_path.parent_path().parent_path()); !s.ok()) return s;
+  if (Status s = EnsureDir(final_path.parent_path()); !s.ok()) return s;
+  struct stat st;
+  if (::stat(final_path.c_str(), &st) == 0) {
+    ::unlink(file.c_str());
+    return OkStatus();
+  }
+  if (::rename(file.c_str(), final_path.c_str()) != 0) {
+    if (errno == EXDEV) return FailedPreconditionError(file.string() + " is on another filesystem than the blobs");
+    return ErrnoStatus(errno, "rename onto", final_path);
+  }
+  return SyncDir(final_path.parent_path());
 }
 
 class LocalBlobWriter final : public BlobWriter {
@@ -91,21 +112,9 @@ class LocalBlobWriter final : public BlobWriter {
     int rc = ::close(fd_);
     fd_ = -1;
     if (rc != 0) return ErrnoStatus(errno, "close", tmp_path_);
-    const std::filesystem::path final_path = store_->BlobPath(sha256);
-    if (Status s = EnsureDir(final_path.parent_path().parent_path()); !s.ok()) return s;
-    if (Status s = EnsureDir(final_path.parent_path()); !s.ok()) return s;
-    struct stat st;
-    if (::stat(final_path.c_str(), &st) == 0) {
-      // Content-addressed: the existing blob already holds these bytes.
-      ::unlink(tmp_path_.c_str());
-      tmp_path_.clear();
-      return OkStatus();
-    }
-    if (::rename(tmp_path_.c_str(), final_path.c_str()) != 0) {
-      return ErrnoStatus(errno, "rename onto", final_path);
-    }
-    tmp_path_.clear();
-    return SyncDir(final_path.parent_path());
+    Status s = PlaceBlob(tmp_path_, store_->BlobPath(sha256));
+    if (s.ok()) tmp_path_.clear();
+    return s;
   }
 
   LocalBlobStore* store_;
@@ -115,11 +124,14 @@ class LocalBlobWriter final : public BlobWriter {
   std::uint64_t size_ = 0;
 };
 
-class LocalBlobReader final : public BlobReader {
+class LocalBlobReader final : public BlobReader, public LocalFileRange {
  public:
   LocalBlobReader(int fd, std::filesystem::path path, std::uint64_t offset, std::uint64_t length)
       : fd_(fd), path_(std::move(path)), offset_(offset), remaining_(length) {}
   ~LocalBlobReader() override { ::close(fd_); }
+
+  int fd() const override { return fd_; }
+  std::uint64_t offset() const override { return offset_; }
 
   StatusOr<std::size_t> Read(void* buf, std::size_t n) override {
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n, remaining_));
@@ -162,6 +174,35 @@ StatusOr<std::unique_ptr<LocalBlobStore>> LocalBlobStore::Open(const std::filesy
   }
   if (ec) return ErrnoStatus(ec.value(), "list", tmp);
   return std::unique_ptr<LocalBlobStore>(new LocalBlobStore(root));
+}
+
+Status LocalBlobStore::Adopt(const std::filesystem::path& file, const std::string& sha256, std::uint64_t size) {
+  if (!IsSha256Hex(sha256)) return InvalidArgumentError("\"" + sha256 + "\" is not a lowercase hex SHA-256");
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open", file);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  Sha256 hasher;
+  std::unique_ptr<char[]> buf(new char[kAdoptChunk]);
+  std::uint64_t got = 0;
+  for (;;) {
+    ssize_t n = ::pread(fd, buf.get(), kAdoptChunk, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, "read", file);
+    if (n == 0) break;
+    hasher.Update(buf.get(), static_cast<std::size_t>(n));
+    got += static_cast<std::uint64_t>(n);
+  }
+  const std::string actual = hasher.FinishHex();
+  if (actual != sha256 || got != size) {
+    return DataLossError("assembled " + std::to_string(got) + " bytes with SHA-256 " + actual + ", expected " +
+                         std::to_string(size) + " bytes with SHA-256 " + sha256 + "; nothing was stored");
+  }
+  if (::fsync(fd) != 0) return ErrnoStatus(errno, "fsync", file);
+  return PlaceBlob(file, BlobPath(sha256));
 }
 
 std::filesystem::path LocalBlobStore::BlobPath(const std::string& sha256) const {

@@ -20,7 +20,7 @@
 
 namespace cairn::internal {
 
-class LocalBlobStore final : public BlobStore {
+class LocalBlobStore final : public BlobStore, public LocalFileAdopter {
  public:
   // Creates `root` and root/tmp when missing and deletes leftovers in tmp/.
   // Only one LocalBlobStore may be open on a root at a time (opening clears
@@ -34,6 +34,8 @@ class LocalBlobStore final : public BlobStore {
   // kInvalidArgument when [offset, offset+length) is not inside the blob.
   StatusOr<std::unique_ptr<BlobReader>> Open(const std::string& sha256, std::uint64_t offset,
                                              std::uint64_t length) override;
+
+  Status Adopt(const std::filesystem::path& file, const std::string& sha256, std::uint64_t size) override;
 
   // Where the blob with this digest lives (whether or not it exists).
   std::filesystem::path BlobPath(const std::string& sha256) const;

@@ -162,5 +162,17 @@ TEST_F(LocalBlobStoreTest, RejectsNonDigestKeys) {
   EXPECT_EQ((*w)->Commit("not-a-digest", 0).code(), StatusCode::kInvalidArgument);
 }
 
+TEST_F(LocalBlobStoreTest, AdoptMovesAVerifiedFileInPlaceAndRefusesAWrongOne) {
+  const std::filesystem::path file = dir_ / "assembled";
+  std::ofstream(file) << "assembled bytes";
+  const std::string sha = Sha256Hex("assembled bytes");
+  EXPECT_EQ(store_->Adopt(file, Sha256Hex("other"), 15).code(), StatusCode::kDataLoss);
+  EXPECT_EQ(store_->Adopt(file, sha, 14).code(), StatusCode::kDataLoss);
+  EXPECT_TRUE(std::filesystem::exists(file)) << "a refused file stays where it was";
+  ASSERT_TRUE(store_->Adopt(file, sha, 15).ok());
+  EXPECT_FALSE(std::filesystem::exists(file));
+  EXPECT_EQ(ReadAll(sha, 0, 15), "assembled bytes");
+}
+
 }  // namespace
 }  // namespace cairn::internal

@@ -617,4 +617,21 @@ StatusOr<std::optional<KeyRecord>> PostgresMetadataStore::FindKey(const std::str
   return out;
 }
 
+StatusOr<std::optional<std::uint64_t>> PostgresMetadataStore::FindEntityBlob(const std::string& entity,
+                                                                             const std::string& sha256) {
+  std::optional<std::uint64_t> out;
+  Status s = Execute(Access::kRead, [&](PgConnection& conn) -> Status {
+    StatusOr<PgResult> r = conn.Query(
+        "SELECT f.size FROM file_versions f JOIN runs r ON f.run = r.id JOIN projects p ON r.project_id = p.id "
+        "JOIN entities e ON p.entity_id = e.id WHERE f.sha256 = $1 AND e.name = $2 LIMIT 1",
+        {sha256, entity});
+    if (!r.ok()) return r.status();
+    out.reset();
+    if (r->rows() > 0) out = static_cast<std::uint64_t>(r->Int(0, 0));
+    return OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 }  // namespace cairn::internal

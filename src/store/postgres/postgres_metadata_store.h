@@ -74,6 +74,8 @@ class PostgresMetadataStore final : public MetadataStore {
   StatusOr<std::vector<FileVersionRecord>> ListVersions(const RunKey& run, const std::string& name) override;
   Status PutKey(const KeyRecord& key) override;
   StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) override;
+  StatusOr<std::optional<std::uint64_t>> FindEntityBlob(const std::string& entity,
+                                                        const std::string& sha256) override;
 
   // The schema version the database is at (-1 on error).
   int SchemaVersion();

@@ -542,4 +542,19 @@ StatusOr<std::optional<KeyRecord>> SqliteMetadataStore::FindKey(const std::strin
   return std::optional<KeyRecord>(KeyRecord{q.Text(0), q.Text(1), q.Int(2) != 0, q.Int(3) != 0, q.Int(4)});
 }
 
+StatusOr<std::optional<std::uint64_t>> SqliteMetadataStore::FindEntityBlob(const std::string& entity,
+                                                                           const std::string& sha256) {
+  std::lock_guard<std::mutex> lock(mu_);
+  StatusOr<sqlite3_stmt*> st = Prepare(
+      "SELECT f.size FROM file_versions f JOIN runs r ON f.run = r.id JOIN projects p ON r.project_id = p.id "
+      "JOIN entities e ON p.entity_id = e.id WHERE f.sha256 = ?1 AND e.name = ?2 LIMIT 1");
+  if (!st.ok()) return st.status();
+  Stmt q(db_, *st);
+  q.Bind(1, sha256).Bind(2, entity);
+  StatusOr<bool> row = q.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::uint64_t>();
+  return std::optional<std::uint64_t>(static_cast<std::uint64_t>(q.Int(0)));
+}
+
 }  // namespace cairn::internal
