@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "cairn/cairn.h"
 #include "common/sha256.h"
 #include "faults/fault_util.h"
@@ -29,11 +31,29 @@ struct Usage {
   bool operator==(const Usage& o) const { return fds == o.fds && threads == o.threads; }
 };
 
+// The usage of `pid` once it holds still (two equal readings 200 ms apart):
+// connections the fixture itself made may still be closing.
+Usage Settled(const std::string& pid) {
+  Usage last = Usage::Of(pid);
+  for (int i = 0; i < 25; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    Usage now = Usage::Of(pid);
+    if (now == last) break;
+    last = now;
+  }
+  return last;
+}
+
 // Waits (a little: closing threads and sockets is asynchronous) for the usage
-// of `pid` to come back to `before`; returns the last count seen.
+// of `pid` to come back to at most `before`; returns the last count seen.
 Usage SettlesBackTo(const std::string& pid, const Usage& before) {
   Usage now;
-  faults::WaitFor([&] { return (now = Usage::Of(pid)) == before; }, std::chrono::seconds(5));
+  faults::WaitFor(
+      [&] {
+        now = Usage::Of(pid);
+        return now.fds <= before.fds && now.threads <= before.threads;
+      },
+      std::chrono::seconds(5));
   return now;
 }
 
@@ -73,7 +93,7 @@ class BrokenPeers : public ::testing::Test {
 
 TEST_F(BrokenPeers, StalledUploadsAreTimedOutFreedAndCommitNothing) {
   faults::FaultSeed("BrokenPeers.stall");
-  const Usage before = Usage::Of(server_pid_);
+  const Usage before = Settled(server_pid_);
   const auto start = std::chrono::steady_clock::now();
   constexpr int kStalled = 4;
   std::vector<int> socks;
@@ -108,8 +128,8 @@ TEST_F(BrokenPeers, StalledUploadsAreTimedOutFreedAndCommitNothing) {
                               std::chrono::seconds(2)))
       << "a cancelled upload left its temp file";
   const Usage after = SettlesBackTo(server_pid_, before);
-  EXPECT_EQ(after.fds, before.fds);
-  EXPECT_EQ(after.threads, before.threads);
+  EXPECT_LE(after.fds, before.fds);
+  EXPECT_LE(after.threads, before.threads);
   testing::CommandResult versions = testing::Run({"/usr/bin/curl", "-s", "-H", "Authorization: Bearer " + key_,
                                                   server_->base_url() + "/api/v1/runs/" + kRun +
                                                       "/versions/stalled.bin"});
@@ -122,23 +142,23 @@ TEST_F(BrokenPeers, StalledUploadsAreTimedOutFreedAndCommitNothing) {
 TEST_F(BrokenPeers, ConnectionResetMidDownloadIsRetriedWithoutLeaks) {
   faults::FaultSeed("BrokenPeers.reset");
   RestoreThrough(server_->base_url());  // libcurl's global state is set up now
-  const Usage self_before = Usage::Of("self");
-  const Usage server_before = Usage::Of(server_pid_);
+  const Usage self_before = Settled("self");
+  const Usage server_before = Settled(server_pid_);
   const auto start = std::chrono::steady_clock::now();
   faults::FaultProxy proxy(server_->port(), "reset", 3, 1 << 20);
-  const Usage self_with_proxy = Usage::Of("self");
+  const Usage self_with_proxy = Settled("self");
   for (int i = 0; i < 3; ++i) RestoreThrough(proxy.url());
   EXPECT_EQ(proxy.Count("reset"), 3);
   const Usage self_after = SettlesBackTo("self", self_with_proxy);
-  EXPECT_EQ(self_after.fds, self_with_proxy.fds);
-  EXPECT_EQ(self_after.threads, self_with_proxy.threads);
+  EXPECT_LE(self_after.fds, self_with_proxy.fds);
+  EXPECT_LE(self_after.threads, self_with_proxy.threads);
   std::printf("[faults] BrokenPeers.reset: 3 restores, %d connections reset after 1 MiB, all verified; SDK fds %d -> "
               "%d, threads %d -> %d; %.1f s\n",
               proxy.Count("reset"), self_before.fds, self_after.fds, self_before.threads, self_after.threads,
               faults::SecondsSince(start));
   const Usage server_after = SettlesBackTo(server_pid_, server_before);
-  EXPECT_EQ(server_after.fds, server_before.fds);
-  EXPECT_EQ(server_after.threads, server_before.threads);
+  EXPECT_LE(server_after.fds, server_before.fds);
+  EXPECT_LE(server_after.threads, server_before.threads);
 }
 
 TEST_F(BrokenPeers, A503Or429ForAWhileIsRetriedUntilItSucceeds) {
@@ -147,7 +167,7 @@ TEST_F(BrokenPeers, A503Or429ForAWhileIsRetriedUntilItSucceeds) {
   const auto start = std::chrono::steady_clock::now();
   for (int status : {503, 429}) {
     faults::FaultProxy proxy(server_->port(), "refuse", 3, status);
-    const Usage before = Usage::Of("self");
+    const Usage before = Settled("self");
     {
       auto settings = ResolveSettings({.base_url = proxy.url(), .api_key = key_});
       ASSERT_TRUE(settings.ok()) << settings.status();
@@ -161,8 +181,8 @@ TEST_F(BrokenPeers, A503Or429ForAWhileIsRetriedUntilItSucceeds) {
     }
     RestoreThrough(proxy.url());
     const Usage after = SettlesBackTo("self", before);
-    EXPECT_EQ(after.fds, before.fds);
-    EXPECT_EQ(after.threads, before.threads);
+    EXPECT_LE(after.fds, before.fds);
+    EXPECT_LE(after.threads, before.threads);
     std::printf("[faults] BrokenPeers.refuse: %d x %d then success (upload and restore); SDK fds %d -> %d, threads "
                 "%d -> %d\n",
                 proxy.Count("refused"), status, before.fds, after.fds, before.threads, after.threads);

@@ -49,7 +49,7 @@ TEST(ServerKill, AcknowledgedSavesSurviveRandomSigkillsAndNothingElseIsVisible) 
                                                               {"HOME", "/nonexistent"},
                                                               {"CAIRN_RETRY_MAX_ATTEMPTS", "3"},
                                                               {"CAIRN_RETRY_INITIAL_BACKOFF_MS", "50"},
-                                                              {"CAIRN_RETRY_MAX_SECONDS", "2"}};
+                                                              {"CAIRN_RETRY_MAX_SECONDS", "5"}};
   testing::WriteFile(tmp / "seed.txt", "x");
   ASSERT_EQ(testing::Cairn({"--base-url", server.base_url(), "save", "--run", run, "--base", tmp.path().string(),
                             (tmp / "seed.txt").string()},
@@ -84,9 +84,17 @@ TEST(ServerKill, AcknowledgedSavesSurviveRandomSigkillsAndNothingElseIsVisible) 
     });
   }
 
+  auto acknowledged_so_far = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::count_if(attempts.begin(), attempts.end(), [](const Attempt& a) { return a.acknowledged; });
+  };
   std::mt19937 rng(seed);
   for (int k = 0; k < kKills; ++k) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 500));
+    // Some saves get through between kills (however slow the machine), then
+    // the kill lands at a random moment of the ones in flight.
+    const auto before = acknowledged_so_far();
+    faults::WaitFor([&] { return acknowledged_so_far() > before; }, std::chrono::seconds(15));
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 400));
     server.Kill();
     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 200));
     server.Start();
@@ -158,7 +166,7 @@ TEST(ServerKill, AcknowledgedSavesSurviveRandomSigkillsAndNothingElseIsVisible) 
               kKills, attempts.size(), acknowledged, verified, failed, committed_unacknowledged, fsck.exit_code,
               orphans, faults::SecondsSince(start));
   EXPECT_EQ(verified, acknowledged);
-  EXPECT_GT(acknowledged, kKills) << "too few saves got through to prove anything";
+  EXPECT_GE(acknowledged, kKills) << "too few saves got through to prove anything";
 }
 
 }  // namespace
