@@ -36,7 +36,8 @@ for i in $(seq 1 $((mib / 8))); do head -c $((8 << 20)) /dev/urandom >"$work/src
 (cd "$work/src" && "$bin" --base-url "$url" save --run bench/p/r ./*.bin >/dev/null)
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-seconds() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l; }
+seconds() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s%N); awk "BEGIN {print ($t1 - $t0) / 1e9}"; }
+div() { awk "BEGIN {print $1 / $2}"; }
 
 fsck_t=() ref_t=()
 for _ in $(seq 1 "$runs"); do
@@ -46,21 +47,16 @@ done
 f=$(printf '%s\n' "${fsck_t[@]}" | median)
 r=$(printf '%s\n' "${ref_t[@]}" | median)
 printf 'fsck  %4d MiB: median %.3f s (%.0f MiB/s); openssl sha256 of the blob files %.3f s; ratio %.2f\n' \
-  "$mib" "$f" "$(echo "$mib / $f" | bc -l)" "$r" "$(echo "$f / $r" | bc -l)"
+  "$mib" "$f" "$(div "$mib" "$f")" "$r" "$(div "$f" "$r")"
 
-plant() { # M orphan blobs, 2 hours old
-  python3 - "$work/data/blobs" "$orphans" <<'EOF'
-import hashlib, os, sys, time
-root, n = sys.argv[1], int(sys.argv[2])
-old = time.time() - 7200
-for i in range(n):
-    data = b"orphan %d %f" % (i, time.time())
-    sha = hashlib.sha256(data).hexdigest()
-    d = os.path.join(root, sha[:2], sha[2:4]); os.makedirs(d, exist_ok=True)
-    p = os.path.join(d, sha)
-    with open(p, "wb") as f: f.write(data)
-    os.utime(p, (old, old))
-EOF
+plant() { # ORPHANS small unreferenced blobs, 2 hours old
+  local i data sha dir
+  for i in $(seq 1 "$orphans"); do
+    data="orphan $i $RANDOM$RANDOM$RANDOM"
+    sha=$(printf '%s' "$data" | sha256sum | cut -c1-64)
+    dir=$work/data/blobs/${sha:0:2}/${sha:2:2}
+    mkdir -p "$dir" && printf '%s' "$data" >"$dir/$sha" && echo "$dir/$sha"
+  done | xargs touch -d '2 hours ago'
 }
 gc_t=() del_t=()
 for _ in $(seq 1 "$runs"); do
@@ -70,5 +66,5 @@ done
 g=$(printf '%s\n' "${gc_t[@]}" | median)
 d=$(printf '%s\n' "${del_t[@]}" | median)
 printf 'gc    %4d orphans (+%d referenced): median %.3f s; find -delete %.3f s; ratio %.2f\n' \
-  "$orphans" "$((mib / 8))" "$g" "$d" "$(echo "$g / $d" | bc -l)"
+  "$orphans" "$((mib / 8))" "$g" "$d" "$(div "$g" "$d")"
 "$bin" fsck --data "$work/data" >/dev/null 2>&1 && echo "fsck after gc: clean"
