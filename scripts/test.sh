@@ -8,4 +8,6 @@ cd build
 # The `backends` tests (PostgreSQL 15 + Ceph radosgw, started by a CTest
 # fixture) must run here, not skip: fail if their servers are missing.
 export CAIRN_REQUIRE_BACKENDS=1
+# Labels: unit, integration, backends, faults (tests/faults: seeded fault
+# injection; the full-disk cases mount tmpfs and need root, else they skip).
 ctest --output-on-failure -j "${CAIRN_TEST_JOBS:-2}" --timeout 900

@@ -3,6 +3,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,8 @@
 #include "common/validate.h"
 #include "sdk/internal/client.h"
 #include "server/server.h"
+#include "store/maintenance.h"
+#include "store/store.h"
 
 namespace cairn::cli {
 namespace fs = std::filesystem;
@@ -139,30 +142,77 @@ int Fail(const Status& status) {
   }
 }
 
+namespace {
+
+// --data, else CAIRN_DATA_DIR, else $XDG_DATA_HOME/cairn, else ~/.local/share/cairn.
+StatusOr<fs::path> ResolveDataDir(const std::string& flag) {
+  if (!flag.empty()) return fs::path(flag);
+  if (const char* d = std::getenv("CAIRN_DATA_DIR"); d && *d) return fs::path(d);
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return fs::path(x) / "cairn";
+  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".local/share/cairn";
+  return InvalidArgumentError("no data directory: pass --data DIR or set CAIRN_DATA_DIR");
+}
+
+std::string FlagOrEnv(const std::string& flag, const char* var) {
+  const char* v = std::getenv(var);
+  return !flag.empty() ? flag : (v != nullptr ? std::string(v) : std::string());
+}
+
+// The store `cairn server` would use with these flags, opened beside a
+// server that may be running on it (uploads in progress are left alone).
+StatusOr<internal::Store> OpenOperatorStore(const StoreFlags& flags, fs::path* data_dir) {
+  auto data = ResolveDataDir(flags.data_dir);
+  if (!data) return data.status();
+  *data_dir = *data;
+  if (!fs::is_directory(*data)) {
+    return InvalidArgumentError("data directory " + data->string() +
+                                " does not exist: pass the --data DIR that `cairn server` uses");
+  }
+  return internal::OpenStore({.data_dir = *data,
+                              .db_url = FlagOrEnv(flags.db_url, "CAIRN_DB_URL"),
+                              .blobs_url = FlagOrEnv(flags.blobs_url, "CAIRN_BLOBS_URL"),
+                              .beside_server = true});
+}
+
+// "90", "90s", "15m", "1h", "7d" -> milliseconds.
+std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0 || digits > 9) return std::nullopt;
+  const long long n = std::stoll(text.substr(0, digits));
+  const std::string unit = text.substr(digits);
+  if (unit.empty() || unit == "s") return std::chrono::seconds(n);
+  if (unit == "ms") return std::chrono::milliseconds(n);
+  if (unit == "m") return std::chrono::minutes(n);
+  if (unit == "h") return std::chrono::hours(n);
+  if (unit == "d") return std::chrono::hours(24 * n);
+  return std::nullopt;
+}
+
+}  // namespace
+
 int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
            const std::string& blobs_url, bool s3_presign) {
-  fs::path data = data_dir;
-  if (data.empty()) {
-    if (const char* d = std::getenv("CAIRN_DATA_DIR"); d && *d) {
-      data = d;
-    } else if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) {
-      data = fs::path(x) / "cairn";
-    } else if (const char* h = std::getenv("HOME"); h && *h) {
-      data = fs::path(h) / ".local/share/cairn";
-    } else {
-      return Fail(InvalidArgumentError("no data directory: pass --data DIR or set CAIRN_DATA_DIR"));
+  auto data = ResolveDataDir(data_dir);
+  if (!data) return Fail(data.status());
+  // How long a request's headers, and each chunk of an upload, may take to
+  // arrive (seconds; default 30). Lowered by the fault tests.
+  std::chrono::seconds request_timeout{30};
+  if (std::string t = FlagOrEnv("", "CAIRN_REQUEST_TIMEOUT"); !t.empty()) {
+    char* end = nullptr;
+    const long v = std::strtol(t.c_str(), &end, 10);
+    if (end == t.c_str() || *end != '\0' || v < 1 || v > 3600) {
+      return Fail(InvalidArgumentError("CAIRN_REQUEST_TIMEOUT '" + t + "' must be a number of seconds from 1 to 3600"));
     }
+    request_timeout = std::chrono::seconds(v);
   }
-  auto flag_or_env = [](const std::string& flag, const char* var) {
-    const char* v = std::getenv(var);
-    return !flag.empty() ? flag : (v != nullptr ? std::string(v) : std::string());
-  };
-  Status st = internal::RunServer({.data_dir = data,
+  Status st = internal::RunServer({.data_dir = *data,
                                    .listen = listen,
                                    .threads = threads,
-                                   .db_url = flag_or_env(db_url, "CAIRN_DB_URL"),
-                                   .blobs_url = flag_or_env(blobs_url, "CAIRN_BLOBS_URL"),
-                                   .s3_presign = s3_presign});
+                                   .db_url = FlagOrEnv(db_url, "CAIRN_DB_URL"),
+                                   .blobs_url = FlagOrEnv(blobs_url, "CAIRN_BLOBS_URL"),
+                                   .s3_presign = s3_presign,
+                                   .request_timeout = request_timeout});
   return st.ok() ? kExitOk : Fail(st);
 }
 
@@ -371,6 +421,65 @@ int Sync(const Global& g, const std::string& run_dir) {
   if (failed > 0) std::cerr << ", " << failed << " failed (run `cairn sync` again to retry them)";
   std::cerr << "\n";
   return first_error.ok() ? kExitOk : Fail(first_error);
+}
+
+int Fsck(const StoreFlags& flags, bool quarantine, bool json) {
+  fs::path data;
+  auto store = OpenOperatorStore(flags, &data);
+  if (!store) return Fail(store.status());
+  auto report = internal::Fsck(*store->metadata, *store->blobs,
+                               {.quarantine_dir = quarantine ? data / "quarantine" : fs::path()});
+  if (!report) return Fail(report.status());
+  auto kind = [](internal::FsckProblem::Kind k) {
+    return k == internal::FsckProblem::Kind::kCorrupt ? "corrupt" : "missing";
+  };
+  if (json) {
+    nlohmann::json problems = nlohmann::json::array();
+    for (const auto& p : report->problems) {
+      problems.push_back({{"kind", kind(p.kind)}, {"sha256", p.sha256}, {"detail", p.detail},
+                          {"versions", p.versions}, {"example", p.example}, {"quarantined", p.quarantined}});
+    }
+    std::cout << nlohmann::json{{"ok", report->problems.empty()},
+                                {"blobs_checked", report->blobs_checked},
+                                {"bytes_checked", report->bytes_checked},
+                                {"references", report->references},
+                                {"unreferenced", report->unreferenced},
+                                {"problems", problems}}
+                     .dump(2)
+              << "\n";
+  } else {
+    for (const auto& p : report->problems) {
+      std::cout << kind(p.kind) << "\t" << p.sha256 << "\t" << p.detail;
+      if (p.versions > 0) std::cout << "; " << p.versions << " version(s) refer to it, e.g. " << p.example;
+      if (p.quarantined) std::cout << "; moved to " << (data / "quarantine" / p.sha256).string();
+      std::cout << "\n";
+    }
+  }
+  std::cerr << "cairn fsck: " << report->blobs_checked << " blobs (" << HumanSize(report->bytes_checked)
+            << ") verified, " << report->references << " referenced, " << report->unreferenced
+            << " unreferenced (`cairn gc` removes those): " << report->problems.size() << " problem(s)\n";
+  if (report->problems.empty()) return kExitOk;
+  std::cerr << "cairn: hint: restores of the versions named above fail until they are saved again";
+  if (!quarantine) std::cerr << "; --quarantine moves corrupt blobs out of the store";
+  std::cerr << "\n";
+  return kExitFailure;
+}
+
+int Gc(const StoreFlags& flags, bool dry_run, const std::string& grace) {
+  auto grace_ms = ParseDuration(grace);
+  if (!grace_ms) {
+    return Fail(InvalidArgumentError("--grace '" + grace + "' is not a duration: use e.g. 90s, 30m, 1h or 7d"));
+  }
+  fs::path data;
+  auto store = OpenOperatorStore(flags, &data);
+  if (!store) return Fail(store.status());
+  auto report = internal::CollectGarbage(*store->metadata, *store->blobs, {.grace = *grace_ms, .dry_run = dry_run});
+  if (!report) return Fail(report.status());
+  for (const auto& sha : report->removed_digests) std::cout << (dry_run ? "would remove\t" : "removed\t") << sha << "\n";
+  std::cerr << "cairn gc: " << report->blobs << " blobs, " << report->referenced << " referenced, "
+            << report->kept_recent << " unreferenced but younger than " << grace << " (kept), " << report->removed
+            << (dry_run ? " would be removed (" : " removed (") << HumanSize(report->bytes_removed) << ")\n";
+  return kExitOk;
 }
 
 }  // namespace cairn::cli

@@ -25,6 +25,14 @@ struct Global {
   std::string base_url;  // --base-url; empty: settings precedence decides
 };
 
+// Where a store is, as `cairn server` is told: --data, --db, --blobs (each
+// empty: CAIRN_DATA_DIR / CAIRN_DB_URL / CAIRN_BLOBS_URL, then the defaults).
+struct StoreFlags {
+  std::string data_dir;
+  std::string db_url;
+  std::string blobs_url;
+};
+
 // `db_url` / `blobs_url` empty: CAIRN_DB_URL / CAIRN_BLOBS_URL, else SQLite and local disk.
 int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
            const std::string& blobs_url, bool s3_presign);
@@ -40,5 +48,15 @@ int Runs(const Global& g, const std::string& project, bool json);
 // sends the latest recorded file's current content unless the server's latest
 // version already has that digest. Idempotent. Prints one line per name.
 int Sync(const Global& g, const std::string& run_dir);
+
+// Verifies every stored blob's SHA-256 and that every version's blob is
+// there; prints one line per problem (or JSON) and a summary on stderr.
+// With `quarantine`, corrupt blobs move to DATA/quarantine/<sha256>. Exit 0
+// when clean, 1 when problems were found (or the check failed).
+int Fsck(const StoreFlags& flags, bool quarantine, bool json);
+// Removes blobs no version refers to that are older than `grace` (a
+// duration: 90s, 30m, 1h, 7d); prints each removed digest. Safe while the
+// server runs (docs/adr/0007-fsck-and-gc.md).
+int Gc(const StoreFlags& flags, bool dry_run, const std::string& grace);
 
 }  // namespace cairn::cli

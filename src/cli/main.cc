@@ -1,6 +1,7 @@
 // `cairn`: the command line over the SDK and the server.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -17,6 +18,8 @@ int main(int argc, char** argv) {
   std::string data_dir, listen = "127.0.0.1:8765";
   int threads = 0;
   auto* server = app.add_subcommand("server", "Run the Cairn store (SQLite + local disk by default)");
+  server->footer("Environment: CAIRN_ADMIN_KEY (else DATA/admin.key), CAIRN_REQUEST_TIMEOUT (seconds a request's "
+                 "headers or an upload's next chunk may take; default 30).");
   server->add_option("--data", data_dir, "Data directory (default CAIRN_DATA_DIR, else ~/.local/share/cairn)");
   server->add_option("--listen", listen, "HOST:PORT to listen on; port 0 picks a free port")->capture_default_str();
   server->add_option("--threads", threads, "Worker threads (default: number of cores, at least 2)");
@@ -33,7 +36,8 @@ int main(int argc, char** argv) {
 
   std::optional<std::string> login_key;
   auto* login = app.add_subcommand("login", "Store an API key in ~/.netrc (mode 0600) for the server");
-  login->add_option("key", login_key, "The key; read from standard input when omitted");
+  login->add_option("key", login_key,
+                    "The key; read from standard input when omitted (preferred: argv is visible to other users)");
 
   auto* keys = app.add_subcommand("keys", "Manage API keys (needs the admin key)");
   keys->require_subcommand(1);
@@ -76,6 +80,32 @@ int main(int argc, char** argv) {
   auto* sync = app.add_subcommand("sync", "Upload an offline run (CAIRN_MODE=offline) to the server; safe to repeat");
   sync->add_option("run_dir", sync_dir, "The run's directory: <dir>/cairn/run-<time>-<id>")->required();
 
+  // Operator tools: on the store itself, like `cairn server` (not over HTTP).
+  StoreFlags store_flags;
+  auto add_store_flags = [&store_flags](CLI::App* cmd) {
+    cmd->add_option("--data", store_flags.data_dir, "The server's data directory (default CAIRN_DATA_DIR)");
+    cmd->add_option("--db", store_flags.db_url, "The server's --db (default CAIRN_DB_URL, else SQLite in --data)");
+    cmd->add_option("--blobs", store_flags.blobs_url,
+                    "The server's --blobs (default CAIRN_BLOBS_URL, else DATA/blobs)");
+  };
+  bool fsck_quarantine = false, fsck_json = false;
+  auto* fsck = app.add_subcommand(
+      "fsck", "Verify every stored blob's SHA-256 and every version's blob; exit 1 when something is wrong. "
+              "Safe while the server runs");
+  add_store_flags(fsck);
+  fsck->add_flag("--quarantine", fsck_quarantine, "Move corrupt blobs out of the store into DATA/quarantine/");
+  fsck->add_flag("--json", fsck_json, "Print the report as JSON");
+  bool gc_dry_run = false;
+  std::string gc_grace = "1h";
+  auto* gc = app.add_subcommand(
+      "gc", "Remove blobs that no version refers to. Safe while the server runs: blobs younger than --grace stay");
+  add_store_flags(gc);
+  gc->add_flag("--dry-run", gc_dry_run, "Print what would be removed; remove nothing");
+  gc->add_option("--grace", gc_grace,
+                 "Keep unreferenced blobs younger than this (90s, 30m, 1h, 7d); must exceed the longest time "
+                 "between an upload's last byte and its commit")
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -90,13 +120,25 @@ int main(int argc, char** argv) {
   }
 
   if (*server) return Server(data_dir, listen, threads, db_url, blobs_url, s3_presign);
-  if (*login) return Login(g, login_key);
+  if (*login) {
+    if (login_key) {
+      // Anyone on the machine can read argv (ps, /proc/PID/cmdline): blank the key out of it now.
+      for (int i = 1; i < argc; ++i) {
+        if (*login_key == argv[i]) std::fill(argv[i], argv[i] + login_key->size(), '*');
+      }
+      std::cerr << "cairn: warning: a key on the command line can be seen by other users (ps, shell history); "
+                   "pipe it in instead: cairn login < keyfile\n";
+    }
+    return Login(g, login_key);
+  }
   if (*keys_create) return KeysCreate(g, key_entity, key_read_only);
   if (*save) return Save(g, save_files, save_run, save_base);
   if (*restore) return Restore(g, restore_name, restore_run, restore_root, restore_replace, restore_version);
   if (*ls) return Ls(g, ls_run, ls_json);
   if (*runs) return Runs(g, runs_project, runs_json);
   if (*sync) return Sync(g, sync_dir);
+  if (*fsck) return Fsck(store_flags, fsck_quarantine, fsck_json);
+  if (*gc) return Gc(store_flags, gc_dry_run, gc_grace);
   std::cerr << app.help();
   return kExitUsage;
 }

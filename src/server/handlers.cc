@@ -152,6 +152,12 @@ HttpResponse ErrorResponse(int status, std::string_view code, std::string_view m
   return r;
 }
 
+HttpResponse ServerErrorResponse(int status, std::string_view code, std::string_view advice, const Status& cause) {
+  HttpResponse r = ErrorResponse(status, code, advice);
+  r.log_note = std::string(code) + ": " + cause.message();
+  return r;
+}
+
 HttpResponse StatusResponse(const Status& status) {
   if (std::optional<RunPathPart> part = MissingRunPathPart(status)) {
     switch (*part) {
@@ -178,15 +184,19 @@ HttpResponse StatusResponse(const Status& status) {
       return ErrorResponse(403, "permission_denied", status.message());
     case StatusCode::kUnavailable:
     case StatusCode::kDeadlineExceeded:
-      return ErrorResponse(503, "unavailable", status.message());
+      return ServerErrorResponse(503, "unavailable", "the server's storage is unavailable right now; retry shortly",
+                                 status);
     case StatusCode::kResourceExhausted:
-      return ErrorResponse(507, "insufficient_storage", status.message());
+      return ServerErrorResponse(507, "insufficient_storage",
+                                 "the server's disk is full: nothing was stored; retry once its operator has freed "
+                                 "space",
+                                 status);
     case StatusCode::kDataLoss:
     case StatusCode::kFailedPrecondition:
     case StatusCode::kInternal:
-      return ErrorResponse(500, "internal", status.message());
+      break;
   }
-  return ErrorResponse(500, "internal", status.message());
+  return ServerErrorResponse(500, "internal", "the server failed; its log has the details", status);
 }
 
 RangeSpec ParseRange(std::string_view header, std::uint64_t size) {
@@ -499,10 +509,20 @@ HttpResponse Api::GetFileBytes(const Call& call, const HttpRequest& req, std::op
   }
   StatusOr<std::unique_ptr<BlobReader>> reader = blobs_->Open(file.sha256, offset, length);
   if (!reader.ok()) {
-    // The metadata points at a blob the store does not have (or not whole).
-    return ErrorResponse(500, "internal",
-                         "the bytes of " + call.name + " version " + std::to_string(file.version) +
-                             " cannot be read: " + reader.status().message());
+    // The metadata points at a blob the store does not have, or not whole:
+    // retrying will not help (data_loss); anything else may be transient.
+    const StatusCode code = reader.status().code();
+    if (code == StatusCode::kNotFound || code == StatusCode::kInvalidArgument || code == StatusCode::kDataLoss) {
+      return ServerErrorResponse(500, "data_loss",
+                                 "the stored bytes of " + call.name + " version " + std::to_string(file.version) +
+                                     " are missing or damaged on the server: its operator can run `cairn fsck`; "
+                                     "saving the same file again repairs it",
+                                 reader.status());
+    }
+    return ServerErrorResponse(500, "internal",
+                               "the bytes of " + call.name + " version " + std::to_string(file.version) +
+                                   " cannot be read right now; retry (the server's log has the details)",
+                               reader.status());
   }
   r.stream = std::move(reader).value();
   return r;

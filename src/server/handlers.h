@@ -67,9 +67,13 @@ struct HttpResponse {
 
 // An error answer: `status` and {"error": {"code": code, "message": message}}.
 HttpResponse ErrorResponse(int status, std::string_view code, std::string_view message);
+// A 5xx answer whose body says only `advice`: the cause (a store error that
+// may name server-side paths) goes to log_note, never to the client.
+HttpResponse ServerErrorResponse(int status, std::string_view code, std::string_view advice, const Status& cause);
 // The one place a Status becomes an HTTP status and error code (kNotFound for
 // a run path part -> entity_not_found / project_not_found / run_not_found,
-// kResourceExhausted -> 507, kUnavailable -> 503, ...).
+// kResourceExhausted (disk full: ENOSPC, EDQUOT) -> 507, kUnavailable -> 503,
+// ...). 5xx bodies never carry the Status's message (ServerErrorResponse).
 HttpResponse StatusResponse(const Status& status);
 
 // One request in progress (see the overview).

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,7 +28,9 @@ class BlobWriter {
   // Verifies that what was appended has exactly `expected_size` bytes and
   // SHA-256 `expected_sha256` (kDataLoss naming both digests otherwise), then
   // publishes it durably. Committing bytes the store already has is OK and
-  // leaves the existing blob in place.
+  // leaves the existing blob in place, with its modification time refreshed
+  // (so that `cairn gc`'s grace period protects it until the version that
+  // refers to it is committed; docs/adr/0007-fsck-and-gc.md).
   virtual Status Commit(const std::string& expected_sha256, std::uint64_t expected_size) = 0;
   virtual void Cancel() = 0;
   // Bytes appended so far.
@@ -80,6 +83,11 @@ class LocalFileAdopter {
   // filesystem): the caller then copies it through a BlobWriter. On any
   // error the file stays where it was.
   virtual Status Adopt(const std::filesystem::path& file, const std::string& sha256, std::uint64_t size) = 0;
+// A stored blob as ListBlobs() reports it.
+struct BlobInfo {
+  std::string sha256;
+  std::uint64_t size = 0;
+  long long modified_ms = 0;  // unix ms of its last write or re-commit
 };
 
 class BlobStore {
@@ -91,6 +99,16 @@ class BlobStore {
   // Opens [offset, offset+length) of a blob. kNotFound when absent.
   virtual StatusOr<std::unique_ptr<BlobReader>> Open(const std::string& sha256, std::uint64_t offset,
                                                      std::uint64_t length) = 0;
+
+  // For the operator tools (`cairn fsck`, `cairn gc`; docs/adr/0007-fsck-and-gc.md).
+  // Calls `fn` for every published blob, in no particular order; uploads in
+  // progress are not blobs and are never listed. Stops at, and returns, the
+  // first non-OK Status of `fn`.
+  virtual Status ListBlobs(const std::function<Status(const BlobInfo&)>& fn) = 0;
+  // Removes a blob unless it was written or re-committed at or after
+  // `modified_before_ms` (unix ms; pass INT64_MAX to remove unconditionally).
+  // true: removed; false: absent or kept because it is recent.
+  virtual StatusOr<bool> RemoveBlob(const std::string& sha256, long long modified_before_ms) = 0;
 };
 
 }  // namespace cairn::internal

@@ -46,6 +46,14 @@ struct KeyRecord {
   long long created_ms = 0;
 };
 
+// One blob that file versions refer to (MetadataStore::ListBlobReferences).
+struct BlobReference {
+  std::string sha256;
+  std::uint64_t size = 0;      // as the versions record it
+  std::int64_t versions = 0;   // how many versions refer to it
+  std::string example;         // one of them: "entity/project/run_id:name vN"
+};
+
 enum class ResumeMode { kNever, kAllow, kMust };
 
 // The part of a run path that a kNotFound from this interface refers to.
@@ -110,6 +118,11 @@ class MetadataStore {
   // keys could already read.
   virtual StatusOr<std::optional<std::uint64_t>> FindEntityBlob(const std::string& entity,
                                                                 const std::string& sha256) = 0;
+
+  // Every blob that some file version refers to, one entry per digest, in
+  // no particular order (for `cairn fsck` and `cairn gc`). One consistent
+  // snapshot.
+  virtual StatusOr<std::vector<BlobReference>> ListBlobReferences() = 0;
 
   // API keys, stored by hash only.
   virtual Status PutKey(const KeyRecord& key) = 0;

@@ -307,6 +307,25 @@ TEST_P(MetadataStoreConformance, FindEntityBlobStaysWithinTheEntity) {
   EXPECT_FALSE(unknown->has_value());
 }
 
+TEST_P(MetadataStoreConformance, BlobReferencesAreOnePerDigestWithACountAndAnExample) {
+  MustCreate(kRun);
+  MustCreate(RunKey{"bob", "p", "r2"});
+  const std::string other(64, 'b');
+  ASSERT_TRUE(store_->CommitVersion(kRun, "a.bin", kSha, 10).ok());
+  ASSERT_TRUE(store_->CommitVersion(kRun, "a.bin", other, 20).ok());
+  ASSERT_TRUE(store_->CommitVersion(RunKey{"bob", "p", "r2"}, "c.bin", kSha, 10).ok());
+  auto refs = store_->ListBlobReferences();
+  ASSERT_TRUE(refs.ok()) << refs.status();
+  std::sort(refs->begin(), refs->end(), [](const auto& x, const auto& y) { return x.sha256 < y.sha256; });
+  ASSERT_EQ(refs->size(), 2u);
+  EXPECT_EQ((*refs)[0].sha256, kSha);
+  EXPECT_EQ((*refs)[0].size, 10u);
+  EXPECT_EQ((*refs)[0].versions, 2);
+  EXPECT_EQ((*refs)[0].example, "alice/mnist/r1:a.bin v1");
+  EXPECT_EQ((*refs)[1].sha256, other);
+  EXPECT_EQ((*refs)[1].example, "alice/mnist/r1:a.bin v2");
+}
+
 TEST_P(MetadataStoreConformance, Keys) {
   KeyRecord key{.key_hash = std::string(64, 'k'), .entity = "alice", .admin = false, .read_only = true};
   ASSERT_TRUE(store_->PutKey(key).ok());

@@ -48,4 +48,12 @@ Status RunMigrations(MigrationSession& session);
 // The version recorded in schema_migrations (0 when none).
 StatusOr<int> CurrentSchemaVersion(MigrationSession& session);
 
+// MetadataStore::ListBlobReferences() in both dialects: one row per digest
+// with columns sha256, size, versions, example ("e/p/r:name vN").
+inline constexpr const char* kBlobReferencesSql =
+    "SELECT f.sha256, MAX(f.size), COUNT(*),"
+    " MIN(e.name || '/' || p.name || '/' || r.run_id || ':' || f.name || ' v' || f.version)"
+    " FROM file_versions f JOIN runs r ON r.id = f.run JOIN projects p ON p.id = r.project_id"
+    " JOIN entities e ON e.id = p.entity_id GROUP BY f.sha256";
+
 }  // namespace cairn::internal

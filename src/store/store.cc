@@ -98,7 +98,7 @@ StatusOr<Store> OpenStore(const StoreOptions& options) {
     store.blobs = std::move(blobs).value();
     store.description += ", blobs in " + options.blobs_url + (options.s3_presign ? " (presigned downloads)" : "");
   } else {
-    StatusOr<std::unique_ptr<LocalBlobStore>> blobs = LocalBlobStore::Open(options.data_dir / "blobs");
+    StatusOr<std::unique_ptr<LocalBlobStore>> blobs = LocalBlobStore::Open(options.data_dir / "blobs", {.clear_uploads = !options.beside_server});
     if (!blobs.ok()) return blobs.status();
     store.blobs = std::move(blobs).value();
     store.description += ", blobs in " + (options.data_dir / "blobs").string();

@@ -22,6 +22,9 @@ struct StoreOptions {
   // Let clients download blobs straight from the object store (presigned
   // URLs). Needs an s3:// blob store. Default off: bytes go through the server.
   bool s3_presign = false;
+  // Opened by an operator tool (`cairn fsck`, `cairn gc`) that may run beside
+  // a live server: leave uploads in progress alone. Default false (a server).
+  bool beside_server = false;
 };
 
 struct Store {

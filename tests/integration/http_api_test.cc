@@ -1,8 +1,6 @@
 // The HTTP API of docs/http-api.md, spoken directly (curl and raw sockets)
 // against the real server: status codes, headers, ranges, limits, auth.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -40,15 +38,8 @@ struct Reply {
 // Sends raw bytes on a new connection and returns what came back before the
 // server closed it (or `wait` passed).
 std::string RawExchange(int port, const std::string& request, std::chrono::milliseconds wait = std::chrono::seconds(5)) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return "<connect failed>";
-  }
+  int fd = testing::ConnectLoopback(port);
+  if (fd < 0) return "<connect failed>";
   if (!request.empty()) (void)!::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string out;
   auto deadline = std::chrono::steady_clock::now() + wait;

@@ -127,6 +127,9 @@ std::string WriteRandomFile(const std::filesystem::path& path, std::uint64_t siz
 std::string ReadFile(const std::filesystem::path& path);
 void WriteFile(const std::filesystem::path& path, const std::string& content);
 
+// A TCP connection to 127.0.0.1:port (for raw-socket tests); -1 on failure.
+int ConnectLoopback(int port);
+
 // Where the local blob store keeps a blob: DATA/blobs/ab/cd/<sha>.
 std::filesystem::path BlobPath(const std::filesystem::path& data_dir, const std::string& sha256);
 

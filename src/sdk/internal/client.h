@@ -111,7 +111,7 @@ enum class FetchResult {
 // target's parent directories, takes an exclusive lock for `target` (a
 // `.<basename>.cairn-lock` file beside it, flock(2), removed afterwards) so
 // that concurrent fetches of one target from threads or processes run one at a
-// time, then - unless `replace` is false and the target exists by then, in
+// time, removes temps of the target that a killed fetch left behind, then - unless `replace` is false and the target exists by then, in
 // which case nothing is fetched - calls client.Download(). A directory at the
 // target is kFailedPrecondition. Errors as for Download().
 StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const FileInfo& file,

@@ -429,6 +429,9 @@ Status StatusFromResponse(const HttpClientResponse& response, std::string_view m
     default:
       break;
   }
+  if (status == 500 && code == "data_loss") {
+    return DataLossError(what + ": the server's stored copy is damaged or missing: " + server + where);
+  }
   if (IsRetryableHttpStatus(status)) {
     return UnavailableError(what + ": the server is busy or unavailable: " + server + "; try again later" + where);
   }

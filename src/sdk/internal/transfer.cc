@@ -394,7 +394,8 @@ Status Client::Download(const RunPath& run, const FileInfo& file, const std::fil
       if (resp->status == 404 && ErrorCode(*resp) == "file_not_found") {
         return NotFoundError(what + " is no longer in the store (it was there a moment ago)");
       }
-      if (IsRetryableHttpStatus(resp->status)) {
+      // data_loss: the server's stored bytes are damaged; asking again cannot help.
+      if (IsRetryableHttpStatus(resp->status) && ErrorCode(*resp) != "data_loss") {
         if (written > before) backoff.Reset();
         if (backoff.WaitBeforeRetry(RetryAfter(*resp))) continue;
       }
@@ -489,6 +490,12 @@ StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const Fi
                                    ": a directory is in the way; remove it or choose another root");
   }
   if (!replace && std::filesystem::exists(st)) return FetchResult::kAlreadyPresent;
+  // Temps of this target left by a fetch that was killed: every live fetch of
+  // it holds the lock we hold now, so they are abandoned.
+  const std::string partial_prefix = "." + target.filename().string() + ".cairn-partial-";
+  for (const auto& entry : std::filesystem::directory_iterator(parent, ec)) {
+    if (entry.path().filename().string().rfind(partial_prefix, 0) == 0) std::filesystem::remove(entry.path(), ec);
+  }
   if (Status s = client.Download(run, file, target, progress); !s.ok()) return s;
   return FetchResult::kDownloaded;
 }

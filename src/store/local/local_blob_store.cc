@@ -38,8 +38,10 @@ Status EnsureDir(const std::filesystem::path& dir) {
 Status PlaceBlob(const std::filesystem::path& file, const std::filesystem::path& final_path) {
   if (Status s = EnsureDir(final_path.parent_path().parent_path()); !s.ok()) return s;
   if (Status s = EnsureDir(final_path.parent_path()); !s.ok()) return s;
-  struct stat st;
-  if (::stat(final_path.c_str(), &st) == 0) {
+  // Content-addressed: an existing blob already holds these bytes. Touch
+  // it, so that gc's grace period covers it until our version row is in;
+  // when gc took it away just now (ENOENT), publish our copy instead.
+  if (::utimensat(AT_FDCWD, final_path.c_str(), nullptr, 0) == 0) {
     ::unlink(file.c_str());
     return OkStatus();
   }
@@ -159,14 +161,26 @@ class LocalBlobReader final : public BlobReader, public LocalFileRange {
   std::uint64_t remaining_;
 };
 
+long long MtimeMs(const struct stat& st) {
+  return static_cast<long long>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
+// A fan-out directory name: two lowercase hex digits.
+bool IsHexPair(const std::string& s) {
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+  return s.size() == 2 && hex(s[0]) && hex(s[1]);
+}
+
 }  // namespace
 
-StatusOr<std::unique_ptr<LocalBlobStore>> LocalBlobStore::Open(const std::filesystem::path& root) {
+StatusOr<std::unique_ptr<LocalBlobStore>> LocalBlobStore::Open(const std::filesystem::path& root,
+                                                               const LocalBlobStoreOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(root, ec);
   if (ec) return ErrnoStatus(ec.value(), "create blob directory", root);
   const std::filesystem::path tmp = root / kTmpDir;
   if (Status s = EnsureDir(tmp); !s.ok()) return s;
+  if (!options.clear_uploads) return std::unique_ptr<LocalBlobStore>(new LocalBlobStore(root));
   // Uploads that were in progress when the previous server stopped.
   for (const auto& entry : std::filesystem::directory_iterator(tmp, ec)) {
     std::error_code rm_ec;
@@ -250,6 +264,57 @@ StatusOr<std::unique_ptr<BlobReader>> LocalBlobStore::Open(const std::string& sh
   }
   ::posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_SEQUENTIAL);
   return std::unique_ptr<BlobReader>(new LocalBlobReader(fd, path, offset, length));
+}
+
+Status LocalBlobStore::ListBlobs(const std::function<Status(const BlobInfo&)>& fn) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const fs::directory_entry& a : fs::directory_iterator(root_, ec)) {
+    if (!IsHexPair(a.path().filename().string()) || !a.is_directory()) continue;
+    for (const fs::directory_entry& b : fs::directory_iterator(a.path(), ec)) {
+      if (!IsHexPair(b.path().filename().string()) || !b.is_directory()) continue;
+      for (const fs::directory_entry& f : fs::directory_iterator(b.path(), ec)) {
+        const std::string sha = f.path().filename().string();
+        if (!IsSha256Hex(sha) || BlobPath(sha) != f.path()) continue;
+        struct stat st;
+        if (::lstat(f.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // gone meanwhile, or not a file
+        if (Status s = fn(BlobInfo{sha, static_cast<std::uint64_t>(st.st_size), MtimeMs(st)}); !s.ok()) return s;
+      }
+      if (ec) return ErrnoStatus(ec.value(), "list", b.path());
+    }
+    if (ec) return ErrnoStatus(ec.value(), "list", a.path());
+  }
+  if (ec) return ErrnoStatus(ec.value(), "list", root_);
+  return OkStatus();
+}
+
+StatusOr<bool> LocalBlobStore::RemoveBlob(const std::string& sha256, long long modified_before_ms) {
+  if (!IsSha256Hex(sha256)) return InvalidArgumentError("\"" + sha256 + "\" is not a lowercase hex SHA-256");
+  const std::filesystem::path path = BlobPath(sha256);
+  const std::filesystem::path parked = root_ / kTmpDir / ("gc-" + sha256);
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return false;
+    return ErrnoStatus(errno, "stat", path);
+  }
+  if (MtimeMs(st) >= modified_before_ms) return false;
+  if (::rename(path.c_str(), parked.c_str()) != 0) {
+    if (errno == ENOENT) return false;
+    return ErrnoStatus(errno, "move aside", path);
+  }
+  // A Commit() that touched the blob before our rename shows here; one after
+  // it found nothing and published its own copy.
+  if (::stat(parked.c_str(), &st) == 0 && MtimeMs(st) >= modified_before_ms) {
+    if (::link(parked.c_str(), path.c_str()) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, "put back", path);
+    }
+    ::unlink(parked.c_str());
+    return false;
+  }
+  // Not fsynced (a directory fsync per blob made gc 100x slower): after a
+  // crash a removed orphan may come back, and the next gc removes it again.
+  if (::unlink(parked.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "remove", parked);
+  return true;
 }
 
 }  // namespace cairn::internal

@@ -2,7 +2,8 @@
 //
 // Layout under the root directory (DATA/blobs):
 //   ab/cd/abcd...ef   the blob whose lowercase hex SHA-256 is abcd...ef
-//   tmp/              uploads in progress; emptied when the store opens
+//   tmp/              uploads in progress; emptied when the server's store opens
+//                     (also where RemoveBlob() parks a blob while it decides)
 //
 // A blob is published by: write to tmp/, fsync, create the fan-out
 // directories, rename into place, fsync the directory. A crash therefore never
@@ -20,13 +21,22 @@
 
 namespace cairn::internal {
 
+struct LocalBlobStoreOptions {
+  // Delete leftovers in tmp/ (uploads cut short by a crash). Default true,
+  // for the server. Operator tools (`cairn fsck`, `cairn gc`) that run beside
+  // a live server pass false, so that they never touch uploads in progress.
+  bool clear_uploads = true;
+};
+
 class LocalBlobStore final : public BlobStore, public LocalFileAdopter {
  public:
-  // Creates `root` and root/tmp when missing and deletes leftovers in tmp/.
-  // Only one LocalBlobStore may be open on a root at a time (opening clears
-  // the other's uploads in progress). kFailedPrecondition / kPermissionDenied
-  // naming the directory when it is unusable.
-  static StatusOr<std::unique_ptr<LocalBlobStore>> Open(const std::filesystem::path& root);
+  // Creates `root` and root/tmp when missing and, with clear_uploads,
+  // deletes leftovers in tmp/. Only one server's LocalBlobStore may be open
+  // on a root at a time (opening clears the other's uploads in progress).
+  // kFailedPrecondition / kPermissionDenied naming the directory when it is
+  // unusable.
+  static StatusOr<std::unique_ptr<LocalBlobStore>> Open(const std::filesystem::path& root,
+                                                        const LocalBlobStoreOptions& options = {});
 
   // The writer appends to a temp file (opened O_CLOEXEC) while hashing.
   StatusOr<std::unique_ptr<BlobWriter>> NewWriter() override;
@@ -34,6 +44,14 @@ class LocalBlobStore final : public BlobStore, public LocalFileAdopter {
   // kInvalidArgument when [offset, offset+length) is not inside the blob.
   StatusOr<std::unique_ptr<BlobReader>> Open(const std::string& sha256, std::uint64_t offset,
                                              std::uint64_t length) override;
+  // Walks root/ab/cd/; files whose name is not a digest in its right place
+  // are skipped.
+  Status ListBlobs(const std::function<Status(const BlobInfo&)>& fn) override;
+  // Safe against a concurrent Commit() of the same bytes: the blob is first
+  // renamed into tmp/, its mtime checked again there, and it is put back when
+  // a commit touched it meanwhile (a Commit() that finds it gone publishes
+  // its own copy).
+  StatusOr<bool> RemoveBlob(const std::string& sha256, long long modified_before_ms) override;
 
   Status Adopt(const std::filesystem::path& file, const std::string& sha256, std::uint64_t size) override;
 

@@ -1,13 +1,16 @@
 #include "store/local/local_blob_store.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
+#include "common/fs.h"
 #include "common/sha256.h"
 
 namespace cairn::internal {
@@ -152,6 +155,62 @@ TEST_F(LocalBlobStoreTest, OpenClearsLeftoverTempFiles) {
   auto reopened = LocalBlobStore::Open(dir_ / "blobs");
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ(TmpFiles(), 0u);
+}
+
+TEST_F(LocalBlobStoreTest, OpenBesideAServerLeavesUploadsInProgressAlone) {
+  auto w = store_->NewWriter();
+  ASSERT_TRUE(w.ok());
+  auto tool = LocalBlobStore::Open(dir_ / "blobs", {.clear_uploads = false});
+  ASSERT_TRUE(tool.ok());
+  EXPECT_EQ(TmpFiles(), 1u);
+}
+
+TEST_F(LocalBlobStoreTest, ListBlobsSkipsUploadsAndStrayFiles) {
+  const std::string sha = Sha256Hex(kData);
+  ASSERT_TRUE(Put(kData, sha, kData.size()).ok());
+  auto upload = store_->NewWriter();  // in tmp/: not a blob
+  ASSERT_TRUE(upload.ok());
+  std::ofstream(store_->BlobPath(sha).parent_path() / "notes.txt") << "not a blob";
+  std::vector<BlobInfo> seen;
+  ASSERT_TRUE(store_->ListBlobs([&](const BlobInfo& b) {
+                      seen.push_back(b);
+                      return OkStatus();
+                    }).ok());
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].sha256, sha);
+  EXPECT_EQ(seen[0].size, kData.size());
+  EXPECT_NEAR(static_cast<double>(seen[0].modified_ms), static_cast<double>(NowMs()), 60000.0);
+}
+
+TEST_F(LocalBlobStoreTest, RemoveBlobKeepsBlobsRecommittedSinceTheCutoff) {
+  const std::string sha = Sha256Hex(kData);
+  ASSERT_TRUE(Put(kData, sha, kData.size()).ok());
+  const long long now = NowMs();
+  // Written just now: a cutoff in the past keeps it.
+  auto kept = store_->RemoveBlob(sha, now - 60000);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_FALSE(*kept);
+  // Make it old; a re-commit of the same bytes makes it young again.
+  struct timespec old[2] = {{now / 1000 - 7200, 0}, {now / 1000 - 7200, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, store_->BlobPath(sha).c_str(), old, 0), 0);
+  ASSERT_TRUE(Put(kData, sha, kData.size()).ok());
+  kept = store_->RemoveBlob(sha, now - 60000);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_FALSE(*kept);
+  EXPECT_TRUE(std::filesystem::exists(store_->BlobPath(sha)));
+  // Old and untouched: removed, and nothing is left parked in tmp/.
+  ASSERT_EQ(::utimensat(AT_FDCWD, store_->BlobPath(sha).c_str(), old, 0), 0);
+  auto removed = store_->RemoveBlob(sha, now - 60000);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_TRUE(*removed);
+  EXPECT_FALSE(std::filesystem::exists(store_->BlobPath(sha)));
+  EXPECT_EQ(TmpFiles(), 0u);
+  auto again = store_->RemoveBlob(sha, now);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again);
+  // A commit after the removal publishes its own copy.
+  ASSERT_TRUE(Put(kData, sha, kData.size()).ok());
+  EXPECT_EQ(ReadAll(sha, 0, kData.size()), kData);
 }
 
 TEST_F(LocalBlobStoreTest, RejectsNonDigestKeys) {

@@ -592,6 +592,21 @@ StatusOr<std::vector<FileVersionRecord>> PostgresMetadataStore::ListVersions(con
   return out;
 }
 
+StatusOr<std::vector<BlobReference>> PostgresMetadataStore::ListBlobReferences() {
+  std::vector<BlobReference> out;
+  Status s = Execute(Access::kRead, [&](PgConnection& conn) -> Status {
+    StatusOr<PgResult> r = conn.Query(kBlobReferencesSql, {});
+    if (!r.ok()) return r.status();
+    out.clear();
+    for (int i = 0; i < r->rows(); ++i) {
+      out.push_back(BlobReference{r->Text(i, 0), static_cast<std::uint64_t>(r->Int(i, 1)), r->Int(i, 2), r->Text(i, 3)});
+    }
+    return OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 Status PostgresMetadataStore::PutKey(const KeyRecord& key) {
   Status s = Execute(Access::kTransaction, [&](PgConnection& conn) -> Status {
     return conn

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <ctime>
 #include <future>
 #include <system_error>
 #include <vector>
@@ -97,7 +98,7 @@ class S3BlobWriter final : public BlobWriter {
     // Already there (content-addressed): nothing to send.
     StatusOr<std::optional<std::uint64_t>> existing = store_->Stat(sha256);
     if (!existing.ok()) return existing.status();
-    if (existing->has_value() && **existing == size_) return OkStatus();
+    if (existing->has_value() && **existing == size_) return store_->Touch(sha256);
     const std::string key = store_->ObjectKey(sha256);
     if (size_ <= store_->options().multipart_threshold) {
       StatusOr<S3Response> r = store_->client().Send(kPut, key, {}, {{"If-None-Match", "*"}},
@@ -240,6 +241,16 @@ class S3BlobReader final : public BlobReader {
   std::future<StatusOr<std::string>> ahead_;  // the next window, when being fetched
 };
 
+// "2026-11-29T09:30:00.000Z" (ListObjectsV2) or "Sun, 29 Nov 2026 09:30:00 GMT"
+// (Last-Modified) as unix ms; 0 when unparsable.
+long long ParseS3Time(const std::string& text) {
+  std::tm tm{};
+  const char* end = ::strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (end == nullptr) end = ::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S", &tm);
+  if (end == nullptr) return 0;
+  return static_cast<long long>(::timegm(&tm)) * 1000;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<S3BlobStore>> S3BlobStore::Open(const std::string& url, const S3BlobStoreOptions& options) {
@@ -311,6 +322,59 @@ StatusOr<std::unique_ptr<BlobReader>> S3BlobStore::Open(const std::string& sha25
 StatusOr<std::string> S3BlobStore::PresignGet(const std::string& sha256, std::chrono::seconds ttl) {
   if (!IsSha256Hex(sha256)) return InvalidArgumentError("\"" + sha256 + "\" is not a lowercase hex SHA-256");
   return client_.PresignGet(ObjectKey(sha256), ttl);
+}
+
+Status S3BlobStore::Touch(const std::string& sha256) {
+  const std::string key = ObjectKey(sha256);
+  StatusOr<S3Response> r = client_.Send(
+      kPut, key, {}, {{"x-amz-copy-source", "/" + client_.location().bucket + "/" + key}, {"x-amz-metadata-directive", "REPLACE"}},
+      S3Body{});
+  if (!r.ok()) return r.status();
+  return S3Status(*r, "refresh blob " + sha256);
+}
+
+Status S3BlobStore::ListBlobs(const std::function<Status(const BlobInfo&)>& fn) {
+  const std::string& prefix = client_.location().prefix;
+  std::string token;
+  for (;;) {
+    std::vector<std::pair<std::string, std::string>> query{{"list-type", "2"}};
+    if (!prefix.empty()) query.emplace_back("prefix", prefix + "/");
+    if (!token.empty()) query.emplace_back("continuation-token", token);
+    StatusOr<S3Response> r = client_.Send("GET", "", query, {}, S3Body{});
+    if (!r.ok()) return r.status();
+    if (Status s = S3Status(*r, "list blobs"); !s.ok()) return s;
+    std::string_view body = r->body;
+    for (std::size_t pos = body.find("<Contents>"); pos != std::string_view::npos;
+         pos = body.find("<Contents>", pos + 1)) {
+      const std::string_view item = body.substr(pos, body.find("</Contents>", pos) - pos);
+      const std::string key = XmlValue(item, "Key");
+      const std::string sha = key.substr(key.rfind('/') + 1);
+      if (!IsSha256Hex(sha) || ObjectKey(sha) != key) continue;
+      const std::optional<std::uint64_t> size = ParseU64(XmlValue(item, "Size"));
+      if (Status s = fn(BlobInfo{sha, size.value_or(0), ParseS3Time(XmlValue(item, "LastModified"))}); !s.ok()) {
+        return s;
+      }
+    }
+    if (XmlValue(body, "IsTruncated") != "true") return OkStatus();
+    token = XmlValue(body, "NextContinuationToken");
+    if (token.empty()) return InternalError("list blobs: a truncated listing without NextContinuationToken");
+  }
+}
+
+StatusOr<bool> S3BlobStore::RemoveBlob(const std::string& sha256, long long modified_before_ms) {
+  if (!IsSha256Hex(sha256)) return InvalidArgumentError("\"" + sha256 + "\" is not a lowercase hex SHA-256");
+  const std::string key = ObjectKey(sha256);
+  StatusOr<S3Response> head = client_.Send("HEAD", key, {}, {}, S3Body{});
+  if (!head.ok()) return head.status();
+  if (head->http_status == 404) return false;
+  if (Status s = S3Status(*head, "stat blob " + sha256); !s.ok()) return s;
+  auto modified = head->headers.find("last-modified");
+  if (modified == head->headers.end() || ParseS3Time(modified->second) >= modified_before_ms) return false;
+  StatusOr<S3Response> del = client_.Send("DELETE", key, {}, {}, S3Body{});
+  if (!del.ok()) return del.status();
+  if (del->http_status == 404) return false;
+  if (Status s = S3Status(*del, "remove blob " + sha256); !s.ok()) return s;
+  return true;
 }
 
 }  // namespace cairn::internal

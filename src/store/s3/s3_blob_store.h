@@ -7,7 +7,8 @@
 // unlinked at once under the staging directory, so a crash leaves nothing)
 // while hashing; Commit() verifies size and digest, then publishes with a
 // single PUT (If-None-Match: *, so an existing object is never rewritten;
-// 412 means "already there") or, above the multipart threshold, a multipart
+// 412 means "already there"; an object already there gets its LastModified
+// refreshed by a copy onto itself, for gc's grace period) or, above the multipart threshold, a multipart
 // upload that is aborted on any failure. Every request body is signed with
 // its SHA-256, so the object store rejects bytes damaged on the way. Memory
 // per upload is bounded (curl's buffers), whatever the blob's size.
@@ -21,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,9 +58,18 @@ class S3BlobStore final : public BlobStore, public BlobUrlSigner {
   // kInvalidArgument when [offset, offset+length) is not inside the blob.
   StatusOr<std::unique_ptr<BlobReader>> Open(const std::string& sha256, std::uint64_t offset,
                                              std::uint64_t length) override;
+  // ListObjectsV2 under the prefix; keys that are not <prefix>/ab/cd/<sha256>
+  // are skipped. modified_ms is the object's LastModified.
+  Status ListBlobs(const std::function<Status(const BlobInfo&)>& fn) override;
+  // HEAD (Last-Modified), then DELETE. S3 has no conditional DELETE, so a
+  // re-commit between the two is not seen: the grace period of `cairn gc`
+  // is what protects it (docs/adr/0007-fsck-and-gc.md).
+  StatusOr<bool> RemoveBlob(const std::string& sha256, long long modified_before_ms) override;
   // A presigned GET of the blob's object.
   StatusOr<std::string> PresignGet(const std::string& sha256, std::chrono::seconds ttl) override;
 
+  // Refreshes an existing object's LastModified (a copy onto itself).
+  Status Touch(const std::string& sha256);
   // The object key of a blob.
   std::string ObjectKey(const std::string& sha256) const;
   S3Client& client() { return client_; }

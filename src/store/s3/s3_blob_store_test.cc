@@ -11,6 +11,7 @@
 #include <random>
 #include <string>
 
+#include "common/fs.h"
 #include "common/sha256.h"
 #include "testing/backends.h"
 
@@ -183,6 +184,31 @@ TEST_F(S3BlobStoreTest, PresignedUrlServesTheBlobAndRejectsTampering) {
   std::string forged = *url;
   forged.back() = forged.back() == '0' ? '1' : '0';
   EXPECT_EQ(PlainGet(forged).first, 403);
+}
+
+TEST_F(S3BlobStoreTest, ListAndRemoveBlobsHonourTheCutoff) {
+  const std::string data = RandomBytes(1000, 9);
+  const std::string sha = Sha256Hex(data);
+  ASSERT_TRUE(Put(*store_, data).ok());
+  std::vector<BlobInfo> seen;
+  ASSERT_TRUE(store_->ListBlobs([&](const BlobInfo& b) {
+                      seen.push_back(b);
+                      return OkStatus();
+                    }).ok());
+  ASSERT_EQ(seen.size(), 1u);  // this test's fresh prefix holds only this blob
+  EXPECT_EQ(seen[0].sha256, sha);
+  EXPECT_EQ(seen[0].size, data.size());
+  EXPECT_NEAR(static_cast<double>(seen[0].modified_ms), static_cast<double>(NowMs()), 120000.0);
+  ASSERT_TRUE(Put(*store_, data).ok());  // a re-commit refreshes LastModified (copy onto itself)
+  auto kept = store_->RemoveBlob(sha, NowMs() - 120000);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_FALSE(*kept);
+  auto removed = store_->RemoveBlob(sha, NowMs() + 120000);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_TRUE(*removed);
+  auto st = store_->Stat(sha);
+  ASSERT_TRUE(st.ok());
+  EXPECT_FALSE(st->has_value());
 }
 
 TEST_F(S3BlobStoreTest, OpenChecksBucketAndCredentials) {

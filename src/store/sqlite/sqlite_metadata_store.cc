@@ -513,6 +513,23 @@ StatusOr<std::vector<FileVersionRecord>> SqliteMetadataStore::ListVersions(const
   return out;
 }
 
+StatusOr<std::vector<BlobReference>> SqliteMetadataStore::ListBlobReferences() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Txn txn(this);
+  CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
+  StatusOr<sqlite3_stmt*> st = Prepare(kBlobReferencesSql);
+  if (!st.ok()) return st.status();
+  Stmt q(db_, *st);
+  std::vector<BlobReference> out;
+  for (;;) {
+    StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back(BlobReference{q.Text(0), static_cast<std::uint64_t>(q.Int(1)), q.Int(2), q.Text(3)});
+  }
+  return out;
+}
+
 Status SqliteMetadataStore::PutKey(const KeyRecord& key) {
   std::lock_guard<std::mutex> lock(mu_);
   StatusOr<sqlite3_stmt*> st =

@@ -59,6 +59,7 @@ class SqliteMetadataStore final : public MetadataStore {
   StatusOr<Page<FileVersionRecord>> ListFiles(const RunKey& run, const std::string& prefix, const std::string& cursor,
                                               int limit) override;
   StatusOr<std::vector<FileVersionRecord>> ListVersions(const RunKey& run, const std::string& name) override;
+  StatusOr<std::vector<BlobReference>> ListBlobReferences() override;
   Status PutKey(const KeyRecord& key) override;
   StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) override;
   StatusOr<std::optional<std::uint64_t>> FindEntityBlob(const std::string& entity,

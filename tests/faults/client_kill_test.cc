@@ -1,0 +1,133 @@
+// kill -9 of `cairn save` and `cairn restore` at random moments: the run
+// never shows a partial or mixed version, the restore target always holds
+// either its old bytes or the new ones, and a rerun completes.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/sha256.h"
+#include "faults/fault_util.h"
+#include "testing/server_fixture.h"
+
+namespace cairn {
+namespace {
+namespace fs = std::filesystem;
+using testing::BackgroundProcess;
+using testing::ServerProcess;
+using testing::TempDir;
+
+constexpr std::uint64_t kFileSize = 24ull << 20;
+
+class ClientKill : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<ServerProcess>(tmp_ / "data", std::map<std::string, std::optional<std::string>>{},
+                                              testing::ServerBackend{});
+    env_ = {{"CAIRN_API_KEY", testing::CreateKey(*server_, "alice")}, {"HOME", "/nonexistent"}};
+  }
+
+  std::vector<std::string> Args(std::vector<std::string> args) const {
+    args.insert(args.begin(), {testing::CairnBinary().string(), "--base-url", server_->base_url()});
+    return args;
+  }
+
+  // The sha256 of every version of `name`, oldest first.
+  std::vector<std::string> Versions(const std::string& name) const {
+    testing::CommandResult r =
+        testing::Run({"/usr/bin/curl", "-sf", "-H", "Authorization: Bearer " + *env_.at("CAIRN_API_KEY"),
+                      server_->base_url() + "/api/v1/runs/" + kRun + "/versions/" + name});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    std::vector<std::string> out;
+    const nlohmann::json answer = nlohmann::json::parse(r.out);
+    for (const auto& v : answer["versions"]) out.push_back(v["sha256"]);
+    return out;
+  }
+
+  // Runs `args` in the background and SIGKILLs it after `after`; true when
+  // it was still running then (the kill landed mid-transfer).
+  bool RunAndKill(const std::vector<std::string>& args, std::chrono::microseconds after) const {
+    BackgroundProcess p(Args(args), env_);
+    std::this_thread::sleep_for(after);
+    const bool running = ::kill(p.pid(), 0) == 0 && testing::ReadFile("/proc/" + std::to_string(p.pid()) + "/stat")
+                                                            .find(") Z") == std::string::npos;
+    ::kill(p.pid(), SIGKILL);
+    p.Wait();
+    return running;
+  }
+
+  std::chrono::microseconds Timed(const std::vector<std::string>& args) const {
+    const auto start = std::chrono::steady_clock::now();
+    testing::CommandResult r = testing::Run(Args(args), env_);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+  }
+
+  static constexpr const char* kRun = "alice/faults/client";
+  TempDir tmp_;
+  std::unique_ptr<ServerProcess> server_;
+  std::map<std::string, std::optional<std::string>> env_;
+};
+
+TEST_F(ClientKill, KilledSavesNeverShowAPartialVersionAndARerunCommits) {
+  const unsigned seed = faults::FaultSeed("ClientKill.save");
+  std::mt19937 rng(seed);
+  const auto start = std::chrono::steady_clock::now();
+  const fs::path dir = tmp_ / "src";
+  std::set<std::string> attempted{testing::WriteRandomFile(dir / "model.bin", kFileSize, rng())};
+  const std::vector<std::string> save{"save", "--run", kRun, "--base", dir.string(), (dir / "model.bin").string()};
+  const auto duration = Timed(save);
+  int kills = 0, mid_transfer = 0;
+  for (int i = 0; i < 5; ++i, ++kills) {
+    const std::string sha = testing::WriteRandomFile(dir / "model.bin", kFileSize, rng());
+    attempted.insert(sha);
+    mid_transfer += RunAndKill(save, std::chrono::microseconds(rng() % duration.count()));
+    for (const std::string& v : Versions("model.bin")) EXPECT_EQ(attempted.count(v), 1u) << "a version of no save";
+    testing::CommandResult rerun = testing::Run(Args(save), env_);
+    ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+    const std::vector<std::string> versions = Versions("model.bin");
+    ASSERT_FALSE(versions.empty());
+    EXPECT_EQ(versions.back(), sha);
+  }
+  std::printf("[faults] ClientKill.save: %d kills (%d mid-transfer), every rerun committed, %.1f s\n", kills,
+              mid_transfer, faults::SecondsSince(start));
+}
+
+TEST_F(ClientKill, KilledRestoresLeaveTheOldOrTheNewFileAndARerunCompletes) {
+  const unsigned seed = faults::FaultSeed("ClientKill.restore");
+  std::mt19937 rng(seed);
+  const auto start = std::chrono::steady_clock::now();
+  const fs::path dir = tmp_ / "src";
+  const std::string new_sha = testing::WriteRandomFile(dir / "model.bin", kFileSize, rng());
+  ASSERT_EQ(testing::Run(Args({"save", "--run", kRun, "--base", dir.string(), (dir / "model.bin").string()}), env_)
+                .exit_code,
+            0);
+  const fs::path root = tmp_ / "restore";
+  const std::vector<std::string> restore{"restore", "model.bin", "--run", kRun, "--root", root.string(), "--replace"};
+  const std::string old_sha = testing::WriteRandomFile(root / "model.bin", kFileSize / 2, rng());
+  const std::string old_bytes = testing::ReadFile(root / "model.bin");
+  Timed(restore);  // warm: the page cache holds the blob now
+  const auto duration = Timed(restore);
+  int kills = 0, mid_transfer = 0, old_seen = 0;
+  for (int i = 0; i < 6; ++i, ++kills) {
+    testing::WriteFile(root / "model.bin", old_bytes);
+    mid_transfer += RunAndKill(restore, std::chrono::microseconds(rng() % duration.count()));
+    const std::string sha = internal::Sha256Hex(testing::ReadFile(root / "model.bin"));
+    ASSERT_TRUE(sha == old_sha || sha == new_sha) << "the target holds partial or mixed bytes after kill " << i;
+    old_seen += sha == old_sha;
+    testing::CommandResult rerun = testing::Run(Args(restore), env_);
+    ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+    ASSERT_EQ(internal::Sha256Hex(testing::ReadFile(root / "model.bin")), new_sha);
+  }
+  // A rerun removes the temps that killed restores left beside the target.
+  int leftovers = 0;
+  for (const auto& e : fs::directory_iterator(root)) leftovers += e.path().filename() != "model.bin";
+  EXPECT_EQ(leftovers, 0);
+  std::printf("[faults] ClientKill.restore: %d kills (%d mid-transfer, %d left the old file), %d temp files left "
+              "beside the target, %.1f s\n",
+              kills, mid_transfer, old_seen, leftovers, faults::SecondsSince(start));
+}
+
+}  // namespace
+}  // namespace cairn
