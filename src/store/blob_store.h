@@ -83,6 +83,8 @@ class LocalFileAdopter {
   // filesystem): the caller then copies it through a BlobWriter. On any
   // error the file stays where it was.
   virtual Status Adopt(const std::filesystem::path& file, const std::string& sha256, std::uint64_t size) = 0;
+};
+
 // A stored blob as ListBlobs() reports it.
 struct BlobInfo {
   std::string sha256;
