@@ -98,6 +98,23 @@ CREATE TABLE api_keys (
   created_ms BIGINT NOT NULL
 );
 )sql"},
+    // 2: MD5 digests of blobs, for W&B clients (docs/wandb.md). Keyed by the
+    // blob's SHA-256; filled lazily, so a blob may have no row yet.
+    {2,
+     R"sql(
+CREATE TABLE blob_md5 (
+  sha256     TEXT PRIMARY KEY,
+  md5        TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
+     R"sql(
+CREATE TABLE blob_md5 (
+  sha256     TEXT PRIMARY KEY,
+  md5        TEXT NOT NULL,
+  created_ms BIGINT NOT NULL
+);
+)sql"},
 };
 
 // Valid in both dialects (SQLite accepts BIGINT as an integer type).

@@ -74,6 +74,8 @@ class PostgresMetadataStore final : public MetadataStore {
   StatusOr<std::vector<FileVersionRecord>> ListVersions(const RunKey& run, const std::string& name) override;
   Status PutKey(const KeyRecord& key) override;
   StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) override;
+  StatusOr<std::optional<std::string>> GetBlobMd5(const std::string& sha256) override;
+  Status PutBlobMd5(const std::string& sha256, const std::string& md5_base64) override;
 
   // The schema version the database is at (-1 on error).
   int SchemaVersion();

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "store/migrations.h"
+
 namespace cairn::internal {
 namespace {
 
@@ -44,12 +46,12 @@ class SqliteMetadataStoreTest : public ::testing::Test {
 const RunKey kRun{"alice", "mnist", "r1"};
 
 TEST_F(SqliteMetadataStoreTest, MigratesOnOpenAndReopens) {
-  EXPECT_EQ(store_->SchemaVersion(), 1);
+  EXPECT_EQ(store_->SchemaVersion(), LatestSchemaVersion());
   MustCreate(kRun);
   store_.reset();
   auto again = SqliteMetadataStore::Open(dir_ / "cairn.db");
   ASSERT_TRUE(again.ok()) << again.status();
-  EXPECT_EQ((*again)->SchemaVersion(), 1);
+  EXPECT_EQ((*again)->SchemaVersion(), LatestSchemaVersion());
   EXPECT_TRUE((*again)->GetRun(kRun).ok());
 }
 
