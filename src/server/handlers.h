@@ -44,6 +44,8 @@ struct HttpRequest {
   std::string sha256;         // X-Cairn-Sha256, "" when absent
   std::optional<std::uint64_t> content_length;
   bool chunked = false;  // Transfer-Encoding: chunked
+  std::string host;             // Host, "" when absent (for URLs handed to W&B clients)
+  std::string forwarded_proto;  // X-Forwarded-Proto, "" when absent
 };
 
 struct HttpResponse {
@@ -83,6 +85,7 @@ struct Call {
     kListVersions,
     kGetFile,
     kPutFile,
+    kGraphql,  // POST /graphql: the W&B-compatible endpoint (docs/wandb.md)
   };
 
   // Set when the answer is known without reading the body.
@@ -97,6 +100,7 @@ struct Call {
   std::string name;                 // file name, decoded and validated
   std::string sha256;               // upload: expected digest
   std::uint64_t declared_size = 0;  // upload: Content-Length
+  std::string base_url;             // graphql: "http://host:port" as the client reached us
 };
 
 class Api {
@@ -116,6 +120,8 @@ class Api {
 
  private:
   HttpResponse GetFileBytes(const Call& call, const HttpRequest& request, std::optional<std::int64_t> version) const;
+  Call BeginGraphql(const HttpRequest& request, Call& call) const;
+  HttpResponse FinishGraphql(const Call& call, std::string_view body) const;
 
   MetadataStore* metadata_;
   BlobStore* blobs_;

@@ -350,6 +350,8 @@ asio::awaitable<bool> ServeOne(ServerState& state, beast::tcp_stream& stream, be
   if (auto it = hdr.find("X-Cairn-Sha256"); it != hdr.end()) req.sha256 = std::string(it->value());
   if (parser.content_length()) req.content_length = *parser.content_length();
   req.chunked = parser.chunked();
+  req.host = HeaderValue(hdr, http::field::host);
+  if (auto it = hdr.find("X-Forwarded-Proto"); it != hdr.end()) req.forwarded_proto = std::string(it->value());
   bool keep_alive = hdr.keep_alive();
   const unsigned version = hdr.version();
 
