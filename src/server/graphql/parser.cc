@@ -451,7 +451,7 @@ class Parser {
     do {
       std::string name = Name("an argument name");
       Expect(":");
-      args.emplace_back(std::move(name), ParseValue(is_const));
+      args.push_back({std::move(name), ParseValue(is_const)});
     } while (!Skip(")"));
     return args;
   }
@@ -522,7 +522,7 @@ class Parser {
           while (!Skip("}")) {
             std::string name = Name("a field name");
             Expect(":");
-            v.fields.emplace_back(std::move(name), ParseValue(is_const));
+            v.fields.push_back({std::move(name), ParseValue(is_const)});
           }
           return v;
         }

@@ -28,7 +28,8 @@ struct Location {
 };
 
 struct Value;
-using Arguments = std::vector<std::pair<std::string, Value>>;
+struct NamedValue;  // an argument, or a field of an object literal
+using Arguments = std::vector<NamedValue>;
 
 // A literal or a variable reference, as written in the document.
 struct Value {
@@ -41,6 +42,11 @@ struct Value {
   std::vector<Value> list;  // kList
   Arguments fields;         // kObject, in document order
   Location location;
+};
+
+struct NamedValue {
+  std::string name;
+  Value value;
 };
 
 struct Directive {

@@ -63,7 +63,7 @@ TEST(GraphqlParser, OperationWithVariablesDefaultsAliasesAndFragments) {
   EXPECT_EQ(run.name, "run");
   EXPECT_EQ(run.response_key(), "theRun");
   ASSERT_EQ(run.arguments.size(), 1u);
-  EXPECT_EQ(run.arguments[0].second.text, "r1");
+  EXPECT_EQ(run.arguments[0].value.text, "r1");
   ASSERT_EQ(run.selections.size(), 3u);
   EXPECT_EQ(run.selections[0].kind, Selection::Kind::kFragmentSpread);
   EXPECT_EQ(run.selections[0].directives[0].name, "include");
@@ -83,25 +83,25 @@ TEST(GraphqlParser, Literals) {
       """) })");
   const Arguments& a = doc.operations[0].selections[0].arguments;
   ASSERT_EQ(a.size(), 9u);
-  EXPECT_EQ(a[0].second.kind, Value::Kind::kInt);
-  EXPECT_EQ(a[0].second.text, "-12");
-  EXPECT_EQ(a[1].second.kind, Value::Kind::kFloat);
-  EXPECT_EQ(a[2].second.text, "x\"\\/\n\xC3\xA9\xF0\x9F\x98\x80\xF0\x9F\x98\x80");
-  EXPECT_TRUE(a[3].second.boolean);
-  EXPECT_EQ(a[4].second.kind, Value::Kind::kNull);
-  EXPECT_EQ(a[5].second.kind, Value::Kind::kEnum);
-  EXPECT_EQ(a[5].second.text, "ENUM_VALUE");
-  ASSERT_EQ(a[6].second.list.size(), 2u);
-  EXPECT_EQ(a[6].second.list[1].list[1].text, "3");
-  EXPECT_EQ(a[7].second.fields[1].first, "nested");
-  EXPECT_EQ(a[8].second.text, "first\n  second");
+  EXPECT_EQ(a[0].value.kind, Value::Kind::kInt);
+  EXPECT_EQ(a[0].value.text, "-12");
+  EXPECT_EQ(a[1].value.kind, Value::Kind::kFloat);
+  EXPECT_EQ(a[2].value.text, "x\"\\/\n\xC3\xA9\xF0\x9F\x98\x80\xF0\x9F\x98\x80");
+  EXPECT_TRUE(a[3].value.boolean);
+  EXPECT_EQ(a[4].value.kind, Value::Kind::kNull);
+  EXPECT_EQ(a[5].value.kind, Value::Kind::kEnum);
+  EXPECT_EQ(a[5].value.text, "ENUM_VALUE");
+  ASSERT_EQ(a[6].value.list.size(), 2u);
+  EXPECT_EQ(a[6].value.list[1].list[1].text, "3");
+  EXPECT_EQ(a[7].value.fields[1].name, "nested");
+  EXPECT_EQ(a[8].value.text, "first\n  second");
 }
 
 TEST(GraphqlParser, BlockStringEscapedQuotesAndCommasAreIgnored) {
   Document doc = MustParse("{f(a:\"\"\"say \\\"\"\"hi\\\"\"\" \"\"\",,,b:1)}");
   const Arguments& a = doc.operations[0].selections[0].arguments;
-  EXPECT_EQ(a[0].second.text, "say \"\"\"hi\"\"\" ");
-  EXPECT_EQ(a[1].first, "b");
+  EXPECT_EQ(a[0].value.text, "say \"\"\"hi\"\"\" ");
+  EXPECT_EQ(a[1].name, "b");
 }
 
 TEST(GraphqlParser, SyntaxErrorsSayWhereAndWhat) {
