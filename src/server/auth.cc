@@ -1,6 +1,7 @@
 #include "server/auth.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <cstdio>
@@ -49,6 +50,14 @@ bool HasScheme(std::string_view header, std::string_view scheme) {
 }
 
 }  // namespace
+
+std::string EncodeBase64(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
 
 std::optional<std::string> DecodeBase64(std::string_view in) {
   auto sextet = [](char c) -> int {

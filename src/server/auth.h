@@ -62,6 +62,8 @@ class Authenticator {
 // when the CSPRNG fails.
 StatusOr<std::string> GenerateApiKey();
 
+// Standard base64 with padding.
+std::string EncodeBase64(std::string_view bytes);
 // Decodes base64 (standard or URL-safe alphabet, padding optional); nullopt
 // when `in` is not base64.
 std::optional<std::string> DecodeBase64(std::string_view in);

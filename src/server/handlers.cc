@@ -9,6 +9,7 @@
 #include "common/fs.h"
 #include "common/sha256.h"
 #include "common/validate.h"
+#include "server/graphql/blob_md5.h"
 #include "server/graphql/wandb_schema.h"
 
 namespace cairn::internal {
@@ -220,6 +221,17 @@ RangeSpec ParseRange(std::string_view header, std::uint64_t size) {
   if (*first >= size) return {RangeSpec::Kind::kUnsatisfiable};
   return {RangeSpec::Kind::kPartial, *first, last};
 }
+
+Api::Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, BlobUrlSigner* url_signer,
+         std::chrono::seconds presign_ttl)
+    : metadata_(metadata),
+      blobs_(blobs),
+      auth_(auth),
+      url_signer_(url_signer),
+      presign_ttl_(presign_ttl),
+      md5_indexer_(std::make_unique<graphql::Md5Indexer>(metadata, blobs)) {}
+
+Api::~Api() = default;
 
 Call Api::Begin(const HttpRequest& req) const {
   Call call;
@@ -548,6 +560,7 @@ HttpResponse Api::FinishUpload(Call& call) const {
   // blob, never a version without bytes.
   StatusOr<FileVersionRecord> version = metadata_->CommitVersion(call.run, call.name, call.sha256, call.declared_size);
   if (!version.ok()) return StatusResponse(version.status());
+  md5_indexer_->Enqueue(call.sha256, call.declared_size);
   return JsonResponse(201, FileJson(*version));
 }
 

@@ -30,6 +30,9 @@
 #include "store/metadata_store.h"
 
 namespace cairn::internal {
+namespace graphql {
+class Md5Indexer;
+}
 
 // Body limit for every route except file uploads (which are unlimited).
 inline constexpr std::size_t kMaxJsonBody = 1 << 20;
@@ -108,9 +111,11 @@ class Api {
   // The stores and the authenticator must outlive the Api. With a
   // `url_signer`, file downloads (GET) answer 307 to a presigned URL valid
   // for `presign_ttl` instead of streaming the bytes.
+  // Each committed blob's MD5 (for W&B clients, docs/wandb.md) is computed
+  // by a background thread the Api owns.
   Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, BlobUrlSigner* url_signer = nullptr,
-      std::chrono::seconds presign_ttl = std::chrono::seconds(300))
-      : metadata_(metadata), blobs_(blobs), auth_(auth), url_signer_(url_signer), presign_ttl_(presign_ttl) {}
+      std::chrono::seconds presign_ttl = std::chrono::seconds(300));
+  ~Api();
 
   Call Begin(const HttpRequest& request) const;
   // For a Call without response and without upload: `body` is the request body.
@@ -128,6 +133,7 @@ class Api {
   const Authenticator* auth_;
   BlobUrlSigner* url_signer_;
   std::chrono::seconds presign_ttl_;
+  std::unique_ptr<graphql::Md5Indexer> md5_indexer_;
 };
 
 // A single byte range resolved against a file size (RFC 9110 section 14).

@@ -1,7 +1,5 @@
 #include "server/graphql/wandb_schema.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cctype>
 #include <ctime>
@@ -14,6 +12,7 @@
 
 #include "common/sha256.h"
 #include "common/validate.h"
+#include "server/graphql/blob_md5.h"
 
 namespace cairn::internal::graphql {
 namespace {
@@ -21,14 +20,6 @@ namespace {
 // The client asks for 50 files a page; more than this is refused.
 constexpr long long kDefaultPage = 50;
 constexpr long long kMaxPage = 1000;
-
-std::string Base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
 
 // W&B's timestamps: UTC, seconds, no zone suffix ("2026-11-29T06:30:00").
 std::string WandbTime(long long unix_ms) {
@@ -147,7 +138,7 @@ Result Connection(const std::string& type, std::vector<Edge> edges, bool has_nex
 
 std::shared_ptr<Object> NewUser(const std::string& name, const std::optional<std::string>& entity, bool admin) {
   auto user = std::make_shared<Record>("User");
-  user->Set("id", Base64("User:" + name))
+  user->Set("id", EncodeBase64("User:" + name))
       .Set("name", name)
       .Set("username", name)
       .Set("email", nullptr)
@@ -206,7 +197,7 @@ class WandbSchema : public std::enable_shared_from_this<WandbSchema> {
     auto self = shared_from_this();
     auto p = std::make_shared<Record>("Project");
     const std::string internal_id = ProjectInternalId(*entity, *name);
-    p->Set("id", Base64("Project:v1:" + *name + ":" + *entity))
+    p->Set("id", EncodeBase64("Project:v1:" + *name + ":" + *entity))
         .Set("name", *name)
         .Set("entityName", *entity)
         .Set("internalId", internal_id)
@@ -228,7 +219,7 @@ class WandbSchema : public std::enable_shared_from_this<WandbSchema> {
       return rec.status();
     }
     auto r = std::make_shared<Record>("Run");
-    r->Set("id", Base64("Run:v1:" + *id + ":" + project + ":" + entity))
+    r->Set("id", EncodeBase64("Run:v1:" + *id + ":" + project + ":" + entity))
         .Set("name", *id)
         .Set("displayName", *id)
         .Set("state", "finished")
@@ -340,7 +331,7 @@ class WandbSchema : public std::enable_shared_from_this<WandbSchema> {
     std::vector<Edge> edges;
     std::size_t i = start;
     for (; i < order.size() && static_cast<long long>(edges.size()) < first; ++i) {
-      edges.push_back({File(key, order[i], found[i]), Base64(order[i])});
+      edges.push_back({File(key, order[i], found[i]), EncodeBase64(order[i])});
     }
     return Connection("File", std::move(edges), i < order.size());
   }
@@ -356,8 +347,8 @@ class WandbSchema : public std::enable_shared_from_this<WandbSchema> {
     // The url names the version, so the bytes fetched are the ones whose
     // md5 and size this answer reports, even if a newer version lands.
     const std::string url = DownloadUrl(key, name, f ? std::optional(f->version) : std::nullopt);
-    file->Set("id", Base64("File:" + key.entity + "/" + key.project + "/" + key.run_id + "/" + name +
-                           (f ? ":" + std::to_string(f->version) : "")))
+    file->Set("id", EncodeBase64("File:" + key.entity + "/" + key.project + "/" + key.run_id + "/" + name +
+                                 (f ? ":" + std::to_string(f->version) : "")))
         .Set("name", name)
         .Set("directUrl", url)
         .Lazy("url", [url](const Json& args) -> StatusOr<Result> {
@@ -396,40 +387,6 @@ class WandbSchema : public std::enable_shared_from_this<WandbSchema> {
 
 std::shared_ptr<Object> NewWandbQuery(const WandbContext& context) {
   return std::make_shared<WandbSchema>(context)->Query();
-}
-
-StatusOr<std::string> BlobMd5Base64(MetadataStore& metadata, BlobStore& blobs, const std::string& sha256,
-                                    std::uint64_t size) {
-  StatusOr<std::optional<std::string>> known = metadata.GetBlobMd5(sha256);
-  if (!known.ok()) return known.status();
-  if (known->has_value()) return **known;
-  StatusOr<std::unique_ptr<BlobReader>> reader = blobs.Open(sha256, 0, size);
-  if (!reader.ok()) return reader.status();
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> md5(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!md5 || EVP_DigestInit_ex(md5.get(), EVP_md5(), nullptr) != 1) {
-    return InternalError("OpenSSL cannot compute MD5 (is the default provider loaded?)");
-  }
-  Sha256 sha;
-  std::vector<char> buf(1 << 20);
-  std::uint64_t total = 0;
-  for (;;) {
-    StatusOr<std::size_t> n = (*reader)->Read(buf.data(), buf.size());
-    if (!n.ok()) return n.status();
-    if (*n == 0) break;
-    EVP_DigestUpdate(md5.get(), buf.data(), *n);
-    sha.Update(buf.data(), *n);
-    total += *n;
-  }
-  if (total != size || sha.FinishHex() != sha256) {
-    return DataLossError("the stored bytes of blob " + sha256 +
-                         " do not match their SHA-256: the blob store is damaged; restore it from a replica or backup");
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(md5.get(), digest, &len);
-  std::string md5_b64 = Base64(std::string_view(reinterpret_cast<const char*>(digest), len));
-  if (Status s = metadata.PutBlobMd5(sha256, md5_b64); !s.ok()) return s;
-  return md5_b64;
 }
 
 }  // namespace cairn::internal::graphql

@@ -12,10 +12,8 @@
 // client expects (state "finished", config "{}", tags [], ...). Access follows
 // the key: another entity's project is null with a permission error.
 //
-// MD5 (base64 of the raw digest, as W&B reports it) is computed on the first
-// request that needs it, by streaming the blob while checking its SHA-256, and
-// kept in the MetadataStore (GetBlobMd5/PutBlobMd5), so uploads never pay
-// for it. Private to src/server; free of Boost.
+// File.md5 comes from blob_md5.h (stored, else computed on demand).
+// Private to src/server; free of Boost.
 #pragma once
 
 #include <chrono>
@@ -45,11 +43,5 @@ struct WandbContext {
 
 // The Query object for one request.
 std::shared_ptr<Object> NewWandbQuery(const WandbContext& context);
-
-// The base64 MD5 of the blob `sha256` of `size` bytes: recorded, or computed
-// now (streaming; kDataLoss when the bytes do not match the SHA-256) and
-// recorded.
-StatusOr<std::string> BlobMd5Base64(MetadataStore& metadata, BlobStore& blobs, const std::string& sha256,
-                                    std::uint64_t size);
 
 }  // namespace cairn::internal::graphql
