@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
 
   std::string data_dir, listen = "127.0.0.1:8765";
   int threads = 0;
-  auto* server = app.add_subcommand("server", "Run the Cairn store (SQLite + local disk by default)");
+  auto* server = app.add_subcommand(
+      "server", "Run the Cairn store (SQLite + local disk by default); W&B clients can restore from it (docs/wandb.md)");
   server->add_option("--data", data_dir, "Data directory (default CAIRN_DATA_DIR, else ~/.local/share/cairn)");
   server->add_option("--listen", listen, "HOST:PORT to listen on; port 0 picks a free port")->capture_default_str();
   server->add_option("--threads", threads, "Worker threads (default: number of cores, at least 2)");
