@@ -600,7 +600,8 @@ HttpResponse Api::FinishGraphql(const Call& call, std::string_view body) const {
                                 .url_signer = url_signer_,
                                 .presign_ttl = presign_ttl_,
                                 .principal = call.principal,
-                                .base_url = call.base_url};
+                                .base_url = call.base_url,
+                                .md5_indexer = md5_indexer_.get()};
   return GraphqlHttpResponse(graphql::Execute(body, *graphql::NewWandbQuery(context)));
 }
 

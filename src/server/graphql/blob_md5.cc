@@ -72,7 +72,12 @@ void Md5Indexer::Enqueue(std::string sha256, std::uint64_t size) {
 
 void Md5Indexer::WaitIdle() {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return stop_ || (queue_.empty() && !busy_); });
+  cv_.wait(lock, [this] { return stop_ || (queue_.empty() && current_.empty()); });
+}
+
+void Md5Indexer::AwaitInFlight(const std::string& sha256) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return stop_ || current_ != sha256; });
 }
 
 void Md5Indexer::Loop() {
@@ -85,11 +90,11 @@ void Md5Indexer::Loop() {
     if (stop_) return;
     auto [sha256, size] = std::move(queue_.front());
     queue_.pop_front();
-    busy_ = true;
+    current_ = sha256;
     lock.unlock();
     (void)BlobMd5Base64(*metadata_, *blobs_, sha256, size, &cancel_);  // failures: met again on demand
     lock.lock();
-    busy_ = false;
+    current_.clear();
     cv_.notify_all();
   }
 }

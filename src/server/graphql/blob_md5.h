@@ -49,6 +49,9 @@ class Md5Indexer {
   void Enqueue(std::string sha256, std::uint64_t size);
   // Waits until nothing is queued or being hashed (for tests).
   void WaitIdle();
+  // Waits while the thread is hashing `sha256`, so that a request needing
+  // that MD5 does not read the blob a second time.
+  void AwaitInFlight(const std::string& sha256);
 
   static constexpr std::size_t kMaxQueued = 4096;
 
@@ -60,7 +63,7 @@ class Md5Indexer {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::pair<std::string, std::uint64_t>> queue_;  // guarded by mu_
-  bool busy_ = false;                                        // guarded by mu_
+  std::string current_;                                      // guarded by mu_: being hashed, "" when idle
   bool stop_ = false;                                        // guarded by mu_
   std::atomic<bool> cancel_{false};                          // set with stop_, read by the hashing loop
   std::thread thread_;                                       // last: starts after the members it uses

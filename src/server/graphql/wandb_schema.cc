@@ -366,6 +366,7 @@ class WandbSchema : public std::enable_shared_from_this<WandbSchema> {
     const std::string sha = f->sha256;
     const std::uint64_t size = f->size;
     file->Lazy("md5", [self, sha, size](const Json&) -> StatusOr<Result> {
+      if (self->c_.md5_indexer != nullptr) self->c_.md5_indexer->AwaitInFlight(sha);
       StatusOr<std::string> md5 = BlobMd5Base64(*self->c_.metadata, *self->c_.blobs, sha, size);
       if (!md5.ok()) return md5.status();
       return Result::Scalar(*md5);

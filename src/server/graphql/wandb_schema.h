@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "server/auth.h"
+#include "server/graphql/blob_md5.h"
 #include "server/graphql/executor.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
@@ -39,6 +40,9 @@ struct WandbContext {
   // Scheme and authority the client reached us at ("http://host:port"): the
   // prefix of every File.url.
   std::string base_url;
+  // When set, File.md5 waits for a blob this indexer is hashing instead of
+  // reading it a second time.
+  Md5Indexer* md5_indexer = nullptr;
 };
 
 // The Query object for one request.
