@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_FUZZ=ON \
   -DCAIRN_BUILD_TESTS=OFF -DCAIRN_BUILD_EXAMPLES=OFF -DCAIRN_BUILD_BENCH=OFF >/dev/null
-targets=(fuzz_run_path fuzz_file_name fuzz_range fuzz_http_request fuzz_json_body)
+targets=(fuzz_run_path fuzz_file_name fuzz_range fuzz_http_request fuzz_json_body fuzz_graphql)
 cmake --build build-fuzz -j "${CAIRN_JOBS:-$(nproc)}" --target "${targets[@]}"
 mkdir -p build-fuzz/crashes
 for t in "${targets[@]}"; do

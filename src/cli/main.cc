@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
 
   std::string data_dir, listen = "127.0.0.1:8765";
   int threads = 0;
-  auto* server = app.add_subcommand("server", "Run the Cairn store (SQLite + local disk by default)");
+  auto* server = app.add_subcommand(
+      "server", "Run the Cairn store (SQLite + local disk by default); W&B clients can restore from it (docs/wandb.md)");
   server->footer("Environment: CAIRN_ADMIN_KEY (else DATA/admin.key), CAIRN_REQUEST_TIMEOUT (seconds a request's "
                  "headers or an upload's next chunk may take; default 30).");
   server->add_option("--data", data_dir, "Data directory (default CAIRN_DATA_DIR, else ~/.local/share/cairn)");

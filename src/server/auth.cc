@@ -1,10 +1,12 @@
 #include "server/auth.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <system_error>
 
 #include "common/fs.h"
@@ -13,7 +15,9 @@
 namespace cairn::internal {
 namespace {
 
-constexpr std::string_view kKeyPrefix = "cairn_";
+// "prefix-" + 40 characters is the form W&B clients accept for on-premises
+// keys (they check the part after the dash), so Cairn keys work there too.
+constexpr std::string_view kKeyPrefix = "cairn-";
 constexpr int kKeyRandomChars = 40;
 constexpr std::string_view kHowToGetKey =
     "run `cairn login` or set CAIRN_API_KEY (an admin creates keys with POST /api/v1/keys)";
@@ -39,7 +43,48 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
+// Whether `header` starts with `scheme` (lowercase) followed by a blank.
+bool HasScheme(std::string_view header, std::string_view scheme) {
+  return header.size() > scheme.size() && EqualsIgnoreCase(header.substr(0, scheme.size()), scheme) &&
+         (header[scheme.size()] == ' ' || header[scheme.size()] == '\t');
+}
+
 }  // namespace
+
+std::string EncodeBase64(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::optional<std::string> DecodeBase64(std::string_view in) {
+  auto sextet = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  if (in.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  unsigned acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    const int v = sextet(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
 
 StatusOr<std::string> GenerateApiKey() {
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -92,12 +137,24 @@ StatusOr<Principal> Authenticator::Authenticate(std::string_view authorization) 
   if (authorization.empty()) {
     return UnauthenticatedError("this request needs an API key: " + std::string(kHowToGetKey));
   }
-  constexpr std::string_view kScheme = "bearer";
-  if (authorization.size() <= kScheme.size() || !EqualsIgnoreCase(authorization.substr(0, kScheme.size()), kScheme) ||
-      (authorization[kScheme.size()] != ' ' && authorization[kScheme.size()] != '\t')) {
-    return UnauthenticatedError("the Authorization header must be \"Bearer <key>\": " + std::string(kHowToGetKey));
+  std::string basic_key;  // holds the key decoded from Basic credentials
+  std::string_view key;
+  if (HasScheme(authorization, "bearer")) {
+    key = Trim(authorization.substr(6));
+  } else if (HasScheme(authorization, "basic")) {
+    // W&B clients send Basic base64("api:" + key); the user name is not checked.
+    std::optional<std::string> decoded = DecodeBase64(Trim(authorization.substr(5)));
+    const std::size_t colon = decoded ? decoded->find(':') : std::string::npos;
+    if (colon == std::string::npos) {
+      return UnauthenticatedError("malformed Basic credentials: send base64(\"api:\" + key) or \"Bearer <key>\"");
+    }
+    basic_key = decoded->substr(colon + 1);
+    key = basic_key;
+  } else {
+    return UnauthenticatedError(
+        "the Authorization header must be \"Bearer <key>\" (or Basic with user api and the key): " +
+        std::string(kHowToGetKey));
   }
-  const std::string_view key = Trim(authorization.substr(kScheme.size()));
   if (key.empty()) return UnauthenticatedError("the API key is empty: " + std::string(kHowToGetKey));
   const std::string hash = Sha256Hex(key);
   if (CRYPTO_memcmp(hash.data(), admin_key_hash_.data(), hash.size()) == 0) {

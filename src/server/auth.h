@@ -1,6 +1,7 @@
 // API keys for `cairn server` (private to src/server; free of Boost).
 //
-// A request carries `Authorization: Bearer <key>`. Keys are stored only as
+// A request carries `Authorization: Bearer <key>`, or (W&B clients)
+// `Authorization: Basic base64("api:" + key)`. Keys are stored only as
 // their SHA-256 (api_keys in the MetadataStore); a key is shown in plaintext
 // once, when it is created. The admin key (CAIRN_ADMIN_KEY, else DATA/admin.key)
 // is never stored in the database: it is compared by hash in memory.
@@ -10,6 +11,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -55,8 +57,15 @@ class Authenticator {
   std::string admin_key_hash_;  // SHA-256 hex of the admin key
 };
 
-// A new key: "cairn_" followed by 40 characters of [A-Za-z0-9] drawn from
-// OpenSSL's CSPRNG. kInternal when the CSPRNG fails.
+// A new key: "cairn-" followed by 40 characters of [A-Za-z0-9] drawn from
+// OpenSSL's CSPRNG (the "prefix-" + 40 form W&B clients accept). kInternal
+// when the CSPRNG fails.
 StatusOr<std::string> GenerateApiKey();
+
+// Standard base64 with padding.
+std::string EncodeBase64(std::string_view bytes);
+// Decodes base64 (standard or URL-safe alphabet, padding optional); nullopt
+// when `in` is not base64.
+std::optional<std::string> DecodeBase64(std::string_view in);
 
 }  // namespace cairn::internal

@@ -9,6 +9,8 @@
 #include "common/fs.h"
 #include "common/sha256.h"
 #include "common/validate.h"
+#include "server/graphql/blob_md5.h"
+#include "server/graphql/wandb_schema.h"
 
 namespace cairn::internal {
 namespace {
@@ -232,6 +234,18 @@ RangeSpec ParseRange(std::string_view header, std::uint64_t size) {
   return {RangeSpec::Kind::kPartial, *first, last};
 }
 
+Api::Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, BlobUrlSigner* url_signer,
+         std::chrono::seconds presign_ttl, UploadSessions* uploads)
+    : metadata_(metadata),
+      blobs_(blobs),
+      auth_(auth),
+      url_signer_(url_signer),
+      presign_ttl_(presign_ttl),
+      uploads_(uploads),
+      md5_indexer_(std::make_unique<graphql::Md5Indexer>(metadata, blobs)) {}
+
+Api::~Api() = default;
+
 Call Api::Begin(const HttpRequest& req) const {
   Call call;
   auto answer = [&call](HttpResponse r) -> Call {
@@ -243,6 +257,7 @@ Call Api::Begin(const HttpRequest& req) const {
   std::size_t qpos = target.find('?');
   std::string_view path = target.substr(0, qpos);
   std::string_view raw_query = qpos == std::string_view::npos ? std::string_view() : target.substr(qpos + 1);
+  if (path == "/graphql") return BeginGraphql(req, call);
   if (path.substr(0, kApiPrefix.size()) != kApiPrefix) {
     return answer(ErrorResponse(404, "not_found", "no such route: " + std::string(path)));
   }
@@ -536,6 +551,7 @@ HttpResponse Api::Finish(Call& call, std::string_view body) const {
       return ErrorResponse(400, "invalid_argument", "the request body must be a JSON object");
     }
   }
+  if (call.route == Route::kGraphql) return FinishGraphql(call, body);
   switch (call.route) {
     case Route::kCreateKey: {
       auto entity = json.find("entity");
@@ -591,7 +607,49 @@ HttpResponse Api::FinishUpload(Call& call) const {
   // blob, never a version without bytes.
   StatusOr<FileVersionRecord> version = metadata_->CommitVersion(call.run, call.name, call.sha256, call.declared_size);
   if (!version.ok()) return StatusResponse(version.status());
+  md5_indexer_->Enqueue(call.sha256, call.declared_size);
   return JsonResponse(201, FileJson(*version));
+}
+
+// The W&B endpoint answers in GraphQL's error form, which W&B clients read.
+HttpResponse GraphqlHttpResponse(const graphql::Response& r) {
+  HttpResponse out;
+  out.status = r.http_status;
+  out.body = r.body.dump(-1, ' ', false, graphql::Json::error_handler_t::replace);
+  return out;
+}
+
+Call Api::BeginGraphql(const HttpRequest& req, Call& call) const {
+  call.route = Route::kGraphql;
+  if (req.method != "POST") {
+    HttpResponse r = GraphqlHttpResponse(
+        graphql::ErrorOnly(405, "POST the query as JSON {\"query\": \"...\", \"variables\": {...}} to /graphql"));
+    r.headers.emplace_back("Allow", "POST");
+    call.response = std::move(r);
+    return std::move(call);
+  }
+  // 401 is what W&B clients take for a bad key.
+  StatusOr<Principal> who = auth_->Authenticate(req.authorization);
+  if (!who.ok()) {
+    const int status = who.status().code() == StatusCode::kUnauthenticated ? 401 : 503;
+    call.response = GraphqlHttpResponse(graphql::ErrorOnly(status, who.status().message()));
+    return std::move(call);
+  }
+  call.principal = *who;
+  const std::string proto = req.forwarded_proto == "https" ? "https" : "http";
+  call.base_url = proto + "://" + (req.host.empty() ? std::string("localhost") : req.host);
+  return std::move(call);  // needs the body
+}
+
+HttpResponse Api::FinishGraphql(const Call& call, std::string_view body) const {
+  graphql::WandbContext context{.metadata = metadata_,
+                                .blobs = blobs_,
+                                .url_signer = url_signer_,
+                                .presign_ttl = presign_ttl_,
+                                .principal = call.principal,
+                                .base_url = call.base_url,
+                                .md5_indexer = md5_indexer_.get()};
+  return GraphqlHttpResponse(graphql::Execute(body, *graphql::NewWandbQuery(context)));
 }
 
 }  // namespace cairn::internal

@@ -32,6 +32,9 @@
 #include "store/metadata_store.h"
 
 namespace cairn::internal {
+namespace graphql {
+class Md5Indexer;
+}
 
 // Body limit for every route except file uploads (which are unlimited).
 inline constexpr std::size_t kMaxJsonBody = 1 << 20;
@@ -48,6 +51,8 @@ struct HttpRequest {
   bool by_reference = false;                // X-Cairn-By-Reference: 1
   std::optional<std::uint64_t> content_length;
   bool chunked = false;  // Transfer-Encoding: chunked
+  std::string host;             // Host, "" when absent (for URLs handed to W&B clients)
+  std::string forwarded_proto;  // X-Forwarded-Proto, "" when absent
 };
 
 struct HttpResponse {
@@ -97,6 +102,7 @@ struct Call {
     kDeleteUpload,
     kPutPart,
     kCompleteUpload,
+    kGraphql,  // POST /graphql: the W&B-compatible endpoint (docs/wandb.md)
   };
 
   // Set when the answer is known without reading the body.
@@ -112,6 +118,7 @@ struct Call {
   std::string sha256;               // upload: expected digest
   std::uint64_t declared_size = 0;  // upload: Content-Length
   std::uint64_t part = 0;           // kPutPart: the part number
+  std::string base_url;             // graphql: "http://host:port" as the client reached us
 };
 
 class Api {
@@ -119,15 +126,11 @@ class Api {
   // The stores and the authenticator must outlive the Api. With a
   // `url_signer`, file downloads (GET) answer 307 to a presigned URL valid
   // for `presign_ttl` instead of streaming the bytes. Without `uploads`, the
-  // routes of uploads in parts answer 404.
+  // routes of uploads in parts answer 404. Each committed blob's MD5 (for W&B
+  // clients, docs/wandb.md) is computed by a background thread the Api owns.
   Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, BlobUrlSigner* url_signer = nullptr,
-      std::chrono::seconds presign_ttl = std::chrono::seconds(300), UploadSessions* uploads = nullptr)
-      : metadata_(metadata),
-        blobs_(blobs),
-        auth_(auth),
-        url_signer_(url_signer),
-        presign_ttl_(presign_ttl),
-        uploads_(uploads) {}
+      std::chrono::seconds presign_ttl = std::chrono::seconds(300), UploadSessions* uploads = nullptr);
+  ~Api();
 
   Call Begin(const HttpRequest& request) const;
   // For a Call without response and without upload: `body` is the request body.
@@ -143,6 +146,8 @@ class Api {
   HttpResponse FinishCreateUpload(const Call& call, const nlohmann::json& body) const;
   HttpResponse FinishPart(Call& call) const;
   HttpResponse CompleteUpload(const UploadSession& session) const;
+  Call BeginGraphql(const HttpRequest& request, Call& call) const;
+  HttpResponse FinishGraphql(const Call& call, std::string_view body) const;
 
   MetadataStore* metadata_;
   BlobStore* blobs_;
@@ -150,6 +155,7 @@ class Api {
   BlobUrlSigner* url_signer_;
   std::chrono::seconds presign_ttl_;
   UploadSessions* uploads_;
+  std::unique_ptr<graphql::Md5Indexer> md5_indexer_;
 };
 
 // A file version as every route shows it (docs/http-api.md, Objects).

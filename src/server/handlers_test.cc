@@ -129,7 +129,7 @@ TEST_F(ApiTest, UploadDownloadAndKeys) {
   HttpResponse made = Do("POST", "/api/v1/keys", R"({"entity":"a","read_only":true})");
   ASSERT_EQ(made.status, 201);
   const std::string ro_key = Json::parse(made.body)["key"];
-  EXPECT_EQ(ro_key.rfind("cairn_", 0), 0u);
+  EXPECT_EQ(ro_key.rfind("cairn-", 0), 0u);
   EXPECT_EQ(ro_key.size(), 46u);
   EXPECT_EQ(Do("GET", "/api/v1/runs/a/p/r", "", ro_key).status, 200);
   EXPECT_EQ(Do("PUT", "/api/v1/runs/a/p/r2", "", ro_key).status, 403);

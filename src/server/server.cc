@@ -440,6 +440,8 @@ asio::awaitable<bool> ServeOne(ServerState& state, beast::tcp_stream& stream, be
   ReadUploadHeaders(hdr, req);
   if (parser.content_length()) req.content_length = *parser.content_length();
   req.chunked = parser.chunked();
+  req.host = HeaderValue(hdr, http::field::host);
+  if (auto it = hdr.find("X-Forwarded-Proto"); it != hdr.end()) req.forwarded_proto = std::string(it->value());
   bool keep_alive = hdr.keep_alive();
   const unsigned version = hdr.version();
 

@@ -5,6 +5,7 @@
 
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "server/graphql/blob_md5.h"
 #include "server/handlers.h"
 
 namespace cairn::internal {
@@ -172,6 +173,7 @@ HttpResponse Api::CompleteUpload(const UploadSession& session) const {
   StatusOr<FileVersionRecord> version = metadata_->CommitVersion(session.run, session.name, session.sha256, session.size);
   if (!version.ok()) return StatusResponse(version.status());
   uploads_->Remove(session.id);
+  md5_indexer_->Enqueue(session.sha256, session.size);
   return FileResponse(201, *version);
 }
 

@@ -127,6 +127,12 @@ class MetadataStore {
   // API keys, stored by hash only.
   virtual Status PutKey(const KeyRecord& key) = 0;
   virtual StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) = 0;
+
+  // The base64 MD5 of blob `sha256` (for W&B clients), when recorded; nullopt
+  // otherwise. Recording is idempotent: the first value stays (every caller
+  // computes the same digest from the same bytes).
+  virtual StatusOr<std::optional<std::string>> GetBlobMd5(const std::string& sha256) = 0;
+  virtual Status PutBlobMd5(const std::string& sha256, const std::string& md5_base64) = 0;
 };
 
 }  // namespace cairn::internal

@@ -342,6 +342,25 @@ TEST_P(MetadataStoreConformance, Keys) {
   EXPECT_FALSE(missing->has_value());
 }
 
+TEST_P(MetadataStoreConformance, BlobMd5IsRecordedOnceAndSeenByOtherReplicas) {
+  const std::string sha(64, 'a');
+  auto none = store_->GetBlobMd5(sha);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(store_->PutBlobMd5(sha, "1B2M2Y8AsgTpgAmY7PhCfg==").ok());
+  // A second writer (another replica that computed it too) changes nothing.
+  auto other = OpenAnother();
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(other->PutBlobMd5(sha, "1B2M2Y8AsgTpgAmY7PhCfg==").ok());
+  auto found = other->GetBlobMd5(sha);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ(**found, "1B2M2Y8AsgTpgAmY7PhCfg==");
+  auto unrelated = store_->GetBlobMd5(std::string(64, 'b'));
+  ASSERT_TRUE(unrelated.ok());
+  EXPECT_FALSE(unrelated->has_value());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreConformance, ::testing::Values("Sqlite", "Postgres"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

@@ -102,6 +102,23 @@ CREATE TABLE api_keys (
     // entity: an index by digest keeps that one probe per upload.
     {3, "CREATE INDEX file_versions_by_sha256 ON file_versions (sha256, run);",
      "CREATE INDEX file_versions_by_sha256 ON file_versions (sha256, run);"},
+    // 2: MD5 digests of blobs, for W&B clients (docs/wandb.md). Keyed by the
+    // blob's SHA-256; filled lazily, so a blob may have no row yet.
+    {2,
+     R"sql(
+CREATE TABLE blob_md5 (
+  sha256     TEXT PRIMARY KEY,
+  md5        TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
+     R"sql(
+CREATE TABLE blob_md5 (
+  sha256     TEXT PRIMARY KEY,
+  md5        TEXT NOT NULL,
+  created_ms BIGINT NOT NULL
+);
+)sql"},
 };
 
 // Valid in both dialects (SQLite accepts BIGINT as an integer type).

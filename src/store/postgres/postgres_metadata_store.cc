@@ -643,10 +643,25 @@ StatusOr<std::optional<std::uint64_t>> PostgresMetadataStore::FindEntityBlob(con
     if (!r.ok()) return r.status();
     out.reset();
     if (r->rows() > 0) out = static_cast<std::uint64_t>(r->Int(0, 0));
+StatusOr<std::optional<std::string>> PostgresMetadataStore::GetBlobMd5(const std::string& sha256) {
+  std::optional<std::string> out;
+  Status s = Execute(Access::kRead, [&](PgConnection& conn) -> Status {
+    StatusOr<PgResult> r = conn.Query("SELECT md5 FROM blob_md5 WHERE sha256 = $1", {sha256});
+    if (!r.ok()) return r.status();
+    if (r->rows() > 0) out = r->Text(0, 0);
     return OkStatus();
   });
   if (!s.ok()) return s;
   return out;
+}
+
+Status PostgresMetadataStore::PutBlobMd5(const std::string& sha256, const std::string& md5_base64) {
+  return Execute(Access::kTransaction, [&](PgConnection& conn) -> Status {
+    return conn
+        .Query("INSERT INTO blob_md5(sha256, md5, created_ms) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+               {sha256, md5_base64, std::to_string(NowMs())})
+        .status();
+  });
 }
 
 }  // namespace cairn::internal

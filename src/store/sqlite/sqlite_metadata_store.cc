@@ -572,6 +572,25 @@ StatusOr<std::optional<std::uint64_t>> SqliteMetadataStore::FindEntityBlob(const
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<std::uint64_t>();
   return std::optional<std::uint64_t>(static_cast<std::uint64_t>(q.Int(0)));
+StatusOr<std::optional<std::string>> SqliteMetadataStore::GetBlobMd5(const std::string& sha256) {
+  std::lock_guard<std::mutex> lock(mu_);
+  StatusOr<sqlite3_stmt*> st = Prepare("SELECT md5 FROM blob_md5 WHERE sha256 = ?1");
+  if (!st.ok()) return st.status();
+  Stmt q(db_, *st);
+  q.Bind(1, sha256);
+  StatusOr<bool> row = q.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(q.Text(0));
+}
+
+Status SqliteMetadataStore::PutBlobMd5(const std::string& sha256, const std::string& md5_base64) {
+  std::lock_guard<std::mutex> lock(mu_);
+  StatusOr<sqlite3_stmt*> st =
+      Prepare("INSERT INTO blob_md5(sha256, md5, created_ms) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING");
+  if (!st.ok()) return st.status();
+  Stmt q(db_, *st);
+  return q.Bind(1, sha256).Bind(2, md5_base64).Bind(3, std::int64_t{NowMs()}).Run();
 }
 
 }  // namespace cairn::internal

@@ -64,6 +64,8 @@ class SqliteMetadataStore final : public MetadataStore {
   StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) override;
   StatusOr<std::optional<std::uint64_t>> FindEntityBlob(const std::string& entity,
                                                         const std::string& sha256) override;
+  StatusOr<std::optional<std::string>> GetBlobMd5(const std::string& sha256) override;
+  Status PutBlobMd5(const std::string& sha256, const std::string& md5_base64) override;
 
   // The schema version the database is at after Open().
   int SchemaVersion();
