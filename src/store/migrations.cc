@@ -98,10 +98,6 @@ CREATE TABLE api_keys (
   created_ms BIGINT NOT NULL
 );
 )sql"},
-    // 3: commits by reference (docs/adr/0007) look a digest up within one
-    // entity: an index by digest keeps that one probe per upload.
-    {3, "CREATE INDEX file_versions_by_sha256 ON file_versions (sha256, run);",
-     "CREATE INDEX file_versions_by_sha256 ON file_versions (sha256, run);"},
     // 2: MD5 digests of blobs, for W&B clients (docs/wandb.md). Keyed by the
     // blob's SHA-256; filled lazily, so a blob may have no row yet.
     {2,
@@ -119,6 +115,10 @@ CREATE TABLE blob_md5 (
   created_ms BIGINT NOT NULL
 );
 )sql"},
+    // 3: commits by reference (docs/adr/0007) look a digest up within one
+    // entity: an index by digest keeps that one probe per upload.
+    {3, "CREATE INDEX file_versions_by_sha256 ON file_versions (sha256, run);",
+     "CREATE INDEX file_versions_by_sha256 ON file_versions (sha256, run);"},
 };
 
 // Valid in both dialects (SQLite accepts BIGINT as an integer type).

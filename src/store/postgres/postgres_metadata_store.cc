@@ -643,6 +643,12 @@ StatusOr<std::optional<std::uint64_t>> PostgresMetadataStore::FindEntityBlob(con
     if (!r.ok()) return r.status();
     out.reset();
     if (r->rows() > 0) out = static_cast<std::uint64_t>(r->Int(0, 0));
+    return OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 StatusOr<std::optional<std::string>> PostgresMetadataStore::GetBlobMd5(const std::string& sha256) {
   std::optional<std::string> out;
   Status s = Execute(Access::kRead, [&](PgConnection& conn) -> Status {

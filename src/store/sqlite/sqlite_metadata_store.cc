@@ -572,6 +572,8 @@ StatusOr<std::optional<std::uint64_t>> SqliteMetadataStore::FindEntityBlob(const
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<std::uint64_t>();
   return std::optional<std::uint64_t>(static_cast<std::uint64_t>(q.Int(0)));
+}
+
 StatusOr<std::optional<std::string>> SqliteMetadataStore::GetBlobMd5(const std::string& sha256) {
   std::lock_guard<std::mutex> lock(mu_);
   StatusOr<sqlite3_stmt*> st = Prepare("SELECT md5 FROM blob_md5 WHERE sha256 = ?1");
