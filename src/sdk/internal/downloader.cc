@@ -207,6 +207,7 @@ class PartialDownload {
   int fd_ = -1;
 
   std::vector<Range> prior_;   // ranges the partial held when we started
+  bool resumed_ = false;       // prior_ is not empty
   std::vector<Part> parts_;    // what we fetch now: the complement of prior_
   std::mutex mu_;
   std::condition_variable cv_;
@@ -215,6 +216,11 @@ class PartialDownload {
   Status error_;               // the first worker error; guarded by mu_
   bool must_restart_ = false;  // the server would not serve ranges of these bytes; guarded by mu_
   std::atomic<bool> stop_{false};
+  // The SHA-256 of bytes [0, hashed_): fed by the part writing at hashed_
+  // straight from its receive buffer, else by Run() reading the partial.
+  std::mutex hash_mu_;
+  Sha256 hasher_;  // guarded by hash_mu_
+  std::atomic<std::uint64_t> hashed_{0};  // written under hash_mu_
 };
 
 Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* resumed, bool* discard) {
@@ -232,7 +238,7 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
       if (r.end <= static_cast<std::uint64_t>(sb.st_size)) prior_.push_back(r);  // bytes really there
     }
   }
-  *resumed = !prior_.empty();
+  *resumed = resumed_ = !prior_.empty();
   if (!*resumed) ::unlink(sidecar_.c_str());
 
   // The missing ranges, cut into parts for a large file. A download from zero
@@ -263,12 +269,12 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
   std::vector<std::thread> threads;
   for (int w = 0; w < workers; ++w) threads.emplace_back([this, whole] { Worker(whole); });
 
-  // This thread hashes the contiguous prefix as it grows (reading it back from
-  // the page cache: memory stays bounded whatever the order parts finish in),
-  // records progress in the sidecar, and reports it.
+  // This thread records progress in the sidecar, reports it, and hashes
+  // whatever of the contiguous prefix the part at the front did not hash as it
+  // arrived (reading it back from the page cache: memory stays bounded
+  // whatever the order parts finish in).
   ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
-  Sha256 hasher;
-  std::uint64_t hashed = 0, flushed = 0;
+  std::uint64_t flushed = 0;
   std::vector<char> buf(kHashChunkBytes);
   Status local_error;
   auto last_sidecar = Clock::now(), last_progress = Clock::now() - kProgressEvery;
@@ -279,7 +285,7 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
     bool save_sidecar = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, kProgressEvery, [&] { return active_workers_ == 0 || ContiguousPrefix() > hashed; });
+      cv_.wait_for(lock, kProgressEvery, [&] { return active_workers_ == 0 || ContiguousPrefix() > hashed_.load(); });
       prefix = ContiguousPrefix();
       finished = active_workers_ == 0;
       if (Clock::now() - last_sidecar >= kSidecarEvery) {
@@ -291,18 +297,22 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
       WriteSidecar(sidecar_, snapshot);
       last_sidecar = Clock::now();
     }
-    while (hashed < prefix && local_error.ok()) {
-      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), prefix - hashed));
-      ssize_t n = ::pread(fd_, buf.data(), want, static_cast<off_t>(hashed));
+    while (local_error.ok()) {
+      std::lock_guard<std::mutex> lock(hash_mu_);
+      const std::uint64_t at = hashed_.load();
+      if (at >= prefix) break;
+      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), prefix - at));
+      ssize_t n = ::pread(fd_, buf.data(), want, static_cast<off_t>(at));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         local_error = n < 0 ? ErrnoStatus(errno, "read", partial_)
                             : DataLossError(partial_.string() + " is shorter than the bytes written to it");
         break;
       }
-      hasher.Update(buf.data(), static_cast<std::size_t>(n));
-      hashed += static_cast<std::uint64_t>(n);
+      hasher_.Update(buf.data(), static_cast<std::size_t>(n));
+      hashed_ += static_cast<std::uint64_t>(n);
     }
+    const std::uint64_t hashed = hashed_.load();
     if (hashed - flushed >= kWritebackChunkBytes || (hashed == file_.size && hashed > flushed)) {
       // Start writing the hashed prefix to disk now, in the background, so
       // that the one fsync before the rename has little left to wait for.
@@ -338,13 +348,14 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
                                      std::to_string(file_.size) + " bytes are kept in " + partial_.string() +
                                      ": run the restore again to continue from there");
   }
+  const std::uint64_t hashed = hashed_.load();
   if (hashed != file_.size) {
     *discard = true;
     return DataLossError("integrity check failed for " + file_.name + ": expected " + std::to_string(file_.size) +
                          " bytes, got " + std::to_string(hashed) +
                          "; the stored copy may be corrupt; the local target was not changed");
   }
-  *digest = hasher.FinishHex();
+  *digest = hasher_.FinishHex();
   Report(file_.size);
   return OkStatus();
 }
@@ -455,6 +466,15 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
       off += static_cast<std::size_t>(w);
     }
     part.written += n;
+    if (hashed_.load() == at) {
+      // This part is at the front: hash from memory, no read-back. Never
+      // waits: when Run() holds the lock it is catching up and will read it.
+      std::unique_lock<std::mutex> lock(hash_mu_, std::try_to_lock);
+      if (lock.owns_lock() && hashed_.load() == at) {
+        hasher_.Update(data, n);
+        hashed_ += n;
+      }
+    }
     cv_.notify_one();
     throttle.Received(n);
     return true;
@@ -465,10 +485,14 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
     const std::uint64_t at = part.begin + part.written.load();
     req.headers.clear();
     if (!(whole && at == 0)) {
-      // Only these bytes, and only if the stored bytes are still the ones we
-      // started with (else the server answers 200 with all of them).
       req.headers.push_back("Range: bytes=" + std::to_string(at) + "-" + std::to_string(part.end - 1));
-      req.headers.push_back("If-Range: \"" + file_.sha256 + "\"");
+      // Continuing bytes received earlier (by this call or one before it):
+      // only if the stored bytes are still the ones we started with, else the
+      // server answers 200 with all of them. The first request of a fresh
+      // part needs no validator (the digest is checked at the end), which
+      // keeps ranged parts working through presigned object-store URLs, whose
+      // ETag is not our SHA-256.
+      if (resumed_ || at > part.begin) req.headers.push_back("If-Range: \"" + file_.sha256 + "\"");
     }
     started = false;
     local_error = OkStatus();
