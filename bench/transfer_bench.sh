@@ -175,6 +175,15 @@ done
 bytes[cold]=$((($(lo_bytes) - lo0) / repeats)); med[cold]=$(step_times "$work/t.cold"); rss[cold]=$(step_rss "$work/t.cold"); srv[cold]=$srv_hwm
 [ "$(openssl dgst -sha256 -r "$client/cold/src.bin" | cut -c1-64)" = "$sha" ] || echo "transfer_bench: restored copy differs!" >&2
 
+# The same with one connection (CAIRN_PARALLEL_PARTS=1): on loopback and 2 cores,
+# parallel parts buy little; they are for links where one stream is limited.
+: >"$work/t.cold1"
+for r in $(seq 1 "$repeats"); do
+  rm -rf "$client/cold" "$client/cache"
+  timed "$work/t.cold1" env CAIRN_PARALLEL_PARTS=1 "$bin/cairn" restore src.bin --run "$run" --root "$client/cold" -q
+done
+med[cold1]=$(step_times "$work/t.cold1"); rss[cold1]=$(step_rss "$work/t.cold1")
+
 # Already present (replace false), in process.
 read -r present_us present_p99 < <("$bin/restore_bench" "$client/cold" src.bin "$run" 2000)
 
@@ -240,6 +249,7 @@ row "  curl -o, then sync the file" "${med[curlsync]}" "$(thr "${med[curlsync]}"
 row "cp (disk to disk)" "${med[cp]}" "$(thr "${med[cp]}")" "$(ratio "${med[curl]}" "${med[cp]}") of ref thr" "" ""
 row "openssl dgst -sha256" "${med[openssl]}" "$(thr "${med[openssl]}")" "" "" ""
 row "cairn cold restore (sha256, fsync)" "${med[cold]}" "$(thr "${med[cold]}")" "$(ratio "${med[curl]}" "${med[cold]}") of ref thr" "$(mib "${bytes[cold]}")" "${rss[cold]}/${srv[cold]} KiB"
+row "  the same, one connection" "${med[cold1]}" "$(thr "${med[cold1]}")" "$(ratio "${med[curl]}" "${med[cold1]}") of ref thr" "" "${rss[cold1]} KiB"
 row "cairn restore, already present" "$(awk -v u="$present_us" 'BEGIN{printf "%.6f", u/1e6}')" "" "median ${present_us} us, p99 ${present_p99} us" "0" "in process"
 row "cairn cache-hit restore, new root" "${med[hit]}" "$(thr "${med[hit]}")" "$(ratio "${med[hit]}" "${med[curl]}") of ref time" "$(mib "${bytes[hit]}")" "${rss[hit]} KiB"
 row "cairn cold save" "${med[save]}" "$(thr "${med[save]}")" "$(ratio "${med[curl]}" "${med[save]}") of ref thr" "$(mib "${bytes[save]}")" "${rss[save]}/${srv[save]} KiB"

@@ -245,8 +245,12 @@ namespace {
 class ProgressBar {
  public:
   explicit ProgressBar(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
-  ~ProgressBar() {
+  ~ProgressBar() { Done(); }
+  // Ends the bar's line, so that what follows starts on a line of its own.
+  void Done() {
+    std::lock_guard<std::mutex> lock(mu_);
     if (drawn_) std::cerr << "\n";
+    drawn_ = false;
   }
   ProgressCallback Callback() {
     if (!enabled_) return nullptr;
@@ -317,6 +321,7 @@ int Restore(const Global& g, const RestoreArgs& a) {
                                               .all_or_nothing = a.all_or_nothing,
                                               .client = {.base_url = g.base_url},
                                               .transfer = {.progress = bar.Callback()}});
+    bar.Done();
     if (!files) return Fail(files.status());
     if (files->empty()) {
       std::cerr << "cairn: no file of run " << a.run << " matches '" << a.name
@@ -332,6 +337,7 @@ int Restore(const Global& g, const RestoreArgs& a) {
                                       .version = a.version,
                                       .client = {.base_url = g.base_url},
                                       .transfer = {.progress = bar.Callback()}});
+  bar.Done();
   if (!file) return Fail(file.status());
   if (!file->has_value()) {
     std::cerr << "cairn: run " << a.run << " has no file '" << a.name << "'";
