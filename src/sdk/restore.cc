@@ -239,6 +239,10 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
     for (std::size_t i; (i = next++) < files.size();) {
       const FileInfo& f = files[i];
       out[i] = {.name = f.name, .path = *root / f.name};
+      if (Status st = internal::ValidateFileName(f.name); !st.ok()) {  // never a path outside root
+        errors[i] = st;
+        continue;
+      }
       std::error_code ec;
       if (!options.replace && fs::exists(out[i].path, ec)) continue;  // local first, as restore()
       const fs::path dest = options.all_or_nothing ? staged_path(f) : out[i].path;

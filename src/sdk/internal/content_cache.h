@@ -37,7 +37,8 @@ class ContentCache {
   const std::filesystem::path& dir() const { return dir_; }
 
   // When the cache holds `sha256` with `size` bytes, places a copy at
-  // `target` (temp beside it, clone, fsync, rename, fsync dir), marks it used
+  // `target`, whose directory must exist (temp beside it, clone, fsync,
+  // rename, fsync dir), marks it used
   // and returns true. false, touching nothing, on a miss. Entries are trusted:
   // they were verified when inserted and are read-only.
   StatusOr<bool> PlaceAt(const std::string& sha256, std::uint64_t size, const std::filesystem::path& target,
