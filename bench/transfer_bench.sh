@@ -112,23 +112,6 @@ declare -A med rss bytes srv
 step_times() { cut -d' ' -f1 "$1" | median; }
 step_rss() { cut -d' ' -f2 "$1" | sort -n | tail -1; }
 
-: >"$work/t.curl"
-lo0=$(lo_bytes)
-for r in $(seq 1 "$repeats"); do
-  rm -f "$client/curl.bin"
-  timed "$work/t.curl" curl -sf -o "$client/curl.bin" "http://127.0.0.1:$port/big.bin"
-done
-bytes[curl]=$((($(lo_bytes) - lo0) / repeats)); med[curl]=$(step_times "$work/t.curl"); rss[curl]=$(step_rss "$work/t.curl")
-[ "$(openssl dgst -sha256 -r "$client/curl.bin" | cut -c1-64)" = "$sha" ] || echo "transfer_bench: curl copy differs!" >&2
-
-: >"$work/t.curlsync"
-for r in $(seq 1 "$repeats"); do
-  rm -f "$client/curl.bin"
-  t0=$(now); curl -sf -o "$client/curl.bin" "http://127.0.0.1:$port/big.bin"; sync "$client/curl.bin"; elapsed "$t0" >>"$work/t.curlsync"
-done
-med[curlsync]=$(median <"$work/t.curlsync")
-rm -f "$client/curl.bin"
-
 : >"$work/t.cp"
 for r in $(seq 1 "$repeats"); do rm -f "$client/cp.bin"; timed "$work/t.cp" cp "$work/src.bin" "$client/cp.bin"; done
 med[cp]=$(step_times "$work/t.cp"); rm -f "$client/cp.bin"
@@ -164,25 +147,44 @@ for r in $(seq 1 "$repeats"); do timed "$work/t.unchanged" "$bin/cairn" save "$w
 bytes[unchanged]=$((($(lo_bytes) - lo0) / repeats)); med[unchanged]=$(step_times "$work/t.unchanged"); rss[unchanged]=$(step_rss "$work/t.unchanged")
 version=$("$bin/cairn" versions "$run" src.bin | tail -1 | cut -f1 | tr -d v)
 
-# Cold restore (empty cache: the bytes are also added to it, by reflink where possible).
-: >"$work/t.cold"; srv_hwm=0; lo0=$(lo_bytes)
+# Cold restore against the reference, interleaved repeat by repeat so that
+# both see the same machine (others' load drifts): curl -o, curl -o + sync,
+# cairn restore (cache empty: the bytes are also added to it, by reflink where
+# possible), and cairn restore with one connection (CAIRN_PARALLEL_PARTS=1).
+# The ratio is the median of the per-repeat ratios.
+: >"$work/t.curl"; : >"$work/t.curlsync"; : >"$work/t.cold"; : >"$work/t.cold1"; : >"$work/ratio.cold"
+srv_hwm=0; lo_curl=0; lo_cold=0
 for r in $(seq 1 "$repeats"); do
+  rm -f "$client/curl.bin"
+  lo0=$(lo_bytes)
+  timed "$work/t.curl" curl -sf -o "$client/curl.bin" "http://127.0.0.1:$port/big.bin"
+  lo_curl=$((lo_curl + $(lo_bytes) - lo0))
+  [ "$(openssl dgst -sha256 -r "$client/curl.bin" | cut -c1-64)" = "$sha" ] || echo "transfer_bench: curl copy differs!" >&2
+  rm -f "$client/curl.bin"
+  t0=$(now); curl -sf -o "$client/curl.bin" "http://127.0.0.1:$port/big.bin"; sync "$client/curl.bin"; elapsed "$t0" >>"$work/t.curlsync"
+  rm -f "$client/curl.bin"
+
   rm -rf "$client/cold" "$client/cache"
   reset_hwm "$server_pid"
+  lo0=$(lo_bytes)
   timed "$work/t.cold" "$bin/cairn" restore src.bin --run "$run" --root "$client/cold" -q
+  lo_cold=$((lo_cold + $(lo_bytes) - lo0))
   h=$(hwm_kib "$server_pid"); [ "$h" -gt "$srv_hwm" ] && srv_hwm=$h
-done
-bytes[cold]=$((($(lo_bytes) - lo0) / repeats)); med[cold]=$(step_times "$work/t.cold"); rss[cold]=$(step_rss "$work/t.cold"); srv[cold]=$srv_hwm
-[ "$(openssl dgst -sha256 -r "$client/cold/src.bin" | cut -c1-64)" = "$sha" ] || echo "transfer_bench: restored copy differs!" >&2
+  awk -v a="$(tail -1 "$work/t.curl" | cut -d' ' -f1)" -v b="$(tail -1 "$work/t.cold" | cut -d' ' -f1)" \
+    'BEGIN{printf "%.3f\n", a/b}' >>"$work/ratio.cold"
+  [ "$(openssl dgst -sha256 -r "$client/cold/src.bin" | cut -c1-64)" = "$sha" ] || echo "transfer_bench: restored copy differs!" >&2
 
-# The same with one connection (CAIRN_PARALLEL_PARTS=1): on loopback and 2 cores,
-# parallel parts buy little; they are for links where one stream is limited.
-: >"$work/t.cold1"
-for r in $(seq 1 "$repeats"); do
   rm -rf "$client/cold" "$client/cache"
   timed "$work/t.cold1" env CAIRN_PARALLEL_PARTS=1 "$bin/cairn" restore src.bin --run "$run" --root "$client/cold" -q
 done
+bytes[curl]=$((lo_curl / repeats)); med[curl]=$(step_times "$work/t.curl"); rss[curl]=$(step_rss "$work/t.curl")
+med[curlsync]=$(median <"$work/t.curlsync")
+bytes[cold]=$((lo_cold / repeats)); med[cold]=$(step_times "$work/t.cold"); rss[cold]=$(step_rss "$work/t.cold"); srv[cold]=$srv_hwm
 med[cold1]=$(step_times "$work/t.cold1"); rss[cold1]=$(step_rss "$work/t.cold1")
+ratio_cold=$(median <"$work/ratio.cold")
+# The cache-hit step below needs the cache filled by a cold restore.
+rm -rf "$client/cold" "$client/cache"
+"$bin/cairn" restore src.bin --run "$run" --root "$client/cold" -q >/dev/null
 
 # Already present (replace false), in process.
 read -r present_us present_p99 < <("$bin/restore_bench" "$client/cold" src.bin "$run" 2000)
@@ -248,7 +250,7 @@ row "nginx sendfile + curl -o (reference)" "${med[curl]}" "$(thr "${med[curl]}")
 row "  curl -o, then sync the file" "${med[curlsync]}" "$(thr "${med[curlsync]}")" "$(ratio "${med[curl]}" "${med[curlsync]}") of ref thr" "" ""
 row "cp (disk to disk)" "${med[cp]}" "$(thr "${med[cp]}")" "$(ratio "${med[curl]}" "${med[cp]}") of ref thr" "" ""
 row "openssl dgst -sha256" "${med[openssl]}" "$(thr "${med[openssl]}")" "" "" ""
-row "cairn cold restore (sha256, fsync)" "${med[cold]}" "$(thr "${med[cold]}")" "$(ratio "${med[curl]}" "${med[cold]}") of ref thr" "$(mib "${bytes[cold]}")" "${rss[cold]}/${srv[cold]} KiB"
+row "cairn cold restore (sha256, fsync)" "${med[cold]}" "$(thr "${med[cold]}")" "${ratio_cold} of ref thr (paired)" "$(mib "${bytes[cold]}")" "${rss[cold]}/${srv[cold]} KiB"
 row "  the same, one connection" "${med[cold1]}" "$(thr "${med[cold1]}")" "$(ratio "${med[curl]}" "${med[cold1]}") of ref thr" "" "${rss[cold1]} KiB"
 row "cairn restore, already present" "$(awk -v u="$present_us" 'BEGIN{printf "%.6f", u/1e6}')" "" "median ${present_us} us, p99 ${present_p99} us" "0" "in process"
 row "cairn cache-hit restore, new root" "${med[hit]}" "$(thr "${med[hit]}")" "$(ratio "${med[hit]}" "${med[curl]}") of ref time" "$(mib "${bytes[hit]}")" "${rss[hit]} KiB"
