@@ -123,7 +123,7 @@ med[openssl]=$(step_times "$work/t.openssl")
 # --- Cairn ---
 "$bin/cairn" server --data "$work/data" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log" &
 server_pid=$!; pids+=("$server_pid")
-for _ in $(seq 1 200); do grep -q "listening on" "$work/server.out" && break; sleep 0.05; done
+for _ in $(seq 1 200); do grep -qs "listening on" "$work/server.out" && break; sleep 0.05; done
 export CAIRN_BASE_URL=$(sed -n 's/^cairn server listening on //p' "$work/server.out") HOME="$work/home"
 mkdir -p "$HOME"
 export CAIRN_API_KEY=$(CAIRN_API_KEY=$(cat "$work/data/admin.key") "$bin/cairn" keys create --entity bench)
