@@ -17,6 +17,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
   procps
+  nginx xfsprogs time iproute2
 )
 
 sudo_cmd=()

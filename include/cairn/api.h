@@ -15,6 +15,7 @@
 #include "cairn/restored_file.h"
 #include "cairn/settings.h"
 #include "cairn/status.h"
+#include "cairn/transfer.h"
 
 namespace cairn {
 
@@ -39,6 +40,7 @@ struct DownloadOptions {
   std::string root;       // default: the working directory
   bool replace = false;   // overwrite an existing local file with the store's copy
   bool exist_ok = false;  // an existing local file is returned as it is (else kAlreadyExists)
+  TransferOptions transfer;  // parallel parts, the content cache, progress (transfer.h)
 };
 
 class StoredFile;

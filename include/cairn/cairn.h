@@ -14,3 +14,4 @@
 #include "cairn/run.h"
 #include "cairn/settings.h"
 #include "cairn/status.h"
+#include "cairn/transfer.h"

@@ -44,7 +44,8 @@ class RestoredFile : public std::ifstream {
   // Lowercase hex SHA-256 of the bytes, verified while downloading. Empty when
   // an existing local copy was returned without contacting the store.
   const std::string& sha256() const { return sha256_; }
-  // True when the bytes were fetched from the store in this call.
+  // True when the bytes were fetched from the store in this call; false for
+  // an existing local copy and for a content-cache hit (sha256() is set then).
   bool downloaded() const { return downloaded_; }
 
  private:

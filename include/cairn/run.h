@@ -16,6 +16,7 @@
 #include "cairn/restored_file.h"
 #include "cairn/settings.h"
 #include "cairn/status.h"
+#include "cairn/transfer.h"
 
 namespace cairn {
 
@@ -72,6 +73,33 @@ struct RestoreOptions {
   std::optional<std::int64_t> version;
   // Connection settings (ignored when a current run supplies them and these are empty).
   ClientOptions client;
+  // Parallel parts, the content cache, progress (transfer.h).
+  TransferOptions transfer;
+};
+
+struct RestoreManyOptions {
+  // As for RestoreOptions (the latest version of each file is restored).
+  std::string run_path;
+  bool replace = false;
+  std::string root;
+  // Files transferred at once. Default 4 (CAIRN_PARALLEL_FILES).
+  int parallel_files = 0;
+  // When true, no target is created or replaced unless every matching file
+  // was fetched and verified: files are staged under <root>/.cairn-staging
+  // first (kept there, resumable, when something fails) and renamed into
+  // place only at the end. Default false: each file is published as soon as
+  // it is verified, and a failure leaves the others in place.
+  bool all_or_nothing = false;
+  ClientOptions client;
+  TransferOptions transfer;  // progress is reported per file
+};
+
+// One file that restore_many() placed (or found) on local disk.
+struct RestoredPath {
+  std::string name;             // the file's name inside the run
+  std::filesystem::path path;   // root/name
+  std::string sha256;           // empty when an existing local copy was kept
+  bool downloaded = false;      // bytes came over the network in this call
 };
 
 struct FinishOptions {
@@ -169,5 +197,17 @@ std::optional<Run> current_run();
 //    kFailedPrecondition (offline and not local; a directory at the target).
 StatusOr<std::optional<RestoredFile>> restore(const std::string& name,
                                              const RestoreOptions& options = {});
+
+// Restores every file of a run whose name matches `pattern`, at most
+// options.parallel_files at a time, each as restore() would (local copy kept
+// unless replace; cache; resumable, verified, atomic). `pattern` is a glob
+// over names ("ckpt/*", "*.pt", "ckpt/step-?.pt"; `*` and `?` do not cross
+// `/`), or a literal name, which also matches every file under it as a
+// directory ("ckpt" and "ckpt/" take all of ckpt/). Returns the matched
+// files sorted by name; an empty list when nothing matches (or disabled
+// mode). Errors as for restore(); when some files fail, the error names them
+// and says how many succeeded.
+StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern,
+                                                 const RestoreManyOptions& options = {});
 
 }  // namespace cairn

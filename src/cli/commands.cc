@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -16,6 +18,8 @@
 #include "common/fs.h"
 #include "common/validate.h"
 #include "sdk/internal/client.h"
+#include "sdk/internal/content_cache.h"
+#include "sdk/internal/downloader.h"
 #include "server/server.h"
 #include "store/maintenance.h"
 #include "store/store.h"
@@ -282,22 +286,168 @@ int Save(const Global& g, const std::vector<std::string>& files, const std::stri
   return kExitOk;
 }
 
-int Restore(const Global& g, const std::string& name, const std::string& run, const std::string& root, bool replace,
-            std::optional<long long> version) {
-  if (version && *version < 1) return Fail(InvalidArgumentError("--version must be 1 or more"));
-  auto file = cairn::restore(name, {.run_path = run,
-                                    .replace = replace,
-                                    .root = root.empty() ? fs::current_path().string() : root,
-                                    .version = version,
-                                    .client = {.base_url = g.base_url}});
+namespace {
+
+// A one-line progress bar on stderr (bytes, rate, ETA), redrawn at most 10
+// times a second; only on a terminal. Thread-safe: restore_many reports from
+// several threads.
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
+  ~ProgressBar() { Done(); }
+  // Ends the bar's line, so that what follows starts on a line of its own.
+  void Done() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (drawn_) std::cerr << "\n";
+    drawn_ = false;
+  }
+  ProgressCallback Callback() {
+    if (!enabled_) return nullptr;
+    return [this](const FileProgress& p) { Update(p); };
+  }
+
+ private:
+  void Update(const FileProgress& p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    files_[p.name] = {p.done, p.total};
+    const auto now = std::chrono::steady_clock::now();
+    if (p.done != p.total && now - last_draw_ < std::chrono::milliseconds(100)) return;
+    last_draw_ = now;
+    std::uint64_t done = 0, total = 0;
+    for (const auto& [name, f] : files_) {
+      done += f.first;
+      total += f.second;
+    }
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    const double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
+    std::string eta = "--";
+    if (rate > 0 && total >= done) eta = std::to_string(static_cast<long long>((total - done) / rate + 0.5)) + "s";
+    char line[160];
+    std::snprintf(line, sizeof line, "\r%3d%%  %s / %s  %s/s  ETA %s  (%zu file%s)   ",
+                  total ? static_cast<int>(100 * done / total) : 100, HumanSize(done).c_str(), HumanSize(total).c_str(),
+                  HumanSize(static_cast<std::uint64_t>(rate)).c_str(), eta.c_str(), files_.size(),
+                  files_.size() == 1 ? "" : "s");
+    std::cerr << line << std::flush;
+    drawn_ = true;
+  }
+
+  const bool enabled_;
+  const std::chrono::steady_clock::time_point start_;
+  std::mutex mu_;
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> files_;  // guarded by mu_
+  std::chrono::steady_clock::time_point last_draw_{};                    // guarded by mu_
+  bool drawn_ = false;                                                   // guarded by mu_
+};
+
+// The file objects of docs/http-api.md, as a JSON array on stdout.
+int PrintFilesJson(const std::vector<FileInfo>& files) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& f : files) {
+    arr.push_back({{"name", f.name}, {"size", f.size}, {"sha256", f.sha256}, {"version", f.version},
+                   {"updated_at", f.updated_at}});
+  }
+  std::cout << arr.dump(2) << "\n";
+  return kExitOk;
+}
+
+bool IsGlob(const std::string& name) { return name.find_first_of("*?[") != std::string::npos; }
+
+}  // namespace
+
+int Restore(const Global& g, const RestoreArgs& a) {
+  if (a.version && *a.version < 1) return Fail(InvalidArgumentError("--version must be 1 or more"));
+  const std::string root = a.root.empty() ? fs::current_path().string() : a.root;
+  ProgressBar bar(!a.quiet && ::isatty(STDERR_FILENO));
+  if (IsGlob(a.name) || a.all_or_nothing) {
+    if (a.version) {
+      return Fail(InvalidArgumentError("--version selects one file's version; it cannot be combined with a pattern "
+                                       "or --all-or-nothing"));
+    }
+    auto files = cairn::restore_many(a.name, {.run_path = a.run,
+                                              .replace = a.replace,
+                                              .root = root,
+                                              .parallel_files = a.parallel,
+                                              .all_or_nothing = a.all_or_nothing,
+                                              .client = {.base_url = g.base_url},
+                                              .transfer = {.progress = bar.Callback()}});
+    bar.Done();
+    if (!files) return Fail(files.status());
+    if (files->empty()) {
+      std::cerr << "cairn: no file of run " << a.run << " matches '" << a.name
+                << "'\ncairn: hint: `cairn ls " << a.run << "` lists the files it has\n";
+      return kExitNoFile;
+    }
+    for (const auto& f : *files) std::cout << f.path.string() << "\n";
+    return kExitOk;
+  }
+  auto file = cairn::restore(a.name, {.run_path = a.run,
+                                      .replace = a.replace,
+                                      .root = root,
+                                      .version = a.version,
+                                      .client = {.base_url = g.base_url},
+                                      .transfer = {.progress = bar.Callback()}});
+  bar.Done();
   if (!file) return Fail(file.status());
   if (!file->has_value()) {
-    std::cerr << "cairn: run " << run << " has no file '" << name << "'";
-    if (version) std::cerr << " at version " << *version;
-    std::cerr << "\ncairn: hint: `cairn ls " << run << "` lists the files it has\n";
+    std::cerr << "cairn: run " << a.run << " has no file '" << a.name << "'";
+    if (a.version) std::cerr << " at version " << *a.version;
+    std::cerr << "\ncairn: hint: `cairn ls " << a.run << "` lists the files it has\n";
     return kExitNoFile;
   }
   std::cout << (*file)->path().string() << "\n";
+  return kExitOk;
+}
+
+int Versions(const Global& g, const std::string& run, const std::string& name, bool json) {
+  Api api({.base_url = g.base_url});
+  auto r = api.run(run);
+  if (!r) return Fail(r.status());
+  auto versions = r->versions(name);
+  if (!versions) return Fail(versions.status());
+  if (versions->empty()) {
+    std::cerr << "cairn: run " << r->path() << " has no file '" << name << "'\n";
+    return kExitNoFile;
+  }
+  if (json) return PrintFilesJson(*versions);
+  for (const auto& f : *versions) {
+    std::cout << "v" << f.version << "\t" << HumanSize(f.size) << "\t" << f.updated_at << "\t" << f.sha256 << "\n";
+  }
+  return kExitOk;
+}
+
+int CacheLs(bool json) {
+  auto transfer = internal::ResolveTransferOptions({});
+  if (!transfer) return Fail(transfer.status());
+  internal::ContentCache cache(transfer->cache_dir, transfer->cache_max_bytes.value_or(0));
+  auto entries = cache.List();
+  if (!entries) return Fail(entries.status());
+  std::uint64_t total = 0;
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& e : *entries) {
+    total += e.size;
+    if (json) {
+      arr.push_back({{"sha256", e.sha256}, {"size", e.size}, {"last_used", internal::FormatTimeMs(e.last_used_ms)}});
+    } else {
+      std::cout << e.sha256 << "\t" << HumanSize(e.size) << "\t" << internal::FormatTimeMs(e.last_used_ms) << "\n";
+    }
+  }
+  if (json) std::cout << arr.dump(2) << "\n";
+  std::cerr << "cairn: cache " << transfer->cache_dir << ": " << entries->size() << " file(s), " << HumanSize(total)
+            << " of " << HumanSize(*transfer->cache_max_bytes)
+            << (cache.enabled() ? "" : " (disabled: CAIRN_CACHE_MAX_BYTES=0)") << "\n";
+  return kExitOk;
+}
+
+int CachePrune(std::optional<std::uint64_t> max_bytes) {
+  auto transfer = internal::ResolveTransferOptions({});
+  if (!transfer) return Fail(transfer.status());
+  // The cache's own limit may be 0 (disabled); pruning still works on what is there.
+  internal::ContentCache cache(transfer->cache_dir, 1);
+  const std::uint64_t limit = max_bytes.value_or(*transfer->cache_max_bytes);
+  auto freed = cache.Prune(limit);
+  if (!freed) return Fail(freed.status());
+  std::cerr << "cairn: freed " << HumanSize(*freed) << " from " << transfer->cache_dir << " (limit "
+            << HumanSize(limit) << ", least recently used first)\n";
   return kExitOk;
 }
 
@@ -307,15 +457,7 @@ int Ls(const Global& g, const std::string& run, bool json) {
   if (!r) return Fail(r.status());
   auto files = r->files();
   if (!files) return Fail(files.status());
-  if (json) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& f : *files) {
-      arr.push_back({{"name", f.name}, {"size", f.size}, {"sha256", f.sha256}, {"version", f.version},
-                     {"updated_at", f.updated_at}});
-    }
-    std::cout << arr.dump(2) << "\n";
-    return kExitOk;
-  }
+  if (json) return PrintFilesJson(*files);
   for (const auto& f : *files) {
     std::cout << f.name << "\t" << HumanSize(f.size) << "\tv" << f.version << "\t" << f.updated_at << "\t"
               << f.sha256.substr(0, 12) << "\n";

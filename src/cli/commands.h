@@ -3,6 +3,7 @@
 // 3 no such file in the run, 4 no such run/entity/project, 5 auth/permission.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,8 +40,23 @@ int Server(const std::string& data_dir, const std::string& listen, int threads, 
 int Login(const Global& g, std::optional<std::string> key);
 int KeysCreate(const Global& g, const std::string& entity, bool read_only);
 int Save(const Global& g, const std::vector<std::string>& files, const std::string& run, const std::string& base);
-int Restore(const Global& g, const std::string& name, const std::string& run, const std::string& root, bool replace,
-            std::optional<long long> version);
+struct RestoreArgs {
+  std::string name;  // a name, or a glob ('ckpt/*'): then every matching file
+  std::string run;
+  std::string root;  // default: the working directory
+  bool replace = false;
+  std::optional<long long> version;
+  bool all_or_nothing = false;
+  int parallel = 0;  // files at once; 0: default
+  bool quiet = false;
+};
+int Restore(const Global& g, const RestoreArgs& args);
+// A file's versions, oldest first; exit 3 when the run has no such file.
+int Versions(const Global& g, const std::string& run, const std::string& name, bool json);
+// The local content cache: list it; evict least recently used files down to
+// max_bytes (default: the configured limit).
+int CacheLs(bool json);
+int CachePrune(std::optional<std::uint64_t> max_bytes);
 int Ls(const Global& g, const std::string& run, bool json);
 int Runs(const Global& g, const std::string& project, bool json);
 // Uploads an offline run's recorded files (<dir>/cairn/run-.../offline.jsonl,

@@ -55,15 +55,39 @@ int main(int argc, char** argv) {
   save->add_option("--run", save_run, "Run path: entity/project/run_id or project/run_id")->required();
   save->add_option("--base", save_base, "Names are paths relative to this directory (default: working directory)");
 
-  std::string restore_name, restore_run, restore_root;
-  bool restore_replace = false;
-  std::optional<long long> restore_version;
-  auto* restore = app.add_subcommand("restore", "Bring a run's file back to local disk; prints its path");
-  restore->add_option("name", restore_name, "The file's name inside the run")->required();
-  restore->add_option("--run", restore_run, "Run path: entity/project/run_id, project/run_id or a run URL")->required();
-  restore->add_option("--root", restore_root, "Directory to restore into (default: working directory)");
-  restore->add_flag("--replace", restore_replace, "Fetch the store's copy over an existing local file");
-  restore->add_option("--version", restore_version, "An earlier version (1, 2, ...); default the latest");
+  RestoreArgs ra;
+  auto* restore = app.add_subcommand(
+      "restore",
+      "Bring a run's file (or every file matching a glob) back to local disk; prints the local paths.\n"
+      "Resumes an interrupted download, reuses the local content cache, shows progress on a terminal.");
+  restore->add_option("name", ra.name, "The file's name inside the run, or a glob in quotes: 'ckpt/*', '*.pt'")
+      ->required();
+  restore->add_option("--run", ra.run, "Run path: entity/project/run_id, project/run_id or a run URL")->required();
+  restore->add_option("--root", ra.root, "Directory to restore into (default: working directory)");
+  restore->add_flag("--replace", ra.replace, "Fetch the store's copy over an existing local file");
+  restore->add_option("--version", ra.version, "An earlier version (1, 2, ...; see `cairn versions`); default the latest");
+  restore->add_flag("--all-or-nothing", ra.all_or_nothing,
+                    "With a glob: place no file unless every matching file was fetched and verified");
+  restore->add_option("--parallel", ra.parallel, "Files transferred at once (default 4, CAIRN_PARALLEL_FILES)");
+  restore->add_flag("-q,--quiet", ra.quiet, "No progress bar (there is none when stderr is not a terminal)");
+
+  std::string versions_run, versions_name;
+  bool versions_json = false;
+  auto* versions = app.add_subcommand("versions", "List every version of one file of a run, oldest first");
+  versions->add_option("run", versions_run, "Run path")->required();
+  versions->add_option("name", versions_name, "The file's name inside the run")->required();
+  versions->add_flag("--json", versions_json, "Print JSON");
+
+  auto* cache = app.add_subcommand(
+      "cache", "The local content cache of restored files (CAIRN_CACHE_DIR, default ~/.cache/cairn; limit "
+               "CAIRN_CACHE_MAX_BYTES, default 20 GiB, 0 disables it)");
+  cache->require_subcommand(1);
+  bool cache_json = false;
+  auto* cache_ls = cache->add_subcommand("ls", "List cached files (sha256, size, last use), least recently used first");
+  cache_ls->add_flag("--json", cache_json, "Print JSON");
+  std::optional<std::uint64_t> prune_max;
+  auto* cache_prune = cache->add_subcommand("prune", "Evict least recently used files down to a size");
+  cache_prune->add_option("--max-bytes", prune_max, "Keep at most this many bytes (default: the cache's limit; 0 empties it)");
 
   std::string ls_run;
   bool ls_json = false;
@@ -134,7 +158,10 @@ int main(int argc, char** argv) {
   }
   if (*keys_create) return KeysCreate(g, key_entity, key_read_only);
   if (*save) return Save(g, save_files, save_run, save_base);
-  if (*restore) return Restore(g, restore_name, restore_run, restore_root, restore_replace, restore_version);
+  if (*restore) return Restore(g, ra);
+  if (*versions) return Versions(g, versions_run, versions_name, versions_json);
+  if (*cache_ls) return CacheLs(cache_json);
+  if (*cache_prune) return CachePrune(prune_max);
   if (*ls) return Ls(g, ls_run, ls_json);
   if (*runs) return Runs(g, runs_project, runs_json);
   if (*sync) return Sync(g, sync_dir);

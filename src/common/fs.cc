@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -53,13 +54,25 @@ Status SyncDir(const std::filesystem::path& dir) {
   return OkStatus();
 }
 
-Status WriteFileAtomic(const std::filesystem::path& path, std::string_view content, int mode) {
+std::string RandomSuffix() {
   unsigned char r[6];
-  RAND_bytes(r, sizeof r);
+  if (RAND_bytes(r, sizeof r) != 1) {
+    // Uniqueness, not secrecy, is needed: fall back to the pid and a counter.
+    static std::atomic<unsigned> counter{0};
+    unsigned v = static_cast<unsigned>(::getpid()) * 2654435761u + counter++;
+    for (auto& b : r) {
+      b = static_cast<unsigned char>(v);
+      v = v * 1103515245u + 12345u;
+    }
+  }
   char suffix[16];
   std::snprintf(suffix, sizeof suffix, "%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
+  return suffix;
+}
+
+Status WriteFileAtomic(const std::filesystem::path& path, std::string_view content, int mode) {
   std::filesystem::path tmp = path;
-  tmp += std::string(".tmp-") + suffix;
+  tmp += ".tmp-" + RandomSuffix();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return ErrnoStatus(errno, "create", tmp);
   auto fail = [&](int err, std::string_view op) {

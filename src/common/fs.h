@@ -22,6 +22,9 @@ Status SyncDir(const std::filesystem::path& dir);
 // the given permission bits.
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view content, int mode = 0644);
 
+// 12 random lowercase hex characters, for temp file names beside a target.
+std::string RandomSuffix();
+
 // Reads a whole small file.
 StatusOr<std::string> ReadSmallFile(const std::filesystem::path& path);
 

@@ -9,6 +9,7 @@
 #include "common/fs.h"
 #include "common/validate.h"
 #include "sdk/internal/client.h"
+#include "sdk/internal/downloader.h"
 
 namespace cairn {
 
@@ -128,15 +129,17 @@ StatusOr<RestoredFile> StoredFile::download(const DownloadOptions& options) cons
     if (options.exist_ok) return OpenLocal(target, info_.name, "", false);
     return exists_error();
   }
+  StatusOr<TransferOptions> transfer = internal::ResolveTransferOptions(options.transfer);
+  if (!transfer.ok()) return transfer.status();
   StatusOr<internal::FetchResult> fetched =
-      internal::FetchToTarget(*conn_->client, ToRunPath(run_), info_, target, options.replace);
+      internal::FetchToTarget(*conn_->client, ToRunPath(run_), info_, target, options.replace, *transfer);
   if (!fetched.ok()) return fetched.status();
   if (*fetched == internal::FetchResult::kAlreadyPresent) {
     // Another thread or process published it while we waited for the lock.
     if (options.exist_ok) return OpenLocal(target, info_.name, "", false);
     return exists_error();
   }
-  return OpenLocal(target, info_.name, info_.sha256, true);
+  return OpenLocal(target, info_.name, info_.sha256, *fetched == internal::FetchResult::kDownloaded);
 }
 
 }  // namespace cairn

@@ -1,12 +1,23 @@
-// cairn::restore and Run::restore: docs/spec/restore.md, steps 1-8, in that
-// order. Each step is marked below; the order matters (e.g. a local copy is
-// returned before settings, credentials or the network are looked at).
+// cairn::restore, Run::restore and cairn::restore_many:
+// docs/spec/restore.md, steps 1-8, in that order. Each step is marked below;
+// the order matters (e.g. a local copy is returned before settings,
+// credentials or the network are looked at).
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
 #include <system_error>
+#include <thread>
 
 #include "cairn/run.h"
 #include "common/fs.h"
+#include "common/sha256.h"
 #include "common/validate.h"
 #include "sdk/internal/client.h"
+#include "sdk/internal/content_cache.h"
+#include "sdk/internal/downloader.h"
 #include "sdk/internal/run_state.h"
 
 namespace cairn {
@@ -28,41 +39,84 @@ Result Open(const fs::path& path, const std::string& name, const std::string& sh
   return std::optional<RestoredFile>(std::move(file));
 }
 
+// 2. The run path: explicit, else the current run's, else a usage error.
+StatusOr<internal::RunPath> ResolveRunPath(const std::string& given, const std::shared_ptr<Run::Impl>& run) {
+  if (!given.empty()) return internal::ParseRunPath(given);
+  if (run) return run->run_path;
+  return InvalidArgumentError(
+      "run_path is required when restore is called before init; pass run_path=\"entity/project/run_id\" or call "
+      "init() first");
+}
+
+// 3. The root: explicit, else the current run's files dir, else cwd.
+StatusOr<fs::path> ResolveRoot(const std::string& given, const std::shared_ptr<Run::Impl>& run) {
+  if (!given.empty()) return fs::path(given);
+  if (run) return run->files_dir;
+  std::error_code ec;
+  fs::path cwd = fs::current_path(ec);
+  if (ec) return internal::ErrnoStatus(ec.value(), "get working directory", ".");
+  return cwd;
+}
+
+// Settings and, when online, the connection. A run supplies them (and its
+// connection) unless the caller gave connection settings explicitly.
+struct Connection {
+  Settings settings;
+  std::shared_ptr<internal::Client> client;  // null unless online
+};
+
+StatusOr<Connection> Connect(const ClientOptions& given, const std::shared_ptr<Run::Impl>& run) {
+  Connection c;
+  if (run && IsEmpty(given)) {
+    c.settings = run->settings;
+    c.client = run->client;
+  } else {
+    StatusOr<Settings> resolved = ResolveSettings(given);
+    if (!resolved.ok()) return resolved.status();
+    c.settings = *resolved;
+  }
+  if (c.settings.mode == Mode::kOnline && !c.client) {
+    StatusOr<std::shared_ptr<internal::Client>> created = internal::Client::Create(c.settings);
+    if (!created.ok()) return created.status();
+    c.client = *created;
+  }
+  return c;
+}
+
+// 6. The file's metadata: from the content cache's refs for a pinned version
+// it has seen (a version never changes), else asked of the server (and
+// remembered). nullopt: the run has no such file / version.
+StatusOr<std::optional<FileInfo>> LookupFile(internal::Client& client, const internal::RunPath& run_path,
+                                             const std::string& name, std::optional<std::int64_t> version,
+                                             internal::ContentCache& cache) {
+  const auto key = [&](std::int64_t v) {
+    return internal::ContentCache::RefKey(client.settings().base_url, run_path.ToString(), name, v);
+  };
+  if (version) {
+    if (std::optional<FileInfo> known = cache.LookupRef(key(*version))) return std::optional<FileInfo>(*known);
+  }
+  StatusOr<std::optional<FileInfo>> info = client.GetFileInfo(run_path, name, version);
+  if (info.ok() && info->has_value() && cache.enabled()) {
+    cache.RememberRef(key((*info)->version), **info);
+  }
+  return info;
+}
+
 // `run` supplies the defaults of run_path, root and connection settings: the
 // current run for cairn::restore, the run itself for Run::restore (may be null).
 Result RestoreImpl(const std::string& name, const RestoreOptions& options, const std::shared_ptr<Run::Impl>& run) {
   // 1. Validate the name; nothing is touched on error.
   if (Status st = internal::ValidateFileName(name); !st.ok()) return st;
-
-  // 2. Resolve the run path: explicit, else the current run's, else usage error.
-  internal::RunPath run_path;
-  if (!options.run_path.empty()) {
-    StatusOr<internal::RunPath> parsed = internal::ParseRunPath(options.run_path);
-    if (!parsed.ok()) return parsed.status();
-    run_path = *parsed;
-  } else if (run) {
-    run_path = run->run_path;
-  } else {
-    return InvalidArgumentError(
-        "run_path is required when restore is called before init; pass run_path=\"entity/project/run_id\" or call "
-        "init() first");
-  }
-
-  // 3. Resolve the root: explicit, else the current run's files dir, else cwd.
-  fs::path root;
-  std::error_code ec;
-  if (!options.root.empty()) {
-    root = options.root;
-  } else if (run) {
-    root = run->files_dir;
-  } else {
-    root = fs::current_path(ec);
-    if (ec) return internal::ErrnoStatus(ec.value(), "get working directory", ".");
-  }
-  const fs::path target = root / name;
+  // 2. and 3.
+  StatusOr<internal::RunPath> run_path = ResolveRunPath(options.run_path, run);
+  if (!run_path.ok()) return run_path.status();
+  StatusOr<fs::path> root = ResolveRoot(options.root, run);
+  if (!root.ok()) return root.status();
+  const fs::path target = *root / name;
 
   // 4. Local first, no network, no credentials: an existing file is returned
   // as it is unless replace. A directory there is an error.
+  std::error_code ec;
   fs::file_status st = fs::status(target, ec);
   if (fs::is_directory(st)) {
     return FailedPreconditionError("cannot restore " + name + " to " + target.string() +
@@ -70,44 +124,34 @@ Result RestoreImpl(const std::string& name, const RestoreOptions& options, const
   }
   if (!options.replace && fs::exists(st)) return Open(target, name, "", false);
 
-  // Settings are needed from here on only. A run supplies them (and its
-  // connection) unless the caller gave connection settings explicitly.
-  Settings settings;
-  std::shared_ptr<internal::Client> client;
-  if (run && IsEmpty(options.client)) {
-    settings = run->settings;
-    client = run->client;
-  } else {
-    StatusOr<Settings> resolved = ResolveSettings(options.client);
-    if (!resolved.ok()) return resolved.status();
-    settings = *resolved;
-  }
+  // Settings are needed from here on only.
+  StatusOr<Connection> conn = Connect(options.client, run);
+  if (!conn.ok()) return conn.status();
 
   // 5. Disabled: nothing. Offline: the file is not local, say so.
-  if (settings.mode == Mode::kDisabled) return std::optional<RestoredFile>();
-  if (settings.mode == Mode::kOffline) {
+  if (conn->settings.mode == Mode::kDisabled) return std::optional<RestoredFile>();
+  if (conn->settings.mode == Mode::kOffline) {
     return FailedPreconditionError("cannot restore " + name + ": it is not at " + target.string() +
                                    " and mode is offline, so the store cannot be asked; run online (CAIRN_MODE) "
                                    "to fetch it");
   }
-  if (!client) {
-    StatusOr<std::shared_ptr<internal::Client>> created = internal::Client::Create(settings);
-    if (!created.ok()) return created.status();
-    client = *created;
-  }
+  StatusOr<TransferOptions> transfer = internal::ResolveTransferOptions(options.transfer);
+  if (!transfer.ok()) return transfer.status();
+  internal::ContentCache cache(transfer->cache_dir, transfer->cache_max_bytes.value_or(0));
 
   // 6. The file's metadata. No such file/version: nothing. No such run (or
   // project/entity), bad key, no permission: the error, never "nothing".
-  if (Status s = client->ResolveEntity(run_path); !s.ok()) return s;
-  StatusOr<std::optional<FileInfo>> info = client->GetFileInfo(run_path, name, options.version);
+  if (Status s = conn->client->ResolveEntity(*run_path); !s.ok()) return s;
+  StatusOr<std::optional<FileInfo>> info = LookupFile(*conn->client, *run_path, name, options.version, cache);
   if (!info.ok()) return info.status();
   if (!info->has_value()) return std::optional<RestoredFile>();
   const FileInfo& file = **info;
 
-  // 7. Download: temp beside the target, streamed, verified, fsync, atomic
-  // rename; resumed and retried on transient failures; one fetch for
+  // 7. Download (downloader.h): cache, else resumable parallel download into a
+  // partial beside the target, verified, fsync, atomic rename; one fetch for
   // concurrent restores of the same target.
-  StatusOr<internal::FetchResult> fetched = internal::FetchToTarget(*client, run_path, file, target, options.replace);
+  StatusOr<internal::FetchResult> fetched =
+      internal::FetchToTarget(*conn->client, *run_path, file, target, options.replace, *transfer);
   if (!fetched.ok()) return fetched.status();
 
   // 8. Hand back the file open for reading in binary, at offset 0.
@@ -115,7 +159,23 @@ Result RestoreImpl(const std::string& name, const RestoreOptions& options, const
     // Another thread or process published it while we waited for the lock.
     return Open(target, name, "", false);
   }
-  return Open(target, name, file.sha256, true);
+  return Open(target, name, file.sha256, *fetched == internal::FetchResult::kDownloaded);
+}
+
+// restore_many's pattern: a glob within path components, or a literal name
+// that also stands for the directory of that name.
+bool Matches(const std::string& pattern, const std::string& name) {
+  if (pattern.find_first_of("*?[") != std::string::npos) return ::fnmatch(pattern.c_str(), name.c_str(), FNM_PATHNAME) == 0;
+  std::string dir = pattern;
+  while (!dir.empty() && dir.back() == '/') dir.pop_back();
+  return name == dir || name.rfind(dir + "/", 0) == 0;
+}
+
+int ParallelFiles(int given) {
+  if (given > 0) return given;
+  const char* v = std::getenv("CAIRN_PARALLEL_FILES");
+  const int env = v != nullptr ? std::atoi(v) : 0;
+  return env > 0 ? std::min(env, 64) : 4;
 }
 
 }  // namespace
@@ -126,6 +186,114 @@ Result restore(const std::string& name, const RestoreOptions& options) {
 
 Result Run::restore(const std::string& name, const RestoreOptions& options) const {
   return RestoreImpl(name, options, impl_);
+}
+
+StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, const RestoreManyOptions& options) {
+  const std::shared_ptr<Run::Impl> run = internal::CurrentRunImpl();
+  if (pattern.empty() || pattern.front() == '/') {
+    return InvalidArgumentError("invalid pattern '" + pattern +
+                                "': give a glob or name relative to the run, e.g. 'ckpt/*' or 'model.pt'");
+  }
+  StatusOr<internal::RunPath> run_path = ResolveRunPath(options.run_path, run);
+  if (!run_path.ok()) return run_path.status();
+  StatusOr<fs::path> root = ResolveRoot(options.root, run);
+  if (!root.ok()) return root.status();
+  StatusOr<Connection> conn = Connect(options.client, run);
+  if (!conn.ok()) return conn.status();
+  if (conn->settings.mode == Mode::kDisabled) return std::vector<RestoredPath>();
+  if (conn->settings.mode == Mode::kOffline) {
+    return FailedPreconditionError("cannot restore '" + pattern +
+                                   "': mode is offline, so the store cannot be asked which files match; run online "
+                                   "(CAIRN_MODE)");
+  }
+  StatusOr<TransferOptions> transfer = internal::ResolveTransferOptions(options.transfer);
+  if (!transfer.ok()) return transfer.status();
+  internal::Client& client = *conn->client;
+  if (Status s = client.ResolveEntity(*run_path); !s.ok()) return s;
+
+  // The matching files (latest versions), sorted by name.
+  std::vector<FileInfo> files;
+  std::string cursor;
+  do {
+    auto page = client.ListFiles(*run_path, cursor);
+    if (!page.ok()) return page.status();
+    for (FileInfo& f : page->items) {
+      if (Matches(pattern, f.name)) files.push_back(std::move(f));
+    }
+    cursor = page->next_cursor;
+  } while (!cursor.empty());
+  std::sort(files.begin(), files.end(), [](const FileInfo& a, const FileInfo& b) { return a.name < b.name; });
+
+  // All-or-nothing stages each file under <root>/.cairn-staging, named by its
+  // digest and name so that a staged file is only ever reused for the same
+  // bytes, then renames them into place once every one is verified.
+  const fs::path staging = *root / ".cairn-staging";
+  const auto staged_path = [&](const FileInfo& f) {
+    return staging / (f.sha256 + "-" + internal::Sha256Hex(f.name).substr(0, 16));
+  };
+
+  std::vector<RestoredPath> out(files.size());
+  std::vector<Status> errors(files.size());
+  std::atomic<std::size_t> next{0};
+  const auto worker = [&] {
+    for (std::size_t i; (i = next++) < files.size();) {
+      const FileInfo& f = files[i];
+      out[i] = {.name = f.name, .path = *root / f.name};
+      if (Status st = internal::ValidateFileName(f.name); !st.ok()) {  // never a path outside root
+        errors[i] = st;
+        continue;
+      }
+      std::error_code ec;
+      if (!options.replace && fs::exists(out[i].path, ec)) continue;  // local first, as restore()
+      const fs::path dest = options.all_or_nothing ? staged_path(f) : out[i].path;
+      // A staged file is named by its digest: one already there is whole and right.
+      StatusOr<internal::FetchResult> r = internal::FetchToTarget(
+          client, *run_path, f, dest, options.replace && !options.all_or_nothing, *transfer);
+      if (!r.ok()) {
+        errors[i] = r.status();
+        continue;
+      }
+      if (*r != internal::FetchResult::kAlreadyPresent || options.all_or_nothing) out[i].sha256 = f.sha256;
+      out[i].downloaded = *r == internal::FetchResult::kDownloaded;
+    }
+  };
+  std::vector<std::thread> threads;
+  const int n = std::min<int>(ParallelFiles(options.parallel_files), static_cast<int>(files.size()));
+  for (int t = 1; t < n; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+
+  std::string failed;
+  Status first;
+  int failures = 0;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (errors[i].ok()) continue;
+    if (first.ok()) first = errors[i];
+    failed += (failures++ ? ", " : "") + files[i].name;
+  }
+  if (failures > 0) {
+    const std::string kept = options.all_or_nothing
+                                 ? "no file was placed (all_or_nothing); what arrived is kept in " + staging.string() +
+                                       " and the next call continues from it"
+                                 : std::to_string(files.size() - failures) + " of " + std::to_string(files.size()) +
+                                       " files were restored";
+    return Status(first.code(), "could not restore " + std::to_string(failures) + " file(s) (" + failed + "); " +
+                                    kept + "; first error: " + first.message());
+  }
+  if (options.all_or_nothing) {
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      if (out[i].sha256.empty()) continue;  // kept a local copy
+      std::error_code ec;
+      fs::create_directories(out[i].path.parent_path(), ec);
+      if (::rename(staged_path(files[i]).c_str(), out[i].path.c_str()) != 0) {
+        return internal::ErrnoStatus(errno, "rename into place", out[i].path);
+      }
+      if (Status s = internal::SyncDir(out[i].path.parent_path()); !s.ok()) return s;
+    }
+    std::error_code ec;
+    fs::remove(staging, ec);  // only when empty
+  }
+  return out;
 }
 
 }  // namespace cairn

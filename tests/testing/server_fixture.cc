@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -40,6 +41,13 @@ TempDir::~TempDir() {
 }
 
 namespace {
+
+// Tests must not read or fill the user's content cache (~/.cache/cairn), and
+// a cache would turn the downloads that most tests are about into local
+// copies: it is off in the test process and its children unless a test turns
+// it on (CAIRN_CACHE_MAX_BYTES / CAIRN_CACHE_DIR in its env, or
+// TransferOptions in process).
+[[maybe_unused]] const bool kCacheOffByDefault = ::setenv("CAIRN_CACHE_MAX_BYTES", "0", /*overwrite=*/0) == 0;
 
 std::vector<std::string> BuildEnv(const std::map<std::string, std::optional<std::string>>& env) {
   std::map<std::string, std::string> merged;

@@ -17,6 +17,7 @@
 #include "cairn/api.h"
 #include "cairn/settings.h"
 #include "cairn/status.h"
+#include "cairn/transfer.h"
 #include "common/validate.h"
 #include "sdk/internal/http_transport.h"
 
@@ -81,12 +82,17 @@ class Client {
   StatusOr<FileInfo> Upload(const RunPath& run, const std::string& name, const std::filesystem::path& local,
                             const ProgressFn& progress = nullptr, UploadControl* control = nullptr);
 
-  // Downloads exactly version `file` of `name` to `target`: into a temp file
-  // beside it, streamed, size and SHA-256 verified, fsync, atomic rename over
-  // target, fsync dir. On any failure the target is left as it was and the
-  // temp removed. kDataLoss on a digest/size mismatch.
+  // Downloads exactly version `file` of `name` to `target` (downloader.cc):
+  // into `.<name>.cairn-partial` beside it (continuing one a previous call
+  // left for the same SHA-256 and size, discarding any other), in parallel
+  // ranged parts for large files, bounded memory, then size and SHA-256
+  // verified over the whole file, fsync, atomic rename over target, fsync
+  // dir. On failure the target is left as it was; after a network failure the
+  // partial is kept so the next call resumes. kDataLoss on a digest/size
+  // mismatch (the partial is removed). `transfer` must be resolved
+  // (ResolveTransferOptions). The caller holds the target's lock.
   Status Download(const RunPath& run, const FileInfo& file, const std::filesystem::path& target,
-                  const ProgressFn& progress = nullptr);
+                  const TransferOptions& transfer);
 
   // POST /api/v1/keys (admin key). Returns the new key.
   StatusOr<std::string> CreateKey(const std::string& entity, bool read_only);
@@ -100,22 +106,5 @@ class Client {
  private:
   std::shared_ptr<Impl> impl_;
 };
-
-// What FetchToTarget did.
-enum class FetchResult {
-  kDownloaded,      // the store's copy was downloaded, verified and published
-  kAlreadyPresent,  // replace was false and the target existed once the lock was held
-};
-
-// The download step shared by restore() and StoredFile::download(): creates
-// target's parent directories, takes an exclusive lock for `target` (a
-// `.<basename>.cairn-lock` file beside it, flock(2), removed afterwards) so
-// that concurrent fetches of one target from threads or processes run one at a
-// time, removes temps of the target that a killed fetch left behind, then - unless `replace` is false and the target exists by then, in
-// which case nothing is fetched - calls client.Download(). A directory at the
-// target is kFailedPrecondition. Errors as for Download().
-StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const FileInfo& file,
-                                    const std::filesystem::path& target, bool replace,
-                                    const ProgressFn& progress = nullptr);
 
 }  // namespace cairn::internal

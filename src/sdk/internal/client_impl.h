@@ -30,6 +30,8 @@ StatusOr<FileInfo> FileFromJson(const nlohmann::json& j, std::string_view contex
 
 // "/api/v1/runs/e/p/r"
 std::string RunTarget(const RunPath& run);
+// "/api/v1/runs/e/p/r/files/<name, percent-encoded>" (transfer.cc)
+std::string FileTarget(const RunPath& run, const std::string& name);
 
 // Runs one idempotent request with retries on kUnavailable outcomes
 // (transport failures, 408, 429 honoring Retry-After, 5xx). Returns the final

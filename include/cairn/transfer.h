@@ -1,0 +1,57 @@
+// How downloads move bytes: parallel ranged parts, the local content cache,
+// progress reports. Shared by restore(), restore_many() and
+// StoredFile::download(); docs/transfers.md explains the machinery.
+//
+// Every field has a "not given" value (0 / empty / nullopt); the one
+// precedence of settings.h then applies: explicit field > CAIRN_* environment
+// > default.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace cairn {
+
+// One file's progress. `done` counts bytes that are on local disk for this
+// file (a resumed download starts at what the partial already held; a cache
+// hit jumps to `total`).
+struct FileProgress {
+  std::string name;  // the file's name inside the run
+  std::uint64_t done = 0;
+  std::uint64_t total = 0;
+};
+
+// Called at most about 10 times a second per file, and once more when the file
+// is complete (done == total). Called from the thread that transfers the file:
+// restore_many() calls it from several threads at once, so it must be
+// thread-safe there. It must not throw.
+using ProgressCallback = std::function<void(const FileProgress&)>;
+
+struct TransferOptions {
+  // Files of at least this many bytes are fetched as ranged parts over several
+  // connections. Default 64 MiB (CAIRN_PARALLEL_MIN_BYTES).
+  std::uint64_t parallel_min_bytes = 0;
+  // Size of one ranged part. Default 16 MiB (CAIRN_PART_BYTES). Smaller parts
+  // lose less on a kill, larger ones make fewer requests.
+  std::uint64_t part_bytes = 0;
+  // Parts in flight at once for one file. Default 4 (CAIRN_PARALLEL_PARTS).
+  int parallel_parts = 0;
+  // Caps each connection's receive rate, bytes per second. Default unlimited
+  // (CAIRN_MAX_RECV_BYTES_PER_SEC); for shared links and for tests.
+  std::uint64_t max_recv_bytes_per_sec = 0;
+
+  // The content cache, keyed by SHA-256. Default $CAIRN_CACHE_DIR, else
+  // $XDG_CACHE_HOME/cairn, else ~/.cache/cairn.
+  std::string cache_dir;
+  // Its size limit; least recently used files are evicted beyond it. Default
+  // 20 GiB (CAIRN_CACHE_MAX_BYTES). 0 disables the cache: nothing is read from
+  // or written to it.
+  std::optional<std::uint64_t> cache_max_bytes;
+
+  // Progress reports; none by default.
+  ProgressCallback progress;
+};
+
+}  // namespace cairn

@@ -1,0 +1,53 @@
+// The download engine under restore(), restore_many() and
+// StoredFile::download() (docs/transfers.md; the partial-file format and the
+// cache are docs/adr/0007-partial-files-and-content-cache.md).
+//
+//   FetchToTarget: lock the target (flock, dies with its holder) -> present?
+//   -> content cache hit? -> Client::Download -> add to the cache.
+//   Client::Download: `.<name>.cairn-partial` + `.json` sidecar beside the
+//   target; missing ranges fetched in parallel parts with pwrite; the
+//   contiguous prefix hashed as it grows; fsync + rename once the digest
+//   matches. An interrupted download keeps the partial for the next call.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "cairn/api.h"
+#include "cairn/status.h"
+#include "cairn/transfer.h"
+#include "common/validate.h"
+
+namespace cairn::internal {
+
+class Client;
+
+// Fills every field of `given` that is not set from CAIRN_* variables, then
+// defaults (transfer.h). kInvalidArgument names a malformed variable.
+StatusOr<TransferOptions> ResolveTransferOptions(const TransferOptions& given);
+
+// Where a download of `target` keeps its bytes until verified, and what
+// identifies them.
+std::filesystem::path PartialPath(const std::filesystem::path& target);
+std::filesystem::path SidecarPath(const std::filesystem::path& target);
+
+// What FetchToTarget did.
+enum class FetchResult {
+  kDownloaded,      // fetched from the store, verified and published
+  kFromCache,       // placed from the local content cache: no bytes over the network
+  kAlreadyPresent,  // replace was false and the target existed once the lock was held
+};
+
+// Creates target's parent directories and takes an exclusive lock for
+// `target` (`.<basename>.cairn-lock` beside it, flock(2); removed afterwards)
+// so that concurrent fetches of one target from threads or processes run one
+// at a time and the later ones find the file present (or in the cache). Then,
+// unless `replace` is false and the target exists: the cache, else
+// client.Download() and the cache is fed. A directory at the target is
+// kFailedPrecondition. `transfer` must be resolved (ResolveTransferOptions).
+StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const FileInfo& file,
+                                    const std::filesystem::path& target, bool replace,
+                                    const TransferOptions& transfer);
+
+}  // namespace cairn::internal

@@ -1,0 +1,320 @@
+// Downloads at scale against the real server (docs/transfers.md): a restore
+// SIGKILLed mid-transfer and resumed, a partial of another version discarded,
+// concurrent restores of one target from several processes, the content
+// cache (limit, LRU, a hit with the server stopped), glob restores with
+// all-or-nothing, the progress callback, and listing versions.
+//
+// What went over the wire is read from the server's request log
+// ("GET <target> <status> <bytes>B <ms>ms").
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "cairn/cairn.h"
+#include "common/sha256.h"
+#include "testing/server_fixture.h"
+
+namespace cairn {
+namespace {
+namespace fs = std::filesystem;
+using testing::BackgroundProcess;
+using testing::Cairn;
+using testing::CommandResult;
+using testing::ReadFile;
+using testing::ServerProcess;
+using testing::TempDir;
+using testing::WriteFile;
+using testing::WriteRandomFile;
+using Env = std::map<std::string, std::optional<std::string>>;
+using namespace std::chrono_literals;
+
+constexpr std::uint64_t kMiB = 1 << 20;
+
+class Transfers : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<ServerProcess>(tmp_ / "data");
+    key_ = testing::CreateKey(*server_, "alice");
+  }
+  // The CLI's environment: small parts so a few MiB use the parallel path.
+  Env Base() const {
+    return {{"CAIRN_BASE_URL", server_->base_url()},
+            {"CAIRN_API_KEY", key_},
+            {"HOME", tmp_.path().string()},
+            {"CAIRN_PARALLEL_MIN_BYTES", std::to_string(2 * kMiB)},
+            {"CAIRN_PART_BYTES", std::to_string(kMiB)},
+            {"CAIRN_RETRY_MAX_SECONDS", "2"}};
+  }
+  Env WithCache(std::uint64_t max_bytes) const {
+    Env e = Base();
+    e["CAIRN_CACHE_DIR"] = (tmp_ / "cache").string();
+    e["CAIRN_CACHE_MAX_BYTES"] = std::to_string(max_bytes);
+    return e;
+  }
+  std::string Save(const std::string& run, const std::string& name, std::uint64_t size, unsigned seed) {
+    const fs::path src = tmp_ / "src" / name;
+    fs::create_directories(src.parent_path());
+    std::string sha = WriteRandomFile(src, size, seed);
+    CommandResult r = Cairn({"save", src.string(), "--run", "alice/p/" + run, "--base", (tmp_ / "src").string()}, Base());
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return sha;
+  }
+  // Bytes of file contents the server sent since log offset `from`, counting
+  // only answers that were delivered whole.
+  std::uint64_t FileBytesSent(std::size_t from) const {
+    std::istringstream log(server_->log().substr(from));
+    static const std::regex kLine(R"(GET /api/v1/runs/\S+/files/\S+ (200|206) (\d+)B \d+ms$)");
+    std::uint64_t total = 0;
+    for (std::string line; std::getline(log, line);) {
+      std::smatch m;
+      if (std::regex_search(line, m, kLine)) total += std::stoull(m[2]);
+    }
+    return total;
+  }
+  std::string Sha(const fs::path& p) const { return internal::Sha256Hex(ReadFile(p)); }
+
+  TempDir tmp_;
+  std::unique_ptr<ServerProcess> server_;
+  std::string key_;
+};
+
+TEST_F(Transfers, RestoreKilledMidwayResumesWithOnlyTheRestAndPublishesAVerifiedFile) {
+  const std::uint64_t size = 24 * kMiB;
+  const std::string sha = Save("kill1", "big.bin", size, 7);
+  const fs::path root = tmp_ / "root";
+  const fs::path target = root / "big.bin", sidecar = root / ".big.bin.cairn-partial.json";
+  Env slow = Base();
+  slow["CAIRN_MAX_RECV_BYTES_PER_SEC"] = std::to_string(2 * kMiB);  // x4 parts: about 3 s in all
+  {
+    BackgroundProcess restore({testing::CairnBinary().string(), "restore", "big.bin", "--run", "alice/p/kill1",
+                               "--root", root.string()},
+                              slow);
+    // Kill once the sidecar records at least 40%.
+    for (auto until = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < until;) {
+      auto j = nlohmann::json::parse(fs::exists(sidecar) ? ReadFile(sidecar) : "{}", nullptr, false);
+      std::uint64_t done = 0;
+      if (j.is_object() && j.contains("done")) {
+        for (const auto& r : j["done"]) done += r[1].get<std::uint64_t>() - r[0].get<std::uint64_t>();
+      }
+      if (done >= size * 2 / 5) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    ::kill(restore.pid(), SIGKILL);
+    EXPECT_EQ(restore.Wait().exit_code, -1);
+  }
+  EXPECT_FALSE(fs::exists(target)) << "the target must never hold partial bytes";
+  ASSERT_TRUE(fs::exists(sidecar));
+  auto side = nlohmann::json::parse(ReadFile(sidecar));
+  EXPECT_EQ(side["sha256"], sha);
+  std::uint64_t kept = 0;
+  for (const auto& r : side["done"]) kept += r[1].get<std::uint64_t>() - r[0].get<std::uint64_t>();
+  ASSERT_GE(kept, size * 2 / 5);
+  ASSERT_LT(kept, size);
+
+  std::this_thread::sleep_for(300ms);  // let the server log the connections the kill cut
+  const std::size_t mark = server_->log().size();
+  CommandResult again = Cairn({"restore", "big.bin", "--run", "alice/p/kill1", "--root", root.string()}, Base());
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(Sha(target), sha);
+  EXPECT_EQ(FileBytesSent(mark), size - kept) << "the rerun must ask for exactly the missing bytes";
+  EXPECT_FALSE(fs::exists(sidecar));
+  EXPECT_FALSE(fs::exists(root / ".big.bin.cairn-partial"));
+}
+
+TEST_F(Transfers, PartialOfAnotherVersionIsDiscardedNeverSpliced) {
+  const std::uint64_t size = 3 * kMiB;
+  const std::string v1 = Save("ver1", "m.bin", size, 1);
+  const std::string v1_bytes = ReadFile(tmp_ / "src/m.bin");
+  const std::string v2 = Save("ver1", "m.bin", size, 2);  // same name and size, new bytes
+  // What a restore of v1 killed at half-way leaves behind.
+  const fs::path root = tmp_ / "root";
+  fs::create_directories(root);
+  WriteFile(root / ".m.bin.cairn-partial", v1_bytes.substr(0, size / 2));
+  WriteFile(root / ".m.bin.cairn-partial.json",
+            nlohmann::json{{"format", 1}, {"sha256", v1}, {"size", size}, {"version", 1},
+                           {"done", {{0, size / 2}}}}
+                .dump());
+  const std::size_t mark = server_->log().size();
+  CommandResult r = Cairn({"restore", "m.bin", "--run", "alice/p/ver1", "--root", root.string()}, Base());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Sha(root / "m.bin"), v2);
+  EXPECT_EQ(FileBytesSent(mark), size);
+  EXPECT_FALSE(fs::exists(root / ".m.bin.cairn-partial"));
+
+  // A partial that claims v2's digest but holds other bytes (a power loss
+  // under the sidecar): the whole-file check catches it, and the file is
+  // fetched again from zero.
+  fs::remove(root / "m.bin");
+  WriteFile(root / ".m.bin.cairn-partial", v1_bytes.substr(0, size / 2));
+  WriteFile(root / ".m.bin.cairn-partial.json",
+            nlohmann::json{{"format", 1}, {"sha256", v2}, {"size", size}, {"version", 2},
+                           {"done", {{0, size / 2}}}}
+                .dump());
+  r = Cairn({"restore", "m.bin", "--run", "alice/p/ver1", "--root", root.string()}, Base());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Sha(root / "m.bin"), v2);
+}
+
+TEST_F(Transfers, ConcurrentRestoresOfOneTargetFetchOnceAndAllEndWithTheWholeFile) {
+  const std::uint64_t size = 8 * kMiB;
+  const std::string sha = Save("conc1", "c.bin", size, 3);
+  const fs::path root = tmp_ / "root";
+  Env slow = Base();
+  slow["CAIRN_MAX_RECV_BYTES_PER_SEC"] = std::to_string(4 * kMiB);
+  const std::size_t mark = server_->log().size();
+  std::vector<std::unique_ptr<BackgroundProcess>> procs;
+  for (int i = 0; i < 4; ++i) {
+    procs.push_back(std::make_unique<BackgroundProcess>(
+        std::vector<std::string>{testing::CairnBinary().string(), "restore", "c.bin", "--run", "alice/p/conc1",
+                                 "--root", root.string()},
+        slow));
+  }
+  for (auto& p : procs) {
+    CommandResult r = p->Wait();
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, (root / "c.bin").string() + "\n");
+  }
+  EXPECT_EQ(Sha(root / "c.bin"), sha);
+  EXPECT_EQ(FileBytesSent(mark), size) << "one process fetches, the others share its result";
+  EXPECT_FALSE(fs::exists(root / ".c.bin.cairn-lock"));
+}
+
+TEST_F(Transfers, CacheIsLimitedInBytesAndEvictsTheLeastRecentlyUsed) {
+  const std::uint64_t size = kMiB;
+  std::map<std::string, std::string> sha;
+  for (std::string n : {"a", "b", "c", "d"}) sha[n] = Save("lru1", n + ".bin", size, n[0]);
+  const Env env = WithCache(size * 5 / 2);  // room for two files
+  auto restore = [&](const std::string& n, const std::string& root) {
+    CommandResult r = Cairn({"restore", n + ".bin", "--run", "alice/p/lru1", "--root", (tmp_ / root).string()}, env);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::this_thread::sleep_for(30ms);  // distinct last-use times
+  };
+  auto cached = [&] {
+    CommandResult r = Cairn({"cache", "ls", "--json"}, env);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::set<std::string> out;
+    for (const auto& e : nlohmann::json::parse(r.out)) out.insert(e["sha256"].get<std::string>());
+    return out;
+  };
+  restore("a", "r1");
+  restore("b", "r1");
+  EXPECT_EQ(cached(), (std::set<std::string>{sha["a"], sha["b"]}));
+  const std::size_t mark = server_->log().size();
+  restore("a", "r2");  // a cache hit: a becomes the most recently used
+  EXPECT_EQ(FileBytesSent(mark), 0u);
+  EXPECT_EQ(ReadFile(tmp_ / "r2/a.bin"), ReadFile(tmp_ / "r1/a.bin"));
+  restore("c", "r1");  // evicts b, the least recently used
+  EXPECT_EQ(cached(), (std::set<std::string>{sha["a"], sha["c"]}));
+
+  // The placed copy is independent of the cache (never a hard link).
+  EXPECT_EQ(fs::hard_link_count(tmp_ / "r2/a.bin"), 1u);
+  WriteFile(tmp_ / "r2/a.bin", "edited");
+  restore("a", "r3");
+  EXPECT_EQ(Sha(tmp_ / "r3/a.bin"), sha["a"]);
+
+  CommandResult prune = Cairn({"cache", "prune", "--max-bytes", "0"}, env);
+  EXPECT_EQ(prune.exit_code, 0) << prune.err;
+  EXPECT_TRUE(cached().empty());
+  // Disabled: nothing is written to it.
+  Env off = WithCache(0);
+  ASSERT_EQ(Cairn({"restore", "d.bin", "--run", "alice/p/lru1", "--root", (tmp_ / "r4").string()}, off).exit_code, 0);
+  EXPECT_TRUE(cached().empty());
+}
+
+TEST_F(Transfers, PinnedVersionInTheCacheRestoresWithTheServerStopped) {
+  const std::string sha = Save("off1", "w.bin", 2 * kMiB, 9);
+  const Env env = WithCache(64 * kMiB);
+  ASSERT_EQ(Cairn({"restore", "w.bin", "--run", "alice/p/off1", "--version", "1", "--root", (tmp_ / "r1").string()},
+                  env)
+                .exit_code,
+            0);
+  server_->Stop();
+  CommandResult r =
+      Cairn({"restore", "w.bin", "--run", "alice/p/off1", "--version", "1", "--root", (tmp_ / "r2").string()}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Sha(tmp_ / "r2/w.bin"), sha);
+  // The latest version is a question only the server can answer.
+  CommandResult latest = Cairn({"restore", "w.bin", "--run", "alice/p/off1", "--root", (tmp_ / "r3").string()}, env);
+  EXPECT_EQ(latest.exit_code, 1);
+  EXPECT_NE(latest.err.find("server"), std::string::npos) << latest.err;
+}
+
+TEST_F(Transfers, GlobRestoresTheMatchingFilesAndAllOrNothingPlacesNoneOnFailure) {
+  std::map<std::string, std::string> sha;
+  for (std::string n : {"ckpt/a.pt", "ckpt/b.pt", "ckpt/sub/c.pt", "other.txt"}) sha[n] = Save("glob1", n, 3 * kMiB, n[5]);
+  const fs::path root = tmp_ / "root";
+  CommandResult r = Cairn({"restore", "ckpt/*", "--run", "alice/p/glob1", "--root", root.string()}, Base());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, (root / "ckpt/a.pt").string() + "\n" + (root / "ckpt/b.pt").string() + "\n");
+  EXPECT_EQ(Sha(root / "ckpt/b.pt"), sha["ckpt/b.pt"]);
+  EXPECT_FALSE(fs::exists(root / "ckpt/sub/c.pt"));
+  r = Cairn({"restore", "ckpt", "--run", "alice/p/glob1", "--root", root.string(), "--all-or-nothing"}, Base());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Sha(root / "ckpt/sub/c.pt"), sha["ckpt/sub/c.pt"]);
+  EXPECT_EQ(Cairn({"restore", "nope/*", "--run", "alice/p/glob1", "--root", root.string()}, Base()).exit_code, 3);
+
+  // One stored copy is damaged: with --all-or-nothing no target appears.
+  testing::CorruptBlob(*server_, sha["ckpt/b.pt"], 100);
+  const fs::path root2 = tmp_ / "root2";
+  r = Cairn({"restore", "*/*", "--run", "alice/p/glob1", "--root", root2.string(), "--all-or-nothing"}, Base());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("ckpt/b.pt"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(root2 / "ckpt/a.pt"));
+  EXPECT_FALSE(fs::exists(root2 / "ckpt/b.pt"));
+}
+
+TEST_F(Transfers, ProgressCallbackReportsEachFileUpToItsTotal) {
+  Save("prog1", "p/x.bin", 5 * kMiB, 4);
+  Save("prog1", "p/y.bin", 100, 5);
+  std::mutex mu;
+  std::map<std::string, std::vector<std::uint64_t>> seen;
+  std::map<std::string, std::uint64_t> totals;
+  TransferOptions transfer{.parallel_min_bytes = 2 * kMiB,
+                           .part_bytes = kMiB,
+                           .max_recv_bytes_per_sec = 2 * kMiB,
+                           .progress = [&](const FileProgress& p) {
+                             std::lock_guard<std::mutex> lock(mu);
+                             seen[p.name].push_back(p.done);
+                             totals[p.name] = p.total;
+                           }};
+  auto files = restore_many("p/*", {.run_path = "alice/p/prog1",
+                                    .root = (tmp_ / "root").string(),
+                                    .client = {.base_url = server_->base_url(), .api_key = key_},
+                                    .transfer = transfer});
+  ASSERT_TRUE(files.ok()) << files.status();
+  ASSERT_EQ(files->size(), 2u);
+  EXPECT_TRUE((*files)[0].downloaded);
+  EXPECT_EQ(totals["p/x.bin"], 5 * kMiB);
+  EXPECT_EQ(totals["p/y.bin"], 100u);
+  for (const auto& [name, dones] : seen) {
+    EXPECT_TRUE(std::is_sorted(dones.begin(), dones.end())) << name;
+    EXPECT_EQ(dones.back(), totals[name]) << name;
+  }
+  EXPECT_GT(seen["p/x.bin"].size(), 2u) << "a transfer of over half a second reports along the way";
+}
+
+TEST_F(Transfers, VersionsAreListedAndAnyOneRestores) {
+  const std::string v1 = Save("vers1", "f.bin", 1000, 1);
+  const std::string v2 = Save("vers1", "f.bin", 2000, 2);
+  CommandResult ls = Cairn({"versions", "alice/p/vers1", "f.bin", "--json"}, Base());
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  auto j = nlohmann::json::parse(ls.out);
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["sha256"], v1);
+  EXPECT_EQ(j[1]["version"], 2);
+  EXPECT_EQ(Cairn({"versions", "alice/p/vers1", "nope.bin"}, Base()).exit_code, 3);
+  CommandResult r =
+      Cairn({"restore", "f.bin", "--run", "alice/p/vers1", "--version", "1", "--root", (tmp_ / "r").string()}, Base());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Sha(tmp_ / "r/f.bin"), v1);
+}
+
+}  // namespace
+}  // namespace cairn
