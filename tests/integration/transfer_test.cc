@@ -70,7 +70,7 @@ class Transfers : public ::testing::Test {
   // only answers that were delivered whole.
   std::uint64_t FileBytesSent(std::size_t from) const {
     std::istringstream log(server_->log().substr(from));
-    static const std::regex kLine(R"(GET /api/v1/runs/\S+/files/\S+ (200|206) (\d+)B \d+ms$)");
+    static const std::regex kLine(R"(GET /api/v1/runs/\S+/files/\S+ (200|206) (\d+)B \d+ms( in=\d+B)?$)");
     std::uint64_t total = 0;
     for (std::string line; std::getline(log, line);) {
       std::smatch m;

@@ -648,6 +648,9 @@ Status Client::Download(const RunPath& run, const FileInfo& file, const fs::path
                          digest + "; the stored copy may be corrupt; the local target was not changed");
     }
     if (!st.ok()) {
+      // A full local disk (ENOSPC/EDQUOT): keeping the partial would keep the
+      // disk full, so it goes; the next restore starts from zero.
+      if (st.code() == StatusCode::kResourceExhausted) discard = true;
       if (discard) {
         ::unlink(download.partial().c_str());
         ::unlink(SidecarPath(target).c_str());
