@@ -47,7 +47,7 @@ for r in $(seq 1 "$repeats"); do
   done
   t1=$(now)
   awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}' >>"$work/a_curl"
-  "$bin/flush_bench" "$work/ckpt" "bench-flush-$r" >>"$work/a_cairn"
+  CAIRN_DIR="$work/flush$r" "$bin/flush_bench" "$work/ckpt" "bench-flush-$r" >>"$work/a_cairn"
 done
 a_cp=$(median <"$work/a_cp"); a_curl=$(median <"$work/a_curl"); a_cairn=$(median <"$work/a_cairn")
 printf '   cp (disk copy)              median %6.2f s\n' "$a_cp"
