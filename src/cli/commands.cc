@@ -140,7 +140,8 @@ int Fail(const Status& status) {
 }
 
 int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
-           const std::string& blobs_url, bool s3_presign) {
+           const std::string& blobs_url, bool s3_presign, const std::string& tls_cert,
+           const std::string& tls_key) {
   fs::path data = data_dir;
   if (data.empty()) {
     if (const char* d = std::getenv("CAIRN_DATA_DIR"); d && *d) {
@@ -162,7 +163,9 @@ int Server(const std::string& data_dir, const std::string& listen, int threads, 
                                    .threads = threads,
                                    .db_url = flag_or_env(db_url, "CAIRN_DB_URL"),
                                    .blobs_url = flag_or_env(blobs_url, "CAIRN_BLOBS_URL"),
-                                   .s3_presign = s3_presign});
+                                   .s3_presign = s3_presign,
+                                   .tls_cert = tls_cert,
+                                   .tls_key = tls_key});
   return st.ok() ? kExitOk : Fail(st);
 }
 

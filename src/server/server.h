@@ -24,10 +24,14 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{60};     // keep-alive connection with no request
   std::chrono::seconds request_timeout{30};  // time to receive a request's headers
   std::chrono::seconds shutdown_grace{10};   // transfers in flight get this long on SIGTERM
+  // HTTPS: PEM certificate chain and unencrypted PEM private key. Both empty
+  // (the default): plain HTTP. Only one of them is an error.
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
 };
 
 // Opens the store, binds, prints exactly one line
-//   cairn server listening on http://HOST:PORT
+//   cairn server listening on http://HOST:PORT   (https:// with TLS)
 // to stdout (the real port), serves until SIGTERM/SIGINT, then stops
 // accepting, lets requests in flight finish within shutdown_grace (cancelling
 // the rest; a cancelled upload commits nothing) and returns.
