@@ -17,6 +17,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
   procps
+  clang libclang-rt-14-dev clang-tidy   # fuzz/ (libFuzzer runtime), scripts/clang-tidy.sh
 )
 
 sudo_cmd=()

@@ -158,7 +158,7 @@ class Stream {
             if (flat.size() == kMaxWriteBuffers) break;
             if (asio::const_buffer one(*it); one.size() > 0) flat.push_back(one);
           }
-          WriteSome(std::move(flat), Handler(std::move(handler), get_executor()));
+          WriteSome(flat, Handler(std::move(handler), get_executor()));
         },
         token, buffers);
   }
@@ -168,7 +168,7 @@ class Stream {
   using WriteBuffers = std::vector<asio::const_buffer>;
 
   void ReadSome(asio::mutable_buffer buffer, Handler handler);
-  void WriteSome(WriteBuffers buffers, Handler handler);
+  void WriteSome(const WriteBuffers& buffers, Handler handler);
 
   std::optional<beast::tcp_stream> plain_;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
@@ -182,11 +182,12 @@ void Stream::ReadSome(asio::mutable_buffer buffer, Handler handler) {
   }
 }
 
-void Stream::WriteSome(WriteBuffers buffers, Handler handler) {
+void Stream::WriteSome(const WriteBuffers& buffers, Handler handler) {
+  // The operations copy the sequence (not the bytes): `buffers` may go.
   if (tls_) {
-    tls_->async_write_some(std::move(buffers), std::move(handler));
+    tls_->async_write_some(buffers, std::move(handler));
   } else {
-    plain_->async_write_some(std::move(buffers), std::move(handler));
+    plain_->async_write_some(buffers, std::move(handler));
   }
 }
 
