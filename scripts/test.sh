@@ -42,9 +42,10 @@ normal_tests() {
 sanitized_build() {
   local dir=$1 sanitizers=$2
   shift 2
+  # `&&`: set -e does not apply inside a function run as an `if` condition (phase).
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_SANITIZE="$sanitizers" \
-    -DCAIRN_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
-  cmake --build "$dir" -j "$jobs" --target "$@"
+    -DCAIRN_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null &&
+    cmake --build "$dir" -j "$jobs" --target "$@"
 }
 
 # sanitized_tests DIR CTEST_ARGS...: every process (test binaries, the servers
