@@ -18,6 +18,7 @@ packages=(
   libbenchmark-dev
   procps
   nginx xfsprogs time iproute2
+  clang libclang-rt-14-dev clang-tidy   # fuzz/ (libFuzzer runtime), scripts/clang-tidy.sh
 )
 
 sudo_cmd=()

@@ -22,18 +22,18 @@ class RestoredFile : public std::ifstream {
         downloaded_(downloaded) {}
   // Written out: a defaulted move would have to move the virtual base
   // std::basic_ios, which is not movable, and so would be deleted.
-  RestoredFile(RestoredFile&& other)
+  RestoredFile(RestoredFile&& other) noexcept
       : std::ifstream(std::move(other)),
         path_(std::move(other.path_)),
         name_(std::move(other.name_)),
         sha256_(std::move(other.sha256_)),
         downloaded_(other.downloaded_) {}
-  RestoredFile& operator=(RestoredFile&& other) {
-    std::ifstream::operator=(std::move(other));
+  RestoredFile& operator=(RestoredFile&& other) noexcept {
     path_ = std::move(other.path_);
     name_ = std::move(other.name_);
     sha256_ = std::move(other.sha256_);
     downloaded_ = other.downloaded_;
+    std::ifstream::operator=(std::move(other));  // last: `other` is moved-from after it
     return *this;
   }
 

@@ -7,6 +7,10 @@
 // project, dir, mode), `#` comments. The API key may also come from ~/.netrc
 // (`machine HOST login api password KEY`), as `cairn login` writes it; the
 // config file wins over netrc.
+//
+// An https:// server is verified against the system's CA certificates, or
+// against ca_bundle (CAIRN_CA_BUNDLE, config `ca_bundle`): a PEM file of CA
+// certificates that then replaces the system ones, e.g. for a private CA.
 #pragma once
 
 #include <string>
@@ -30,6 +34,7 @@ struct ClientOptions {
   std::string project;   // default "uncategorized" (CAIRN_PROJECT)
   std::string dir;       // default the working directory (CAIRN_DIR)
   std::string mode;      // "online" (default) | "offline" | "disabled" (CAIRN_MODE)
+  std::string ca_bundle;  // default: the system CAs (CAIRN_CA_BUNDLE); a PEM file of trusted CAs
   std::string config_file;  // default as described above (CAIRN_CONFIG)
 };
 
@@ -42,11 +47,13 @@ struct Settings {
   std::string project;
   std::string dir;
   Mode mode = Mode::kOnline;
+  std::string ca_bundle;  // empty: the system CAs; else an existing file (absolute path)
 };
 
 // Resolves `explicit_options` against the environment, the config file and
-// ~/.netrc. Fails with kInvalidArgument on an unknown mode, a malformed base URL
-// or an unreadable/malformed config file (naming the file and line).
+// ~/.netrc. Fails with kInvalidArgument on an unknown mode, a malformed base URL,
+// a CA bundle that is not a file, or an unreadable/malformed config file
+// (naming the file and line).
 // Thread-safe; reads the environment and files on every call.
 StatusOr<Settings> ResolveSettings(const ClientOptions& explicit_options = {});
 

@@ -196,7 +196,8 @@ std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) 
 }  // namespace
 
 int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
-           const std::string& blobs_url, bool s3_presign) {
+           const std::string& blobs_url, bool s3_presign, const std::string& tls_cert,
+           const std::string& tls_key) {
   auto data = ResolveDataDir(data_dir);
   if (!data) return Fail(data.status());
   // How long a request's headers, and each chunk of an upload, may take to
@@ -216,7 +217,9 @@ int Server(const std::string& data_dir, const std::string& listen, int threads, 
                                    .db_url = FlagOrEnv(db_url, "CAIRN_DB_URL"),
                                    .blobs_url = FlagOrEnv(blobs_url, "CAIRN_BLOBS_URL"),
                                    .s3_presign = s3_presign,
-                                   .request_timeout = request_timeout});
+                                   .request_timeout = request_timeout,
+                                   .tls_cert = tls_cert,
+                                   .tls_key = tls_key});
   return st.ok() ? kExitOk : Fail(st);
 }
 

@@ -36,7 +36,8 @@ struct StoreFlags {
 
 // `db_url` / `blobs_url` empty: CAIRN_DB_URL / CAIRN_BLOBS_URL, else SQLite and local disk.
 int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
-           const std::string& blobs_url, bool s3_presign);
+           const std::string& blobs_url, bool s3_presign, const std::string& tls_cert,
+           const std::string& tls_key);
 int Login(const Global& g, std::optional<std::string> key);
 int KeysCreate(const Global& g, const std::string& entity, bool read_only);
 int Save(const Global& g, const std::vector<std::string>& files, const std::string& run, const std::string& base);

@@ -9,7 +9,8 @@
 int main(int argc, char** argv) {
   using namespace cairn::cli;
   CLI::App app{"Cairn: keep the files of machine-learning runs and get them back.\n"
-               "Settings come from flags, then CAIRN_* variables, then the config file and ~/.netrc."};
+               "Settings come from flags, then CAIRN_* variables, then the config file and ~/.netrc.\n"
+               "An https:// server is verified with the system CAs, or CAIRN_CA_BUNDLE=ca.pem for a private CA."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "cairn 0.1.0");
   Global g;
@@ -34,6 +35,12 @@ int main(int argc, char** argv) {
                      "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (default CAIRN_BLOBS_URL, else DATA/blobs)");
   server->add_flag("--s3-presign", s3_presign,
                    "Downloads redirect clients to short-lived presigned URLs of the object store (needs s3:// blobs)");
+
+  std::string tls_cert, tls_key;
+  server->add_option("--tls-cert", tls_cert, "Serve HTTPS with this PEM certificate chain (needs --tls-key)")
+      ->check(CLI::ExistingFile);
+  server->add_option("--tls-key", tls_key, "The PEM private key of --tls-cert (unencrypted; keep it mode 0600)")
+      ->check(CLI::ExistingFile);
 
   std::optional<std::string> login_key;
   auto* login = app.add_subcommand("login", "Store an API key in ~/.netrc (mode 0600) for the server");
@@ -144,7 +151,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (*server) return Server(data_dir, listen, threads, db_url, blobs_url, s3_presign);
+  if (*server) return Server(data_dir, listen, threads, db_url, blobs_url, s3_presign, tls_cert, tls_key);
   if (*login) {
     if (login_key) {
       // Anyone on the machine can read argv (ps, /proc/PID/cmdline): blank the key out of it now.

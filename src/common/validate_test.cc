@@ -15,7 +15,7 @@ TEST(ValidateFileName, AcceptsOrdinaryNames) {
 }
 
 TEST(ValidateFileName, RejectsBadNamesQuotingThem) {
-  for (std::string n : std::initializer_list<std::string>{"", "../x", "/etc/passwd", "a//b", "a/./b", "a/..", ".", "..", "a/", "a\\b",
+  for (const std::string& n : std::initializer_list<std::string>{"", "../x", "/etc/passwd", "a//b", "a/./b", "a/..", ".", "..", "a/", "a\\b",
                         std::string("a\0b", 3), "tab\there", "new\nline", "del\x7f", "\xff\xfe",
                         "\xc0\xaf", std::string(1025, 'a')}) {
     Status st = ValidateFileName(n);

@@ -50,7 +50,7 @@ std::string FirstOf(std::initializer_list<const std::string*> candidates) {
 
 // Settings read from the config file; empty fields were not set there.
 struct FileSettings {
-  std::string base_url, api_key, entity, project, dir, mode;
+  std::string base_url, api_key, entity, project, dir, mode, ca_bundle;
 };
 
 // Where the config file lives, and whether the user named it (then it must
@@ -119,9 +119,11 @@ StatusOr<FileSettings> ReadConfigFile(const ConfigLocation& loc) {
       field = &out.dir;
     else if (key == "mode")
       field = &out.mode;
+    else if (key == "ca_bundle")
+      field = &out.ca_bundle;
     if (field == nullptr) {
       return InvalidArgumentError(where() + ": unknown key '" + std::string(key) +
-                                  "' (known: base_url, api_key, entity, project, dir, mode)");
+                                  "' (known: base_url, api_key, entity, project, dir, mode, ca_bundle)");
     }
     *field = std::string(value);
   }
@@ -250,6 +252,7 @@ StatusOr<Settings> ResolveSettings(const ClientOptions& explicit_options) {
   env.project = Env("CAIRN_PROJECT");
   env.dir = Env("CAIRN_DIR");
   env.mode = Env("CAIRN_MODE");
+  env.ca_bundle = Env("CAIRN_CA_BUNDLE");
 
   StatusOr<FileSettings> file = ReadConfigFile(LocateConfig(o));
   if (!file.ok()) return file.status();
@@ -292,8 +295,17 @@ StatusOr<Settings> ResolveSettings(const ClientOptions& explicit_options) {
   s.project = FirstOf({&o.project, &env.project, &f.project});
   if (s.project.empty()) s.project = kDefaultProject;
 
-  s.dir = FirstOf({&o.dir, &env.dir, &f.dir});
   std::error_code ec;
+  s.ca_bundle = FirstOf({&o.ca_bundle, &env.ca_bundle, &f.ca_bundle});
+  if (!s.ca_bundle.empty()) {
+    if (!std::filesystem::is_regular_file(s.ca_bundle, ec)) {
+      return InvalidArgumentError("the CA bundle " + s.ca_bundle +
+                                  " is not a file; set CAIRN_CA_BUNDLE (or ca_bundle) to a PEM file of CA certificates");
+    }
+    s.ca_bundle = std::filesystem::absolute(s.ca_bundle, ec).string();
+  }
+
+  s.dir = FirstOf({&o.dir, &env.dir, &f.dir});
   if (s.dir.empty()) {
     std::filesystem::path cwd = std::filesystem::current_path(ec);
     if (ec) {

@@ -19,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kVars[] = {"CAIRN_BASE_URL", "CAIRN_API_KEY", "CAIRN_ENTITY",    "CAIRN_PROJECT", "CAIRN_DIR",
-                                 "CAIRN_MODE",     "CAIRN_CONFIG",  "XDG_CONFIG_HOME", "NETRC"};
+                                 "CAIRN_MODE",     "CAIRN_CONFIG",  "XDG_CONFIG_HOME", "NETRC", "CAIRN_CA_BUNDLE"};
 
 class SettingsTest : public ::testing::Test {
  protected:
@@ -185,6 +185,27 @@ TEST_F(SettingsTest, RejectsBadModeAndBaseUrl) {
     ASSERT_FALSE(r.ok()) << url;
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << url;
   }
+}
+
+TEST_F(SettingsTest, CaBundleFollowsThePrecedenceAndMustBeAFile) {
+  EXPECT_EQ(ResolveSettings()->ca_bundle, "");  // the system CAs
+  Write(home_ / "file-ca.pem", "x");
+  Write(home_ / "env-ca.pem", "x");
+  Write(home_ / "explicit-ca.pem", "x");
+  Write(DefaultConfig(), "ca_bundle = " + (home_ / "file-ca.pem").string() + "\n");
+  EXPECT_EQ(ResolveSettings()->ca_bundle, (home_ / "file-ca.pem").string());
+  ::setenv("CAIRN_CA_BUNDLE", (home_ / "env-ca.pem").c_str(), 1);
+  EXPECT_EQ(ResolveSettings()->ca_bundle, (home_ / "env-ca.pem").string());
+  ClientOptions o;
+  o.ca_bundle = (home_ / "explicit-ca.pem").string();
+  EXPECT_EQ(ResolveSettings(o)->ca_bundle, (home_ / "explicit-ca.pem").string());
+
+  ::setenv("CAIRN_CA_BUNDLE", (home_ / "missing.pem").c_str(), 1);
+  auto missing = ResolveSettings();
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(missing.status().message().find("missing.pem is not a file; set CAIRN_CA_BUNDLE"), std::string::npos)
+      << missing.status();
 }
 
 TEST(NetrcTest, MatchingRules) {

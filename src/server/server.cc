@@ -2,6 +2,10 @@
 // timeouts, streaming and shutdown, on Boost.Beast with C++20 coroutines.
 // What each route does lives in handlers.cc (free of Boost).
 //
+// TLS (--tls-cert/--tls-key) wraps the same code: a connection is a Stream,
+// plain TCP or TLS over TCP, so the HTTP code below is compiled once and only
+// the byte-level read_some/write_some choose between the two.
+//
 // Threading: one io_context run by N threads. Every connection is a coroutine
 // on its own strand, so a connection's objects are only touched by one thread
 // at a time. The acceptor, the signal set and the shutdown timer share a
@@ -23,21 +27,26 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "server/auth.h"
 #include "server/handlers.h"
 #include "store/store.h"
@@ -63,6 +72,129 @@ constexpr std::chrono::seconds kLingerTime{2};
 // Largest single sendfile(2) call: the kernel moves at most what fits in the
 // socket buffer anyway; this only bounds one call's work.
 constexpr std::size_t kSendfileMax = 16u << 20;
+
+// One connection's bytes: plain TCP, or TLS over TCP when the server has a
+// certificate. It is one type (a Beast AsyncStream), and read_some/write_some
+// erase the caller's completion handler and buffer type before choosing
+// between TCP and TLS, so that the TLS and TCP operations are compiled once
+// rather than once per Beast operation that calls them (which tripled this
+// file's compile time). Timeouts and closing act on the TCP layer underneath
+// either way. Used on the connection's strand only.
+// (asio::any_completion_handler would do, but in Boost 1.81 its executor
+// cannot be posted to with blocking.never, which beast::tcp_stream does.)
+class Stream {
+ public:
+  using executor_type = beast::tcp_stream::executor_type;
+
+  // A void(error_code, size_t) completion handler with its type erased. It
+  // keeps the handler's associated executor (the connection's strand), which
+  // is what the TCP and TLS operations dispatch the completion through; the
+  // cancellation slot is dropped (nothing here cancels per operation).
+  class Handler {
+   public:
+    using executor_type = asio::any_io_executor;
+    template <typename H>
+    Handler(H&& h, const executor_type& fallback)
+        : executor_(asio::get_associated_executor(h, fallback)),
+          model_(std::make_unique<Model<std::decay_t<H>>>(std::forward<H>(h))) {}
+    executor_type get_executor() const noexcept { return executor_; }
+    void operator()(beast::error_code ec, std::size_t n) {
+      Concept* model = model_.get();
+      model->Call(std::move(model_), ec, n);
+    }
+
+   private:
+    struct Concept {
+      virtual ~Concept() = default;
+      // Frees `self` (this), then calls the handler.
+      virtual void Call(std::unique_ptr<Concept> self, beast::error_code ec, std::size_t n) = 0;
+    };
+    template <typename H>
+    struct Model final : Concept {
+      explicit Model(H h) : handler(std::move(h)) {}
+      void Call(std::unique_ptr<Concept> self, beast::error_code ec, std::size_t n) override {
+        H h(std::move(handler));
+        self.reset();
+        std::move(h)(ec, n);
+      }
+      H handler;
+    };
+    executor_type executor_;
+    std::unique_ptr<Concept> model_;
+  };
+
+  // `tls` null: plain TCP.
+  Stream(tcp::socket socket, asio::ssl::context* tls) {
+    if (tls != nullptr) {
+      tls_.emplace(std::move(socket), *tls);
+    } else {
+      plain_.emplace(std::move(socket));
+    }
+  }
+
+  bool is_tls() const { return tls_.has_value(); }
+  beast::ssl_stream<beast::tcp_stream>& tls() { return *tls_; }
+  beast::tcp_stream& lowest_layer() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
+  executor_type get_executor() { return lowest_layer().get_executor(); }
+  tcp::socket& socket() { return lowest_layer().socket(); }
+  template <typename Duration>
+  void expires_after(Duration d) {
+    lowest_layer().expires_after(d);
+  }
+  void expires_never() { lowest_layer().expires_never(); }
+  void close() { lowest_layer().close(); }
+
+  // Reads into the first non-empty buffer (read_some may read less than asked).
+  template <typename MutableBuffers, typename Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    return asio::async_initiate<Token, void(beast::error_code, std::size_t)>(
+        [this](auto handler, const MutableBuffers& b) {
+          ReadSome(beast::buffers_front(b), Handler(std::move(handler), get_executor()));
+        },
+        token, buffers);
+  }
+  // Writes from up to kMaxWriteBuffers buffers (write_some may write less).
+  template <typename ConstBuffers, typename Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+    return asio::async_initiate<Token, void(beast::error_code, std::size_t)>(
+        [this](auto handler, const ConstBuffers& b) {
+          WriteBuffers flat;
+          for (auto it = asio::buffer_sequence_begin(b); it != asio::buffer_sequence_end(b); ++it) {
+            if (flat.size() == kMaxWriteBuffers) break;
+            if (asio::const_buffer one(*it); one.size() > 0) flat.push_back(one);
+          }
+          WriteSome(flat, Handler(std::move(handler), get_executor()));
+        },
+        token, buffers);
+  }
+
+ private:
+  static constexpr std::size_t kMaxWriteBuffers = 16;
+  using WriteBuffers = std::vector<asio::const_buffer>;
+
+  void ReadSome(asio::mutable_buffer buffer, Handler handler);
+  void WriteSome(const WriteBuffers& buffers, Handler handler);
+
+  std::optional<beast::tcp_stream> plain_;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
+};
+
+void Stream::ReadSome(asio::mutable_buffer buffer, Handler handler) {
+  if (tls_) {
+    tls_->async_read_some(buffer, std::move(handler));
+  } else {
+    plain_->async_read_some(buffer, std::move(handler));
+  }
+}
+
+void Stream::WriteSome(const WriteBuffers& buffers, Handler handler) {
+  // The operations copy the sequence (not the bytes): `buffers` may go.
+  if (tls_) {
+    tls_->async_write_some(buffers, std::move(handler));
+  } else {
+    plain_->async_write_some(buffers, std::move(handler));
+  }
+}
 
 // What the shutdown path needs to reach a live connection. Fields are only
 // touched on the connection's strand (`executor`).
@@ -92,14 +224,15 @@ struct ServerState {
   const Api api;
   std::shared_ptr<spdlog::logger> log;
   Control* control = nullptr;
+  asio::ssl::context* tls = nullptr;  // null: plain HTTP
   std::atomic<bool> stopping{false};
 
-  std::mutex mu;
-  std::set<std::shared_ptr<SessionHandle>> sessions;  // guarded by mu
+  Mutex mu;
+  std::set<std::shared_ptr<SessionHandle>> sessions CAIRN_GUARDED_BY(mu);
 
   // false when shutting down (the connection is then closed at once).
   bool Register(const std::shared_ptr<SessionHandle>& h) {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     if (stopping) return false;
     sessions.insert(h);
     return true;
@@ -114,7 +247,7 @@ struct ServerState {
 void ServerState::Unregister(const std::shared_ptr<SessionHandle>& h) {
   bool last = false;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     sessions.erase(h);
     last = sessions.empty();
   }
@@ -123,7 +256,7 @@ void ServerState::Unregister(const std::shared_ptr<SessionHandle>& h) {
 
 void ServerState::MaybeFinishShutdown() {
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     if (!stopping || !sessions.empty()) return;
   }
   control->grace_timer.cancel();
@@ -133,7 +266,7 @@ void ServerState::MaybeFinishShutdown() {
 void ServerState::CloseSessions(bool idle_only) {
   std::vector<std::shared_ptr<SessionHandle>> all;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     all.assign(sessions.begin(), sessions.end());
   }
   for (auto& h : all) {
@@ -205,7 +338,7 @@ asio::awaitable<std::pair<beast::error_code, std::uint64_t>> SendFileRange(tcp::
 
 // Sends `r`; returns the body bytes sent, or an error when the connection
 // failed (the caller then closes it).
-asio::awaitable<std::pair<beast::error_code, std::uint64_t>> WriteResponse(beast::tcp_stream& stream, HttpResponse& r,
+asio::awaitable<std::pair<beast::error_code, std::uint64_t>> WriteResponse(Stream& stream, HttpResponse& r,
                                                                            unsigned version, bool keep_alive,
                                                                            std::chrono::seconds timeout) {
   if (r.head_only) {
@@ -228,8 +361,9 @@ asio::awaitable<std::pair<beast::error_code, std::uint64_t>> WriteResponse(beast
     co_return std::make_pair(ec, ec ? std::uint64_t{0} : size);
   }
 
-  // File bytes of a local file: header, then sendfile(2).
-  if (const auto* file = dynamic_cast<const LocalFileRange*>(r.stream.get()); file != nullptr) {
+  // File bytes of a local file on plain HTTP: header, then sendfile(2) on the
+  // socket (TLS must encrypt in user space: it takes the chunked path below).
+  if (const auto* file = dynamic_cast<const LocalFileRange*>(r.stream.get()); file != nullptr && !stream.is_tls()) {
     http::response<http::empty_body> res{http::status::ok, version};
     SetCommonHeaders(res, r, keep_alive);
     res.content_length(r.stream_length);
@@ -286,7 +420,7 @@ asio::awaitable<std::pair<beast::error_code, std::uint64_t>> WriteResponse(beast
 // Closes a connection whose request body we did not read: stop sending, read
 // and drop what the client is still sending for a moment, then close, so
 // that the client sees our answer rather than a reset.
-asio::awaitable<void> LingeringClose(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
+asio::awaitable<void> LingeringClose(Stream& stream, beast::flat_buffer& buffer) {
   beast::error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   std::uint64_t drained = 0;
@@ -294,7 +428,8 @@ asio::awaitable<void> LingeringClose(beast::tcp_stream& stream, beast::flat_buff
   while (!ec && drained < kLingerBytes) {
     buffer.clear();
     std::size_t n = 0;
-    std::tie(ec, n) = co_await stream.async_read_some(buffer.prepare(kChunkBytes), kNoThrow);
+    // Raw TCP reads: over TLS too, the bytes are dropped undecrypted.
+    std::tie(ec, n) = co_await stream.lowest_layer().async_read_some(buffer.prepare(kChunkBytes), kNoThrow);
     drained += n;
   }
   stream.close();
@@ -303,7 +438,7 @@ asio::awaitable<void> LingeringClose(beast::tcp_stream& stream, beast::flat_buff
 // Answers `Expect: 100-continue` once we have decided to read the body (a
 // client such as curl otherwise waits a second before sending it). false:
 // the connection failed.
-asio::awaitable<bool> SendContinueIfExpected(ServerState& state, beast::tcp_stream& stream,
+asio::awaitable<bool> SendContinueIfExpected(ServerState& state, Stream& stream,
                                              http::request_parser<http::buffer_body>& parser) {
   if (!beast::iequals(parser.get()[http::field::expect], "100-continue")) co_return true;
   http::response<http::empty_body> cont{http::status::continue_, parser.get().version()};
@@ -314,7 +449,7 @@ asio::awaitable<bool> SendContinueIfExpected(ServerState& state, beast::tcp_stre
 
 // Reads an upload's body into call.upload. nullopt: the connection failed or
 // timed out (the caller closes it; destroying the Call cancels the writer).
-asio::awaitable<std::optional<HttpResponse>> ReadUpload(ServerState& state, beast::tcp_stream& stream,
+asio::awaitable<std::optional<HttpResponse>> ReadUpload(ServerState& state, Stream& stream,
                                                         beast::flat_buffer& buffer,
                                                         http::request_parser<http::buffer_body>& parser, Call& call,
                                                         bool* body_consumed, std::uint64_t* received) {
@@ -345,7 +480,7 @@ asio::awaitable<std::optional<HttpResponse>> ReadUpload(ServerState& state, beas
 }
 
 // Reads a small (JSON) body. nullopt: the connection failed.
-asio::awaitable<std::optional<std::string>> ReadSmallBody(ServerState& state, beast::tcp_stream& stream,
+asio::awaitable<std::optional<std::string>> ReadSmallBody(ServerState& state, Stream& stream,
                                                           beast::flat_buffer& buffer,
                                                           http::request_parser<http::buffer_body>& parser,
                                                           bool* too_large) {
@@ -390,7 +525,7 @@ void ReadUploadHeaders(const http::request_parser<http::buffer_body>::value_type
 }
 
 // Serves one request. Returns whether the connection may carry another one.
-asio::awaitable<bool> ServeOne(ServerState& state, beast::tcp_stream& stream, beast::flat_buffer& buffer) {
+asio::awaitable<bool> ServeOne(ServerState& state, Stream& stream, beast::flat_buffer& buffer) {
   const auto start = Clock::now();
   http::request_parser<http::buffer_body> parser;
   parser.header_limit(kHeaderLimit);
@@ -507,16 +642,41 @@ asio::awaitable<bool> ServeOne(ServerState& state, beast::tcp_stream& stream, be
   co_return true;
 }
 
+// The TLS handshake of a new connection. false: the connection is to be
+// closed; a client that spoke plain HTTP to this TLS port is told so first.
+asio::awaitable<bool> Handshake(ServerState& state, Stream& stream, beast::flat_buffer& buffer) {
+  stream.expires_after(state.options.request_timeout);
+  auto [ec] = co_await stream.tls().async_handshake(asio::ssl::stream_base::server, kNoThrow);
+  if (!ec) co_return true;
+  if (ec.category() == asio::error::get_ssl_category() && ERR_GET_REASON(ec.value()) == SSL_R_HTTP_REQUEST) {
+    const std::string body =
+        R"json({"error":{"code":"tls_required",)json"
+        R"json("message":"this cairn server only speaks HTTPS; use an https:// URL (CAIRN_BASE_URL)"}})json";
+    const std::string answer =
+        "HTTP/1.1 400 Bad Request\r\nServer: cairn\r\nContent-Type: application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    state.log->info("- - 400 (plain HTTP on the TLS port)");
+    stream.expires_after(state.options.request_timeout);
+    co_await asio::async_write(stream.lowest_layer(), asio::buffer(answer), kNoThrow);
+    co_await LingeringClose(stream, buffer);
+  } else {
+    state.log->info("TLS handshake failed: {}", ec.message());
+  }
+  co_return false;
+}
+
 asio::awaitable<void> Session(std::shared_ptr<ServerState> state, tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
+  Stream stream(std::move(socket), state->tls);
   auto handle = std::make_shared<SessionHandle>();
   handle->executor = stream.get_executor();
-  handle->stream = &stream;
+  handle->stream = &stream.lowest_layer();
   if (!state->Register(handle)) co_return;
   try {
     beast::flat_buffer buffer;
     bool first = true;
-    for (;;) {
+    handle->idle = true;  // no request yet: shutdown may close it at once
+    const bool open = !stream.is_tls() || co_await Handshake(*state, stream, buffer);
+    while (open) {
       if (buffer.size() == 0) {
         // Wait for the next request; a keep-alive connection that stays
         // silent for idle_timeout (or a new one for request_timeout) is closed.
@@ -578,6 +738,28 @@ StatusOr<std::pair<std::string, unsigned short>> SplitHostPort(const std::string
   return std::make_pair(host, static_cast<unsigned short>(port));
 }
 
+// A server TLS context (TLS 1.2 and later) with the PEM certificate chain
+// and private key of --tls-cert / --tls-key.
+StatusOr<asio::ssl::context> TlsContext(const std::filesystem::path& cert, const std::filesystem::path& key) {
+  if (cert.empty() || key.empty()) {
+    return InvalidArgumentError("TLS needs both --tls-cert and --tls-key (PEM files)");
+  }
+  asio::ssl::context ctx(asio::ssl::context::tls_server);
+  ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                  asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                  asio::ssl::context::single_dh_use);
+  beast::error_code ec;
+  if (ctx.use_certificate_chain_file(cert.string(), ec); ec) {
+    return InvalidArgumentError("cannot load the TLS certificate " + cert.string() + " (" + ec.message() +
+                                "); --tls-cert must be a readable PEM certificate chain");
+  }
+  if (ctx.use_private_key_file(key.string(), asio::ssl::context::pem, ec); ec) {
+    return InvalidArgumentError("cannot load the TLS private key " + key.string() + " (" + ec.message() +
+                                "); --tls-key must be the readable, unencrypted PEM key of that certificate");
+  }
+  return ctx;
+}
+
 }  // namespace
 
 Status RunServer(const ServerOptions& options) {
@@ -585,6 +767,12 @@ Status RunServer(const ServerOptions& options) {
   StatusOr<std::pair<std::string, unsigned short>> host_port = SplitHostPort(options.listen);
   if (!host_port.ok()) return host_port.status();
   const auto& [host, port] = *host_port;
+  std::optional<asio::ssl::context> tls;
+  if (!options.tls_cert.empty() || !options.tls_key.empty()) {
+    StatusOr<asio::ssl::context> ctx = TlsContext(options.tls_cert, options.tls_key);
+    if (!ctx.ok()) return ctx.status();
+    tls.emplace(std::move(*ctx));
+  }
 
   StatusOr<Store> store =
       OpenStore(StoreOptions{.data_dir = options.data_dir,
@@ -602,6 +790,8 @@ Status RunServer(const ServerOptions& options) {
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   auto state = std::make_shared<ServerState>(options, store->metadata.get(), store->blobs.get(), store->url_signer,
                                              auth->get(), uploads->get(), log);
+
+  if (tls) state->tls = &*tls;
 
   const int threads =
       options.threads > 0 ? options.threads : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
@@ -631,7 +821,8 @@ Status RunServer(const ServerOptions& options) {
   }
   const unsigned short bound_port = control.acceptor.local_endpoint().port();
   std::string shown_host = address.is_v6() ? "[" + host + "]" : host;
-  std::printf("cairn server listening on http://%s:%u\n", shown_host.c_str(), static_cast<unsigned>(bound_port));
+  std::printf("cairn server listening on %s://%s:%u\n", tls ? "https" : "http", shown_host.c_str(),
+              static_cast<unsigned>(bound_port));
   std::fflush(stdout);
   log->info("serving {} with {} threads; {}", options.data_dir.string(), threads, store->description);
 

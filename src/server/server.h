@@ -27,10 +27,14 @@ struct ServerOptions {
   // An upload in parts untouched for this long is discarded (its staged parts
   // under data_dir/uploads are removed).
   std::chrono::seconds upload_ttl{std::chrono::hours(24)};
+  // HTTPS: PEM certificate chain and unencrypted PEM private key. Both empty
+  // (the default): plain HTTP. Only one of them is an error.
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
 };
 
 // Opens the store, binds, prints exactly one line
-//   cairn server listening on http://HOST:PORT
+//   cairn server listening on http://HOST:PORT   (https:// with TLS)
 // to stdout (the real port), serves until SIGTERM/SIGINT, then stops
 // accepting, lets requests in flight finish within shutdown_grace (cancelling
 // the rest; a cancelled upload commits nothing) and returns.

@@ -164,10 +164,11 @@ ServerBackend NewServerBackend() {
 }
 
 ServerProcess::ServerProcess(fs::path data_dir, std::map<std::string, std::optional<std::string>> env,
-                             std::optional<ServerBackend> backend)
+                             std::optional<ServerBackend> backend, std::vector<std::string> extra_args)
     : data_dir_(std::move(data_dir)),
       env_(std::move(env)),
-      backend_(backend.has_value() ? std::move(*backend) : NewServerBackend()) {
+      backend_(backend.has_value() ? std::move(*backend) : NewServerBackend()),
+      extra_args_(std::move(extra_args)) {
   Start();
 }
 
@@ -190,11 +191,12 @@ void ServerProcess::Start() {
     // previous server's "listening" line could be read as this one's.
     std::error_code ignored;
     fs::remove(out, ignored);
+    argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
     pid_ = Spawn(argv, env_, {}, out, log_path_);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline) {
       std::string text = ReadFile(out);
-      auto pos = text.find("cairn server listening on http://");
+      auto pos = text.find("cairn server listening on http");
       if (pos != std::string::npos && text.find('\n', pos) != std::string::npos) {
         std::string url = text.substr(pos + std::strlen("cairn server listening on "));
         url = url.substr(0, url.find('\n'));

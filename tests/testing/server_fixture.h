@@ -87,10 +87,12 @@ ServerBackend NewServerBackend();
 class ServerProcess {
  public:
   // Starts on 127.0.0.1:0 with `data_dir`; waits for the "listening" line.
-  // `backend` defaults to NewServerBackend().
+  // `backend` defaults to NewServerBackend(); `extra_args` are appended to
+  // `cairn server ...` (e.g. --tls-cert F --tls-key F).
   explicit ServerProcess(std::filesystem::path data_dir,
                          std::map<std::string, std::optional<std::string>> env = {},
-                         std::optional<ServerBackend> backend = std::nullopt);
+                         std::optional<ServerBackend> backend = std::nullopt,
+                         std::vector<std::string> extra_args = {});
   ~ServerProcess();  // SIGTERM and wait
 
   void Start();
@@ -99,6 +101,7 @@ class ServerProcess {
   void Kill();  // SIGKILL, then wait
   bool running() const { return pid_ > 0; }
 
+  // http://127.0.0.1:PORT, or https://... when the server speaks TLS.
   const std::string& base_url() const { return base_url_; }
   int port() const { return port_; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
@@ -113,6 +116,7 @@ class ServerProcess {
   std::filesystem::path data_dir_;
   std::map<std::string, std::optional<std::string>> env_;
   ServerBackend backend_;
+  std::vector<std::string> extra_args_;
   pid_t pid_ = -1;
   int port_ = 0;
   std::string base_url_;

@@ -14,7 +14,7 @@ namespace cairn::internal {
 
 struct Client::Impl {
   explicit Impl(const Settings& settings)
-      : transport(settings.base_url, settings.api_key), retry(RetryPolicy::FromEnvironment()) {}
+      : transport(settings.base_url, settings.api_key, settings.ca_bundle), retry(RetryPolicy::FromEnvironment()) {}
 
   HttpTransport transport;
   const RetryPolicy retry;

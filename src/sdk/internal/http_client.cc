@@ -241,8 +241,11 @@ struct HttpTransport::Pool {
   }
 };
 
-HttpTransport::HttpTransport(std::string base_url, std::string api_key)
-    : base_url_(std::move(base_url)), api_key_(std::move(api_key)), pool_(std::make_unique<Pool>()) {
+HttpTransport::HttpTransport(std::string base_url, std::string api_key, std::string ca_bundle)
+    : base_url_(std::move(base_url)),
+      api_key_(std::move(api_key)),
+      ca_bundle_(std::move(ca_bundle)),
+      pool_(std::make_unique<Pool>()) {
   GlobalInitOnce();
 }
 
@@ -276,6 +279,10 @@ std::variant<HttpClientResponse, TransportError> HttpTransport::Perform(const Ht
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
   curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  // https:// peers are always verified (libcurl's default, stated here).
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!ca_bundle_.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca_bundle_.c_str());
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, HeaderCallback);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &st);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteCallback);
@@ -339,6 +346,22 @@ std::variant<HttpClientResponse, TransportError> HttpTransport::Perform(const Ht
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
       err.status = InvalidArgumentError("cannot use " + url + " (" + detail + "); check CAIRN_BASE_URL");
+      return err;
+    case CURLE_PEER_FAILED_VERIFICATION:
+      err.status = FailedPreconditionError(
+          "cannot trust the TLS certificate of the cairn server: " + what + " failed (" + detail + "); " +
+          (ca_bundle_.empty() ? "if it comes from a private CA, set CAIRN_CA_BUNDLE to that CA's PEM file"
+                              : "check that CAIRN_CA_BUNDLE (" + ca_bundle_ + ") holds the CA that signed it") +
+          ", and that the URL's host name is one the certificate names");
+      return err;
+    case CURLE_SSL_CACERT_BADFILE:
+      err.status = InvalidArgumentError("cannot use the CA bundle " + ca_bundle_ + " (" + detail +
+                                        "); set CAIRN_CA_BUNDLE to a PEM file of CA certificates");
+      return err;
+    case CURLE_SSL_CONNECT_ERROR:
+      err.status = FailedPreconditionError("the TLS handshake with the cairn server failed: " + what + " (" + detail +
+                                           "); does the server speak HTTPS? for a plain HTTP server use an "
+                                           "http:// URL (CAIRN_BASE_URL)");
       return err;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:

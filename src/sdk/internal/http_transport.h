@@ -113,7 +113,9 @@ struct TransportError {
 // cache, so sequential calls reuse keep-alive connections). Thread-safe.
 class HttpTransport {
  public:
-  HttpTransport(std::string base_url, std::string api_key);
+  // `ca_bundle`: PEM file of the CAs that may sign an https:// server's
+  // certificate; empty: the system CAs.
+  HttpTransport(std::string base_url, std::string api_key, std::string ca_bundle = {});
   ~HttpTransport();
   HttpTransport(const HttpTransport&) = delete;
   HttpTransport& operator=(const HttpTransport&) = delete;
@@ -132,6 +134,7 @@ class HttpTransport {
   struct Pool;
   std::string base_url_;
   std::string api_key_;
+  std::string ca_bundle_;
   std::unique_ptr<Pool> pool_;
 };
 

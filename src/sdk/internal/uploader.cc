@@ -35,8 +35,8 @@ std::optional<long> EnvLong(const char* name) {
 // Uploader), so it runs before their cleanup. Leaked on purpose: it must
 // outlive every static destructor.
 struct Registry {
-  std::mutex mu;
-  std::set<Uploader*> live;  // guarded by mu
+  Mutex mu;
+  std::set<Uploader*> live CAIRN_GUARDED_BY(mu);
 };
 
 Registry& TheRegistry() {
@@ -48,7 +48,7 @@ void StopAllAtExit() {
   Registry& r = TheRegistry();
   std::vector<Uploader*> live;
   {
-    std::lock_guard<std::mutex> lock(r.mu);
+    MutexLock lock(r.mu);
     live.assign(r.live.begin(), r.live.end());
   }
   for (Uploader* u : live) u->Shutdown("the process exited before finish()");
@@ -61,13 +61,13 @@ void Register(Uploader* u) {
     std::atexit(StopAllAtExit);
   });
   Registry& r = TheRegistry();
-  std::lock_guard<std::mutex> lock(r.mu);
+  MutexLock lock(r.mu);
   r.live.insert(u);
 }
 
 void Unregister(Uploader* u) {
   Registry& r = TheRegistry();
-  std::lock_guard<std::mutex> lock(r.mu);
+  MutexLock lock(r.mu);
   r.live.erase(u);
 }
 
@@ -112,18 +112,19 @@ Uploader::~Uploader() {
 }
 
 void Uploader::Seed(const std::vector<FileInfo>& latest) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (const FileInfo& f : latest) entries_[f.name].committed = f;
 }
 
 void Uploader::Enqueue(const std::string& name, const std::filesystem::path& local) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (!stopped_) {
     // Backpressure only for a name not already pending (coalescing needs no room).
     auto it = entries_.find(name);
     const bool already = it != entries_.end() && (it->second.queued || it->second.in_flight);
     if (!already) {
-      settled_cv_.wait(lock, [&] { return stopped_ || pending_ < options_.max_pending; });
+      settled_cv_.wait(lock.unique(),
+                       [&]() CAIRN_REQUIRES(mu_) { return stopped_ || pending_ < options_.max_pending; });
     }
   }
   Entry& e = entries_[name];
@@ -161,7 +162,7 @@ void Uploader::Requeue(const std::string& name, Entry& e, milliseconds delay) {
 }
 
 void Uploader::Work() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
     if (stopped_) return;
     // The first ready name whose backoff has passed.
@@ -178,9 +179,9 @@ void Uploader::Work() {
     }
     if (pick == ready_.end()) {
       if (earliest == Clock::time_point::max()) {
-        work_cv_.wait(lock);
+        work_cv_.wait(lock.unique());
       } else {
-        work_cv_.wait_until(lock, earliest);
+        work_cv_.wait_until(lock.unique(), earliest);
       }
       continue;
     }
@@ -193,9 +194,9 @@ void Uploader::Work() {
     const std::filesystem::path local = e.local;
     const std::string unless = e.committed ? e.committed->sha256 : std::string();
 
-    lock.unlock();
+    lock.Unlock();
     UploadAttempt attempt = upload_(name, local, unless, cancel_);
-    lock.lock();
+    lock.Lock();
 
     e.in_flight = false;
     stats_.bytes_sent += attempt.bytes_sent;
@@ -275,24 +276,24 @@ Status Uploader::Report(const std::vector<std::pair<std::string, std::uint64_t>>
 }
 
 Status Uploader::Flush(Clock::time_point deadline) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::vector<std::pair<std::string, std::uint64_t>> wanted;
   for (const auto& [name, e] : entries_) {
     if (e.want_seq > 0) wanted.emplace_back(name, e.want_seq);
   }
-  const auto all_settled = [&] {
+  const auto all_settled = [&]() CAIRN_REQUIRES(mu_) {
     for (const auto& [name, seq] : wanted) {
       if (entries_.at(name).settled_seq < seq) return false;
     }
     return true;
   };
-  const bool done = settled_cv_.wait_until(lock, deadline, all_settled);
+  const bool done = settled_cv_.wait_until(lock.unique(), deadline, all_settled);
   return Report(wanted, !done);
 }
 
 void Uploader::Shutdown(const std::string& reason) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!stopped_) {
       stopped_ = true;
       stop_reason_ = reason;
@@ -323,14 +324,14 @@ void Uploader::Shutdown(const std::string& reason) {
 }
 
 std::optional<SavedFile> Uploader::LastSaved(const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = entries_.find(name);
   if (it == entries_.end()) return std::nullopt;
   return it->second.last_saved;
 }
 
 UploadStats Uploader::Stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   UploadStats s = stats_;
   s.queued = pending_;
   return s;

@@ -46,6 +46,7 @@
 #include "cairn/api.h"
 #include "cairn/run.h"
 #include "cairn/status.h"
+#include "common/thread_annotations.h"
 
 namespace cairn::internal {
 
@@ -126,24 +127,25 @@ class Uploader {
     std::optional<SavedFile> last_saved;
   };
 
-  void Work();
-  void Requeue(const std::string& name, Entry& e, std::chrono::milliseconds delay);
+  void Work() CAIRN_EXCLUDES(mu_);
+  void Requeue(const std::string& name, Entry& e, std::chrono::milliseconds delay) CAIRN_REQUIRES(mu_);
   void Settle(Entry& e, std::uint64_t seq, Status status);
-  Status Report(const std::vector<std::pair<std::string, std::uint64_t>>& wanted, bool timed_out) const;
+  Status Report(const std::vector<std::pair<std::string, std::uint64_t>>& wanted, bool timed_out) const
+      CAIRN_REQUIRES(mu_);
 
   const UploadFn upload_;
   const UploaderOptions options_;
 
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;       // workers: ready_ changed or stopping
-  std::condition_variable settled_cv_;    // Flush/Enqueue: something settled
-  std::map<std::string, Entry> entries_;  // guarded by mu_
-  std::deque<std::string> ready_;         // guarded by mu_; names with queued=true
-  std::uint64_t seq_ = 0;                 // guarded by mu_
-  std::size_t pending_ = 0;               // guarded by mu_; entries queued or in flight
-  bool stopped_ = false;                  // guarded by mu_
-  std::string stop_reason_;               // guarded by mu_
-  UploadStats stats_;                     // guarded by mu_ (queued computed on demand)
+  mutable Mutex mu_;
+  std::condition_variable work_cv_;     // workers: ready_ changed or stopping
+  std::condition_variable settled_cv_;  // Flush/Enqueue: something settled
+  std::map<std::string, Entry> entries_ CAIRN_GUARDED_BY(mu_);
+  std::deque<std::string> ready_ CAIRN_GUARDED_BY(mu_);  // names with queued=true
+  std::uint64_t seq_ CAIRN_GUARDED_BY(mu_) = 0;
+  std::size_t pending_ CAIRN_GUARDED_BY(mu_) = 0;  // entries queued or in flight
+  bool stopped_ CAIRN_GUARDED_BY(mu_) = false;
+  std::string stop_reason_ CAIRN_GUARDED_BY(mu_);
+  UploadStats stats_ CAIRN_GUARDED_BY(mu_);  // queued computed on demand
   std::atomic<bool> cancel_{false};
   std::vector<std::thread> workers_;
   std::once_flag joined_;

@@ -59,7 +59,7 @@ class S3BlobStoreTest : public ::testing::Test {
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
-  std::unique_ptr<S3BlobStore> OpenStore(S3BlobStoreOptions options) {
+  std::unique_ptr<S3BlobStore> OpenStore(const S3BlobStoreOptions& options) {
     auto s = S3BlobStore::Open(url_, options);
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? std::move(s).value() : nullptr;
