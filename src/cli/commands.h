@@ -73,7 +73,7 @@ int Sync(const Global& g, const std::string& run_dir);
 int Fsck(const StoreFlags& flags, bool quarantine, bool json);
 // Removes blobs no version refers to that are older than `grace` (a
 // duration: 90s, 30m, 1h, 7d); prints each removed digest. Safe while the
-// server runs (docs/adr/0007-fsck-and-gc.md).
+// server runs (docs/adr/0010-fsck-and-gc.md).
 int Gc(const StoreFlags& flags, bool dry_run, const std::string& grace);
 
 }  // namespace cairn::cli

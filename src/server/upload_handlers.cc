@@ -1,5 +1,5 @@
 // The upload routes beyond a plain PUT (docs/http-api.md, "Commits by
-// reference" and "Uploads in parts"; docs/adr/0007-uploads-by-reference-and-in-parts.md).
+// reference" and "Uploads in parts"; docs/adr/0008-uploads-by-reference-and-in-parts.md).
 #include <charconv>
 #include <nlohmann/json.hpp>
 

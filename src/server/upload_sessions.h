@@ -1,4 +1,4 @@
-// Resumable multipart uploads, server side (docs/adr/0007-uploads-by-reference-and-in-parts.md,
+// Resumable multipart uploads, server side (docs/adr/0008-uploads-by-reference-and-in-parts.md,
 // docs/http-api.md "Uploads in parts"): sessions whose parts are staged on
 // local disk under the data directory, whatever the blob store, and that
 // survive a server restart.

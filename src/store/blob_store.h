@@ -30,7 +30,7 @@ class BlobWriter {
   // publishes it durably. Committing bytes the store already has is OK and
   // leaves the existing blob in place, with its modification time refreshed
   // (so that `cairn gc`'s grace period protects it until the version that
-  // refers to it is committed; docs/adr/0007-fsck-and-gc.md).
+  // refers to it is committed; docs/adr/0010-fsck-and-gc.md).
   virtual Status Commit(const std::string& expected_sha256, std::uint64_t expected_size) = 0;
   virtual void Cancel() = 0;
   // Bytes appended so far.
@@ -102,7 +102,7 @@ class BlobStore {
   virtual StatusOr<std::unique_ptr<BlobReader>> Open(const std::string& sha256, std::uint64_t offset,
                                                      std::uint64_t length) = 0;
 
-  // For the operator tools (`cairn fsck`, `cairn gc`; docs/adr/0007-fsck-and-gc.md).
+  // For the operator tools (`cairn fsck`, `cairn gc`; docs/adr/0010-fsck-and-gc.md).
   // Calls `fn` for every published blob, in no particular order; uploads in
   // progress are not blobs and are never listed. Stops at, and returns, the
   // first non-OK Status of `fn`.

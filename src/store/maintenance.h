@@ -2,7 +2,7 @@
 // two storage interfaces only, so they work on every backend (SQLite or
 // PostgreSQL, local disk or S3). Both may run while a server is serving the
 // same store (open it with StoreOptions::beside_server); see
-// docs/adr/0007-fsck-and-gc.md for why that is safe.
+// docs/adr/0010-fsck-and-gc.md for why that is safe.
 #pragma once
 
 #include <chrono>

@@ -114,7 +114,7 @@ class MetadataStore {
 
   // The size recorded by some committed version, in any run of `entity`,
   // whose content has digest `sha256`; nullopt when the entity has none.
-  // Lets a commit by reference (docs/adr/0007) stay within what the entity's
+  // Lets a commit by reference (docs/adr/0008) stay within what the entity's
   // keys could already read.
   virtual StatusOr<std::optional<std::uint64_t>> FindEntityBlob(const std::string& entity,
                                                                 const std::string& sha256) = 0;

@@ -115,7 +115,7 @@ CREATE TABLE blob_md5 (
   created_ms BIGINT NOT NULL
 );
 )sql"},
-    // 3: commits by reference (docs/adr/0007) look a digest up within one
+    // 3: commits by reference (docs/adr/0008) look a digest up within one
     // entity: an index by digest keeps that one probe per upload.
     {3, "CREATE INDEX file_versions_by_sha256 ON file_versions (sha256, run);",
      "CREATE INDEX file_versions_by_sha256 ON file_versions (sha256, run);"},

@@ -1,5 +1,5 @@
 // The two ways Client::Upload avoids sending a file as one plain PUT
-// (docs/uploads.md, docs/adr/0007-uploads-by-reference-and-in-parts.md):
+// (docs/uploads.md, docs/adr/0008-uploads-by-reference-and-in-parts.md):
 //   - CommitByReference: the server already holds the digest for this entity,
 //     so the version is committed without sending a byte;
 //   - UploadInParts: a large file goes as a resumable upload in parts, sent in

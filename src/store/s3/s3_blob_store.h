@@ -63,7 +63,7 @@ class S3BlobStore final : public BlobStore, public BlobUrlSigner {
   Status ListBlobs(const std::function<Status(const BlobInfo&)>& fn) override;
   // HEAD (Last-Modified), then DELETE. S3 has no conditional DELETE, so a
   // re-commit between the two is not seen: the grace period of `cairn gc`
-  // is what protects it (docs/adr/0007-fsck-and-gc.md).
+  // is what protects it (docs/adr/0010-fsck-and-gc.md).
   StatusOr<bool> RemoveBlob(const std::string& sha256, long long modified_before_ms) override;
   // A presigned GET of the blob's object.
   StatusOr<std::string> PresignGet(const std::string& sha256, std::chrono::seconds ttl) override;
