@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -324,7 +325,7 @@ class ProgressBar {
     const double secs = std::chrono::duration<double>(now - start_).count();
     const double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
     std::string eta = "--";
-    if (rate > 0 && total >= done) eta = std::to_string(static_cast<long long>((total - done) / rate + 0.5)) + "s";
+    if (rate > 0 && total >= done) eta = std::to_string(std::llround(static_cast<double>(total - done) / rate)) + "s";
     char line[160];
     std::snprintf(line, sizeof line, "\r%3d%%  %s / %s  %s/s  ETA %s  (%zu file%s)   ",
                   total ? static_cast<int>(100 * done / total) : 100, HumanSize(done).c_str(), HumanSize(total).c_str(),

@@ -31,7 +31,7 @@ class BlobMd5Test : public ::testing::Test {
     auto writer = store_.blobs->NewWriter();
     EXPECT_TRUE(writer.ok());
     EXPECT_TRUE((*writer)->Append(bytes.data(), bytes.size()).ok());
-    const std::string sha = Sha256Hex(bytes);
+    std::string sha = Sha256Hex(bytes);
     EXPECT_TRUE((*writer)->Commit(sha, bytes.size()).ok());
     return sha;
   }

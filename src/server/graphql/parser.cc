@@ -119,7 +119,7 @@ class Lexer {
     return t;
   }
 
-  [[noreturn]] void Fail(std::string message) const { throw SyntaxError{"Syntax Error: " + message, Here()}; }
+  [[noreturn]] void Fail(const std::string& message) const { throw SyntaxError{"Syntax Error: " + message, Here()}; }
 
  private:
   static std::string Describe(char c) {
@@ -336,7 +336,7 @@ class Parser {
     return doc;
   }
 
-  [[noreturn]] void Fail(std::string message) const { throw SyntaxError{"Syntax Error: " + message, tok_.location}; }
+  [[noreturn]] void Fail(const std::string& message) const { throw SyntaxError{"Syntax Error: " + message, tok_.location}; }
 
  private:
   // Bounds the recursion; one per selection set, list or object entered.
