@@ -70,13 +70,14 @@ hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }'; }
 mib() { awk -v b="$1" 'BEGIN{printf "%.1f MiB", b/1048576}'; }
-# Runs a command under /usr/bin/time; appends "seconds max_rss_kib" to $1.
+# Runs a command under /usr/bin/time; appends "seconds max_rss_kib cpu_seconds"
+# to $1 (cpu: user + system time of the command).
 # (wall time from date +%s.%N: /usr/bin/time's %e has 10 ms steps)
 timed() {
   local out=$1; shift
   local t0; t0=$(now)
-  /usr/bin/time -f "%M" -o "$work/time.$$" "$@" >/dev/null
-  echo "$(elapsed "$t0") $(tail -1 "$work/time.$$")" >>"$out"
+  /usr/bin/time -f "%M %U %S" -o "$work/time.$$" "$@" >/dev/null
+  echo "$(elapsed "$t0") $(tail -1 "$work/time.$$" | awk '{printf "%s %.2f", $1, $2 + $3}')" >>"$out"
 }
 
 echo "transfer_bench: ${size_mib} MiB random file, median of $repeats; client files on $fs_note; $netns"
@@ -111,6 +112,11 @@ cat "$work/src.bin" >/dev/null  # warm the page cache: every step reads the same
 declare -A med rss bytes srv
 step_times() { cut -d' ' -f1 "$1" | median; }
 step_rss() { cut -d' ' -f2 "$1" | sort -n | tail -1; }
+step_cpu() { cut -d' ' -f3 "$1" | median; }
+# Appends to $3 the ratio of the last times of steps $1 and $2 (same repeat).
+paired() {
+  awk -v a="$(tail -1 "$1" | cut -d' ' -f1)" -v b="$(tail -1 "$2" | cut -d' ' -f1)" 'BEGIN{printf "%.3f\n", a/b}' >>"$3"
+}
 
 : >"$work/t.cp"
 for r in $(seq 1 "$repeats"); do rm -f "$client/cp.bin"; timed "$work/t.cp" cp "$work/src.bin" "$client/cp.bin"; done
@@ -141,9 +147,14 @@ done
 bytes[save]=$((($(lo_bytes) - lo0) / repeats)); med[save]=$(step_times "$work/t.save"); rss[save]=$(step_rss "$work/t.save"); srv[save]=$srv_hwm
 sha=$(openssl dgst -sha256 -r "$work/src.bin" | cut -c1-64)
 
-# Unchanged save: the same bytes again.
-: >"$work/t.unchanged"; lo0=$(lo_bytes)
-for r in $(seq 1 "$repeats"); do timed "$work/t.unchanged" "$bin/cairn" save "$work/src.bin" --run "$run" --base "$work"; done
+# Unchanged save: the same bytes again, each repeat paired with an openssl
+# hash of the file (the ratio is the median of the paired ratios).
+: >"$work/t.unchanged"; : >"$work/t.openssl2"; : >"$work/ratio.unchanged"; lo0=$(lo_bytes)
+for r in $(seq 1 "$repeats"); do
+  timed "$work/t.openssl2" openssl dgst -sha256 "$work/src.bin"
+  timed "$work/t.unchanged" "$bin/cairn" save "$work/src.bin" --run "$run" --base "$work"
+  paired "$work/t.unchanged" "$work/t.openssl2" "$work/ratio.unchanged"
+done
 bytes[unchanged]=$((($(lo_bytes) - lo0) / repeats)); med[unchanged]=$(step_times "$work/t.unchanged"); rss[unchanged]=$(step_rss "$work/t.unchanged")
 version=$("$bin/cairn" versions "$run" src.bin | tail -1 | cut -f1 | tr -d v)
 
@@ -170,8 +181,7 @@ for r in $(seq 1 "$repeats"); do
   timed "$work/t.cold" "$bin/cairn" restore src.bin --run "$run" --root "$client/cold" -q
   lo_cold=$((lo_cold + $(lo_bytes) - lo0))
   h=$(hwm_kib "$server_pid"); [ "$h" -gt "$srv_hwm" ] && srv_hwm=$h
-  awk -v a="$(tail -1 "$work/t.curl" | cut -d' ' -f1)" -v b="$(tail -1 "$work/t.cold" | cut -d' ' -f1)" \
-    'BEGIN{printf "%.3f\n", a/b}' >>"$work/ratio.cold"
+  paired "$work/t.curl" "$work/t.cold" "$work/ratio.cold"
   [ "$(openssl dgst -sha256 -r "$client/cold/src.bin" | cut -c1-64)" = "$sha" ] || echo "transfer_bench: restored copy differs!" >&2
 
   rm -rf "$client/cold" "$client/cache"
@@ -255,10 +265,12 @@ row "  the same, one connection" "${med[cold1]}" "$(thr "${med[cold1]}")" "$(rat
 row "cairn restore, already present" "$(awk -v u="$present_us" 'BEGIN{printf "%.6f", u/1e6}')" "" "median ${present_us} us, p99 ${present_p99} us" "0" "in process"
 row "cairn cache-hit restore, new root" "${med[hit]}" "$(thr "${med[hit]}")" "$(ratio "${med[hit]}" "${med[curl]}") of ref time" "$(mib "${bytes[hit]}")" "${rss[hit]} KiB"
 row "cairn cold save" "${med[save]}" "$(thr "${med[save]}")" "$(ratio "${med[curl]}" "${med[save]}") of ref thr" "$(mib "${bytes[save]}")" "${rss[save]}/${srv[save]} KiB"
-row "cairn save, unchanged content" "${med[unchanged]}" "" "$(ratio "${med[unchanged]}" "${med[openssl]}") x openssl time" "$(mib "${bytes[unchanged]}")" "${rss[unchanged]} KiB"
+row "cairn save, unchanged content" "${med[unchanged]}" "" "$(median <"$work/ratio.unchanged") x openssl (paired)" "$(mib "${bytes[unchanged]}")" "${rss[unchanged]} KiB"
 row "cairn 8 concurrent restores (8 files)" "${med[conc]}" "$(awk -v s="$size" -v t="${med[conc]}" 'BEGIN{printf "%.0f MiB/s", 8*s/1048576/t}')" "$(ratio "$(awk -v t="${med[conc]}" 'BEGIN{print t/8}')" "${med[curl]}") x ref time/file" "$(mib "${bytes[conc]}")" "${rss[conc]}/${srv[conc]} KiB"
 row "cairn rerun after kill at ~50%" "${med[resume]}" "" "moved $(ratio "${bytes[resume]}" "$size") of the file" "$(mib "${bytes[resume]}")" "${rss[resume]} KiB"
 echo
+echo "client CPU (user+sys), median s: curl -o $(step_cpu "$work/t.curl"); cairn cold restore $(step_cpu "$work/t.cold"),"\
+  "one connection $(step_cpu "$work/t.cold1"); openssl $(step_cpu "$work/t.openssl"); unchanged save $(step_cpu "$work/t.unchanged")"
 echo "targets: cold >= 0.90 of ref throughput; cache hit < 0.25 s and no network; unchanged save < 1 MiB sent and"
 echo "         <= 1.2 x openssl; rerun after kill moves <= 0.55; 8 concurrent: server < 131072 KiB, each client < 65536 KiB;"
 echo "         already present < 1000 us in process. RSS figures are peaks (client: /usr/bin/time; server: VmHWM, reset per step)."

@@ -39,6 +39,7 @@ constexpr int kSidecarFormat = 1;
 constexpr std::size_t kHashChunkBytes = 1 << 20;
 // Writeback of the verified prefix is started every this many bytes.
 constexpr std::uint64_t kWritebackChunkBytes = 8 << 20;
+constexpr auto kWritebackPoll = std::chrono::milliseconds(5);
 // How often the sidecar records progress (bytes since the last record are
 // fetched again after a kill) and how often progress is reported.
 constexpr auto kSidecarEvery = std::chrono::milliseconds(250);
@@ -194,6 +195,11 @@ class PartialDownload {
   std::uint64_t ContiguousPrefix() const;
   Sidecar Snapshot() const;  // caller holds mu_
   std::uint64_t BytesOnDisk() const;
+  // Until `done`: starts writeback of the hashed prefix every
+  // kWritebackChunkBytes, so that the one fsync before the rename has little
+  // left to wait for. Its own thread: sync_file_range blocks while the disk
+  // is congested, and hashing must not wait for the disk.
+  void StartWriteback(const std::atomic<bool>& done);
   void Report(std::uint64_t done) const {
     if (transfer_.progress) transfer_.progress({file_.name, done, file_.size});
   }
@@ -274,7 +280,8 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
   // arrived (reading it back from the page cache: memory stays bounded
   // whatever the order parts finish in).
   ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
-  std::uint64_t flushed = 0;
+  std::atomic<bool> hashing_done{false};
+  std::thread writeback([this, &hashing_done] { StartWriteback(hashing_done); });
   std::vector<char> buf(kHashChunkBytes);
   Status local_error;
   auto last_sidecar = Clock::now(), last_progress = Clock::now() - kProgressEvery;
@@ -312,14 +319,6 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
       hasher_.Update(buf.data(), static_cast<std::size_t>(n));
       hashed_ += static_cast<std::uint64_t>(n);
     }
-    const std::uint64_t hashed = hashed_.load();
-    if (hashed - flushed >= kWritebackChunkBytes || (hashed == file_.size && hashed > flushed)) {
-      // Start writing the hashed prefix to disk now, in the background, so
-      // that the one fsync before the rename has little left to wait for.
-      ::sync_file_range(fd_, static_cast<off_t>(flushed), static_cast<off_t>(hashed - flushed),
-                        SYNC_FILE_RANGE_WRITE);
-      flushed = hashed;
-    }
     if (!local_error.ok() && !stop_.exchange(true)) {
       std::lock_guard<std::mutex> lock(mu_);
       if (error_.ok()) error_ = local_error;
@@ -330,6 +329,8 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
     }
     if (finished) break;
   }
+  hashing_done = true;
+  writeback.join();
   for (auto& t : threads) t.join();
 
   std::lock_guard<std::mutex> lock(mu_);
@@ -387,6 +388,19 @@ Sidecar PartialDownload::Snapshot() const {
   }
   std::sort(s.done.begin(), s.done.end(), [](const Range& x, const Range& y) { return x.begin < y.begin; });
   return s;
+}
+
+void PartialDownload::StartWriteback(const std::atomic<bool>& done) {
+  std::uint64_t flushed = 0;
+  while (!done.load()) {
+    const std::uint64_t hashed = hashed_.load();
+    if (hashed - flushed < kWritebackChunkBytes) {
+      std::this_thread::sleep_for(kWritebackPoll);
+      continue;
+    }
+    ::sync_file_range(fd_, static_cast<off_t>(flushed), static_cast<off_t>(hashed - flushed), SYNC_FILE_RANGE_WRITE);
+    flushed = hashed;
+  }
 }
 
 std::uint64_t PartialDownload::BytesOnDisk() const {
