@@ -2,9 +2,51 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <iostream>
 
 #include "cli/commands.h"
+
+namespace {
+
+// Anyone on the machine can read argv (ps, /proc/PID/cmdline): overwrites
+// every occurrence of `secret` in it with '*'. (A moment between exec and
+// this call remains; the warnings point to the ways that have none.)
+void HideFromArgv(int argc, char** argv, const std::string& secret) {
+  if (secret.empty()) return;
+  for (int i = 1; i < argc; ++i) {
+    for (char* p = std::strstr(argv[i], secret.c_str()); p != nullptr; p = std::strstr(p, secret.c_str())) {
+      std::fill(p, p + secret.size(), '*');
+    }
+  }
+}
+
+// The password in a libpq connection string: postgresql://user:PASSWORD@host
+// or the keyword form password=PASSWORD. Empty when there is none.
+std::string DbPassword(const std::string& url) {
+  if (const auto scheme = url.find("://"); scheme != std::string::npos) {
+    const auto at = url.find('@', scheme + 3);
+    const auto colon = url.find(':', scheme + 3);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) return url.substr(colon + 1, at - colon - 1);
+    return "";
+  }
+  if (const auto kw = url.find("password="); kw != std::string::npos) {
+    const auto end = url.find(' ', kw);
+    return url.substr(kw + 9, end == std::string::npos ? std::string::npos : end - kw - 9);
+  }
+  return "";
+}
+
+// Blanks a --db password out of argv, with a warning naming the safer ways.
+void HideDbPassword(int argc, char** argv, const std::string& db_url) {
+  const std::string password = DbPassword(db_url);
+  if (password.empty()) return;
+  HideFromArgv(argc, argv, password);
+  std::cerr << "cairn: warning: a database password on the command line can be seen by other users (ps); set "
+               "CAIRN_DB_URL instead, or keep the password in ~/.pgpass (PGPASSFILE)\n";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace cairn::cli;
@@ -151,13 +193,12 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  HideDbPassword(argc, argv, db_url);
+  HideDbPassword(argc, argv, store_flags.db_url);
   if (*server) return Server(data_dir, listen, threads, db_url, blobs_url, s3_presign, tls_cert, tls_key);
   if (*login) {
     if (login_key) {
-      // Anyone on the machine can read argv (ps, /proc/PID/cmdline): blank the key out of it now.
-      for (int i = 1; i < argc; ++i) {
-        if (*login_key == argv[i]) std::fill(argv[i], argv[i] + login_key->size(), '*');
-      }
+      HideFromArgv(argc, argv, *login_key);
       std::cerr << "cairn: warning: a key on the command line can be seen by other users (ps, shell history); "
                    "pipe it in instead: cairn login < keyfile\n";
     }

@@ -44,6 +44,17 @@ Status ErrnoStatus(int err, std::string_view op, const std::filesystem::path& pa
   }
 }
 
+Status StorageErrnoStatus(int err, std::string_view op, const std::filesystem::path& path) {
+  Status s = ErrnoStatus(err, op, path);
+  switch (s.code()) {
+    case StatusCode::kResourceExhausted:
+    case StatusCode::kUnavailable:
+      return s;
+    default:
+      return InternalError(s.message());
+  }
+}
+
 Status SyncDir(const std::filesystem::path& dir) {
   int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, "open directory", dir);

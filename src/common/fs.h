@@ -15,6 +15,13 @@ namespace cairn::internal {
 // kResourceExhausted, ...). The one place errno becomes a Status.
 Status ErrnoStatus(int err, std::string_view op, const std::filesystem::path& path);
 
+// The same for the server's own storage (blobs, staging, upload sessions):
+// a request cannot have caused such an error, so it never becomes a 4xx whose
+// message a client would read. Full disk -> kResourceExhausted, EIO/EAGAIN/
+// EINTR -> kUnavailable, everything else -> kInternal; the server answers
+// those with fixed text and keeps the message (and its path) for its log.
+Status StorageErrnoStatus(int err, std::string_view op, const std::filesystem::path& path);
+
 // fsyncs a directory so a rename inside it is durable.
 Status SyncDir(const std::filesystem::path& dir);
 

@@ -764,6 +764,11 @@ StatusOr<asio::ssl::context> TlsContext(const std::filesystem::path& cert, const
 
 Status RunServer(const ServerOptions& options) {
   if (options.data_dir.empty()) return InvalidArgumentError("the data directory is required (--data DIR)");
+  // sendfile(2) has no MSG_NOSIGNAL: once a client that closed mid-download
+  // has answered our next segment with a reset, the following call raises
+  // SIGPIPE, whose default action ends the whole server. Asio's own writes
+  // pass MSG_NOSIGNAL; every write error is handled where it happens.
+  ::signal(SIGPIPE, SIG_IGN);
   StatusOr<std::pair<std::string, unsigned short>> host_port = SplitHostPort(options.listen);
   if (!host_port.ok()) return host_port.status();
   const auto& [host, port] = *host_port;

@@ -58,7 +58,7 @@ class PartWriter final : public BlobWriter {
       ssize_t w = ::pwrite(fd_, p, left, static_cast<off_t>(offset_ + size_));
       if (w < 0) {
         if (errno == EINTR) continue;
-        return ErrnoStatus(errno, "write", dir_ / "data");
+        return StorageErrnoStatus(errno, "write", dir_ / "data");
       }
       p += w;
       left -= static_cast<std::size_t>(w);
@@ -79,10 +79,10 @@ class PartWriter final : public BlobWriter {
                            "; send the part again");
     }
     // The bytes first, then the marker: a marker always means a whole part.
-    if (::fdatasync(fd_) != 0) return ErrnoStatus(errno, "fsync", dir_ / "data");
+    if (::fdatasync(fd_) != 0) return StorageErrnoStatus(errno, "fsync", dir_ / "data");
     const std::filesystem::path marker = dir_ / "parts" / std::to_string(n_);
     Fd m{::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644)};
-    if (m.fd < 0) return ErrnoStatus(errno, "create", marker);
+    if (m.fd < 0) return StorageErrnoStatus(errno, "create", marker);
     if (Status s = SyncDir(marker.parent_path()); !s.ok()) return s;
     ::utimensat(AT_FDCWD, (dir_ / "session.json").c_str(), nullptr, 0);  // activity
     Cancel();
@@ -115,7 +115,7 @@ StatusOr<std::unique_ptr<UploadSessions>> UploadSessions::Open(const std::filesy
                                                                std::chrono::seconds ttl) {
   std::error_code ec;
   std::filesystem::create_directories(root, ec);
-  if (ec) return ErrnoStatus(ec.value(), "create upload directory", root);
+  if (ec) return StorageErrnoStatus(ec.value(), "create upload directory", root);
   std::unique_ptr<UploadSessions> sessions(new UploadSessions(root, ttl));
   sessions->RemoveExpired();
   return sessions;
@@ -159,11 +159,11 @@ StatusOr<UploadSession> UploadSessions::Create(const RunKey& run, const std::str
   const std::filesystem::path dir = Dir(s.id);
   std::error_code ec;
   std::filesystem::create_directories(dir / "parts", ec);
-  if (ec) return ErrnoStatus(ec.value(), "create", dir / "parts");
+  if (ec) return StorageErrnoStatus(ec.value(), "create", dir / "parts");
   const std::filesystem::path data = dir / "data";
   Fd fd{::open(data.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)};
-  if (fd.fd < 0) return ErrnoStatus(errno, "create", data);
-  if (::ftruncate(fd.fd, static_cast<off_t>(size)) != 0) return ErrnoStatus(errno, "size", data);
+  if (fd.fd < 0) return StorageErrnoStatus(errno, "create", data);
+  if (::ftruncate(fd.fd, static_cast<off_t>(size)) != 0) return StorageErrnoStatus(errno, "size", data);
   nlohmann::json j{{"entity", run.entity}, {"project", run.project}, {"run", run.run_id},
                    {"name", name},         {"sha256", sha256},       {"size", size},
                    {"part_size", part_size}, {"created_ms", s.created_ms}};
@@ -179,7 +179,9 @@ StatusOr<UploadSession> UploadSessions::Get(const std::string& id) {
   if (!IsSessionId(id)) return NotFound(id);
   const std::filesystem::path dir = Dir(id);
   StatusOr<std::string> text = ReadSmallFile(dir / "session.json");
-  if (!text.ok()) return text.status().code() == StatusCode::kNotFound ? NotFound(id) : text.status();
+  if (!text.ok()) {
+    return text.status().code() == StatusCode::kNotFound ? NotFound(id) : InternalError(text.status().message());
+  }
   UploadSession s;
   s.id = id;
   s.touched_ms = MtimeMs(dir / "session.json");
@@ -218,7 +220,7 @@ StatusOr<std::unique_ptr<BlobWriter>> UploadSessions::NewPartWriter(const Upload
   }
   const std::filesystem::path data = Dir(session.id) / "data";
   int fd = ::open(data.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? NotFound(session.id) : ErrnoStatus(errno, "open", data);
+  if (fd < 0) return errno == ENOENT ? NotFound(session.id) : StorageErrnoStatus(errno, "open", data);
   return std::unique_ptr<BlobWriter>(new PartWriter(fd, Dir(session.id), n, n * session.part_size));
 }
 
@@ -262,7 +264,7 @@ Status UploadSessions::AssembleInto(const UploadSession& session, BlobStore& blo
     if (s.code() != StatusCode::kFailedPrecondition) return s;
   }
   Fd fd{::open(data.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (fd.fd < 0) return errno == ENOENT ? NotFound(session.id) : ErrnoStatus(errno, "open", data);
+  if (fd.fd < 0) return errno == ENOENT ? NotFound(session.id) : StorageErrnoStatus(errno, "open", data);
   ::posix_fadvise(fd.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   StatusOr<std::unique_ptr<BlobWriter>> writer = blobs.NewWriter();
   if (!writer.ok()) return writer.status();
@@ -271,7 +273,7 @@ Status UploadSessions::AssembleInto(const UploadSession& session, BlobStore& blo
     ssize_t n = ::pread(fd.fd, buf.get(), static_cast<std::size_t>(std::min<std::uint64_t>(kCopyChunk, session.size - off)),
                         static_cast<off_t>(off));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(errno, "read", data);
+    if (n < 0) return StorageErrnoStatus(errno, "read", data);
     if (n == 0) return DataLossError(data.string() + " is shorter than the upload's " + std::to_string(session.size) + " bytes");
     if (Status s = (*writer)->Append(buf.get(), static_cast<std::size_t>(n)); !s.ok()) return s;
     off += static_cast<std::uint64_t>(n);

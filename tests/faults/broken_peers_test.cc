@@ -161,6 +161,40 @@ TEST_F(BrokenPeers, ConnectionResetMidDownloadIsRetriedWithoutLeaks) {
   EXPECT_LE(server_after.threads, server_before.threads);
 }
 
+// A client that goes away mid-download (it reads what has arrived and closes,
+// or resets) must cost the server that one transfer. Regression: the server's
+// sendfile(2) to such a socket raised SIGPIPE, which ended the server.
+TEST_F(BrokenPeers, ClientsLeavingMidDownloadDoNotStopTheServer) {
+  const auto start = std::chrono::steady_clock::now();
+  constexpr int kLeavers = 20;
+  for (int i = 0; i < kLeavers; ++i) {
+    int fd = testing::ConnectLoopback(server_->port());
+    ASSERT_GE(fd, 0);
+    const std::string request = "GET /api/v1/runs/" + std::string(kRun) +
+                                "/files/model.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key_ + "\r\n\r\n";
+    ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+    std::vector<char> buf(256 * 1024);
+    std::size_t got = 0;
+    while (got < 200000) {
+      const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+      ASSERT_GT(n, 0) << "the server closed a download after " << got << " bytes (leaver " << i << ")";
+      got += static_cast<std::size_t>(n);
+    }
+    while (::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT) > 0) {
+    }
+    if (i % 2 == 1) {  // every other one resets instead of closing
+      linger l{1, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    ::close(fd);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  RestoreThrough(server_->base_url());  // fails with "cannot reach the cairn server" if it died
+  std::printf("[faults] BrokenPeers.leave: %d clients left mid-download (closed or reset); server still serving; %.1f s\n",
+              kLeavers, faults::SecondsSince(start));
+}
+
 TEST_F(BrokenPeers, A503Or429ForAWhileIsRetriedUntilItSucceeds) {
   faults::FaultSeed("BrokenPeers.refuse");
   RestoreThrough(server_->base_url());

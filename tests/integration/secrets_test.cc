@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/sha256.h"
 #include "testing/server_fixture.h"
 
 namespace cairn {
@@ -127,6 +128,33 @@ TEST_F(Secrets, JsonBodiesAreSchemaCheckedAndBounded) {
   EXPECT_EQ(Curl("GET", "/api/v1/runs/alice/p/r/meta/" + std::string(20000, 'u')).first / 100, 4);
 }
 
+// An error of the server's own storage (here blobs/tmp is a file, so creating
+// an upload's temp file fails with ENOTDIR) is the server's fault: 500 with
+// fixed text, the path only in its log -- never a 4xx carrying a server path.
+TEST_F(Secrets, StorageErrorsAreServerErrorsWithoutPaths) {
+  const fs::path tmp_dir = server_->data_dir() / "blobs" / "tmp";
+  const fs::path aside = server_->data_dir() / "blobs" / "tmp.aside";
+  fs::rename(tmp_dir, aside);
+  testing::WriteFile(tmp_dir, "not a directory");
+  const std::string body = "some bytes";
+  const std::vector<std::string> upload{
+      "/usr/bin/curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", "PUT", "-H", "Authorization: Bearer " + key_,
+      "-H", "X-Cairn-Sha256: " + internal::Sha256Hex(body), "--data-binary", body,
+      server_->base_url() + "/api/v1/runs/alice/p/r/files/storage-error.bin"};
+  testing::CommandResult r = testing::Run(upload);
+  fs::remove(tmp_dir);
+  fs::rename(aside, tmp_dir);
+  const std::size_t nl = r.out.rfind('\n');
+  ASSERT_NE(nl, std::string::npos) << r.out;
+  EXPECT_EQ(r.out.substr(nl + 1), "500") << r.out;
+  EXPECT_EQ(r.out.find(server_->data_dir().string()), std::string::npos) << "a server path in an answer: " << r.out;
+  EXPECT_NE(r.out.find("its log has the details"), std::string::npos) << r.out;
+  EXPECT_NE(server_->log().find("Not a directory"), std::string::npos) << "the cause belongs in the server's log";
+  // And the store works again once the directory is back.
+  testing::CommandResult again = testing::Run(upload);
+  EXPECT_EQ(again.out.substr(again.out.rfind('\n') + 1), "201") << again.out;
+}
+
 // A listener that accepts connections and never answers: the CLI hangs on it
 // long enough for its process listing to be read.
 class SilentServer {
@@ -144,6 +172,7 @@ class SilentServer {
   }
   ~SilentServer() { ::close(fd_); }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
 
  private:
   int fd_ = -1;
@@ -161,14 +190,26 @@ TEST_F(Secrets, KeysStayOutOfProcessListingsAndKeyFilesAre0600) {
   testing::BackgroundProcess restore({testing::CairnBinary().string(), "--base-url", silent.url(), "restore", "x.bin",
                                       "--run", "alice/p/r", "--root", home.path().string()},
                                      env);
+  // A database password in --db is blanked the same way (the silent
+  // listener stands in for a PostgreSQL server that never answers).
+  const std::string password = "NeverShowMyDbPassword";
+  testing::BackgroundProcess server({testing::CairnBinary().string(), "server", "--data",
+                                     (home.path() / "data").string(), "--listen", "127.0.0.1:0", "--db",
+                                     "postgresql://cairn:" + password + "@127.0.0.1:" + std::to_string(silent.port()) +
+                                         "/cairn"},
+                                    env);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  for (pid_t pid : {login.pid(), restore.pid()}) {
+  for (pid_t pid : {login.pid(), restore.pid(), server.pid()}) {
     std::string cmdline = testing::ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
     EXPECT_FALSE(cmdline.empty());
     EXPECT_EQ(cmdline.find(key), std::string::npos) << "the key is visible in ps";
-    EXPECT_EQ(testing::Run({"/bin/ps", "-ww", "-o", "args=", "-p", std::to_string(pid)}).out.find(key),
-              std::string::npos);
+    EXPECT_EQ(cmdline.find(password), std::string::npos) << "the database password is visible in ps";
+    const std::string ps = testing::Run({"/bin/ps", "-ww", "-o", "args=", "-p", std::to_string(pid)}).out;
+    EXPECT_EQ(ps.find(key), std::string::npos);
+    EXPECT_EQ(ps.find(password), std::string::npos);
   }
+  EXPECT_NE(testing::ReadFile("/proc/" + std::to_string(server.pid()) + "/cmdline").find("postgresql://cairn:*"),
+            std::string::npos);
   EXPECT_NE(testing::Cairn({"login", "--help"}).out.find("standard input"), std::string::npos);
 
   // netrc: 0600 even when an older, wider file was there; other entries kept.

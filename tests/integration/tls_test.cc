@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "common/sha256.h"
+#include "store/s3/s3_client.h"
 #include "testing/server_fixture.h"
 
 namespace cairn {
@@ -107,6 +108,37 @@ TEST_F(Tls, AnotherCaIsRefusedWithACertificateError) {
   }
   // The server saw no request: the handshake failed before any was sent.
   EXPECT_EQ(server_->log().find("GET /api"), std::string::npos) << server_->log();
+}
+
+// The server's own S3 client (for an https:// object store with a private CA)
+// trusts CAIRN_CA_BUNDLE too, or AWS_CA_BUNDLE. The TLS server stands in for
+// the object store: any HTTP answer means the certificate was accepted.
+TEST_F(Tls, TheServersS3ClientTrustsTheCaBundle) {
+  const internal::S3Location location{.endpoint = server_->base_url(), .bucket = "bucket"};
+  const internal::S3Credentials credentials{.access_key_id = "AKIDEXAMPLE", .secret_access_key = "secret"};
+  // This test decides the CA variables (a machine may set AWS_CA_BUNDLE).
+  const char* outer = std::getenv("AWS_CA_BUNDLE");
+  const std::optional<std::string> aws_before = outer ? std::optional<std::string>(outer) : std::nullopt;
+  ::unsetenv("AWS_CA_BUNDLE");
+  auto send = [&] {
+    internal::S3Client client(location, credentials);
+    return client.Send("POST", "key", {}, {}, internal::S3Body{}, /*idempotent=*/false);
+  };
+  auto trusted = send();  // CAIRN_CA_BUNDLE is the test CA (SetUp)
+  ASSERT_TRUE(trusted.ok()) << trusted.status();
+  EXPECT_GT(trusted->http_status, 0);
+  ::setenv("CAIRN_CA_BUNDLE", (pki_->path() / "other-ca.pem").c_str(), 1);
+  auto wrong = send();
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.status().message().find("SSL"), std::string::npos) << wrong.status();
+  ::setenv("AWS_CA_BUNDLE", (pki_->path() / "ca.pem").c_str(), 1);  // takes precedence
+  auto aws = send();
+  if (aws_before) {
+    ::setenv("AWS_CA_BUNDLE", aws_before->c_str(), 1);
+  } else {
+    ::unsetenv("AWS_CA_BUNDLE");
+  }
+  ASSERT_TRUE(aws.ok()) << aws.status();
 }
 
 TEST_F(Tls, PlainHttpToTheTlsPortIsToldToUseHttps) {

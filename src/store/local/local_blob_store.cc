@@ -28,7 +28,7 @@ Status EnsureDir(const std::filesystem::path& dir) {
     if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return OkStatus();
     return FailedPreconditionError(dir.string() + " exists and is not a directory: move it away");
   }
-  return ErrnoStatus(errno, "create directory", dir);
+  return StorageErrnoStatus(errno, "create directory", dir);
 }
 
 // Moves the durable file `file` into place as `final_path` and makes the
@@ -47,7 +47,7 @@ Status PlaceBlob(const std::filesystem::path& file, const std::filesystem::path&
   }
   if (::rename(file.c_str(), final_path.c_str()) != 0) {
     if (errno == EXDEV) return FailedPreconditionError(file.string() + " is on another filesystem than the blobs");
-    return ErrnoStatus(errno, "rename onto", final_path);
+    return StorageErrnoStatus(errno, "rename onto", final_path);
   }
   return SyncDir(final_path.parent_path());
 }
@@ -66,7 +66,7 @@ class LocalBlobWriter final : public BlobWriter {
       ssize_t w = ::write(fd_, p, left);
       if (w < 0) {
         if (errno == EINTR) continue;
-        return ErrnoStatus(errno, "write", tmp_path_);
+        return StorageErrnoStatus(errno, "write", tmp_path_);
       }
       p += w;
       left -= static_cast<std::size_t>(w);
@@ -110,10 +110,10 @@ class LocalBlobWriter final : public BlobWriter {
 
  private:
   Status Publish(const std::string& sha256) {
-    if (::fsync(fd_) != 0) return ErrnoStatus(errno, "fsync", tmp_path_);
+    if (::fsync(fd_) != 0) return StorageErrnoStatus(errno, "fsync", tmp_path_);
     int rc = ::close(fd_);
     fd_ = -1;
-    if (rc != 0) return ErrnoStatus(errno, "close", tmp_path_);
+    if (rc != 0) return StorageErrnoStatus(errno, "close", tmp_path_);
     Status s = PlaceBlob(tmp_path_, store_->BlobPath(sha256));
     if (s.ok()) tmp_path_.clear();
     return s;
@@ -142,7 +142,7 @@ class LocalBlobReader final : public BlobReader, public LocalFileRange {
       ssize_t r = ::pread(fd_, buf, want, static_cast<off_t>(offset_));
       if (r < 0) {
         if (errno == EINTR) continue;
-        return ErrnoStatus(errno, "read", path_);
+        return StorageErrnoStatus(errno, "read", path_);
       }
       if (r == 0) {
         return DataLossError("blob " + path_.string() + " ended " + std::to_string(remaining_) +
@@ -177,7 +177,7 @@ StatusOr<std::unique_ptr<LocalBlobStore>> LocalBlobStore::Open(const std::filesy
                                                                const LocalBlobStoreOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(root, ec);
-  if (ec) return ErrnoStatus(ec.value(), "create blob directory", root);
+  if (ec) return StorageErrnoStatus(ec.value(), "create blob directory", root);
   const std::filesystem::path tmp = root / kTmpDir;
   if (Status s = EnsureDir(tmp); !s.ok()) return s;
   if (!options.clear_uploads) return std::unique_ptr<LocalBlobStore>(new LocalBlobStore(root));
@@ -186,14 +186,14 @@ StatusOr<std::unique_ptr<LocalBlobStore>> LocalBlobStore::Open(const std::filesy
     std::error_code rm_ec;
     std::filesystem::remove_all(entry.path(), rm_ec);
   }
-  if (ec) return ErrnoStatus(ec.value(), "list", tmp);
+  if (ec) return StorageErrnoStatus(ec.value(), "list", tmp);
   return std::unique_ptr<LocalBlobStore>(new LocalBlobStore(root));
 }
 
 Status LocalBlobStore::Adopt(const std::filesystem::path& file, const std::string& sha256, std::uint64_t size) {
   if (!IsSha256Hex(sha256)) return InvalidArgumentError("\"" + sha256 + "\" is not a lowercase hex SHA-256");
   int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open", file);
+  if (fd < 0) return StorageErrnoStatus(errno, "open", file);
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
@@ -205,7 +205,7 @@ Status LocalBlobStore::Adopt(const std::filesystem::path& file, const std::strin
   for (;;) {
     ssize_t n = ::pread(fd, buf.get(), kAdoptChunk, static_cast<off_t>(got));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(errno, "read", file);
+    if (n < 0) return StorageErrnoStatus(errno, "read", file);
     if (n == 0) break;
     hasher.Update(buf.get(), static_cast<std::size_t>(n));
     got += static_cast<std::uint64_t>(n);
@@ -215,7 +215,7 @@ Status LocalBlobStore::Adopt(const std::filesystem::path& file, const std::strin
     return DataLossError("assembled " + std::to_string(got) + " bytes with SHA-256 " + actual + ", expected " +
                          std::to_string(size) + " bytes with SHA-256 " + sha256 + "; nothing was stored");
   }
-  if (::fsync(fd) != 0) return ErrnoStatus(errno, "fsync", file);
+  if (::fsync(fd) != 0) return StorageErrnoStatus(errno, "fsync", file);
   return PlaceBlob(file, BlobPath(sha256));
 }
 
@@ -226,7 +226,7 @@ std::filesystem::path LocalBlobStore::BlobPath(const std::string& sha256) const 
 StatusOr<std::unique_ptr<BlobWriter>> LocalBlobStore::NewWriter() {
   std::string tmpl = (root_ / kTmpDir / "upload-XXXXXX").string();
   int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "create temporary file in", root_ / kTmpDir);
+  if (fd < 0) return StorageErrnoStatus(errno, "create temporary file in", root_ / kTmpDir);
   return std::unique_ptr<BlobWriter>(new LocalBlobWriter(this, fd, tmpl));
 }
 
@@ -236,7 +236,7 @@ StatusOr<std::optional<std::uint64_t>> LocalBlobStore::Stat(const std::string& s
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return std::optional<std::uint64_t>();
-    return ErrnoStatus(errno, "stat", path);
+    return StorageErrnoStatus(errno, "stat", path);
   }
   return std::optional<std::uint64_t>(static_cast<std::uint64_t>(st.st_size));
 }
@@ -248,11 +248,11 @@ StatusOr<std::unique_ptr<BlobReader>> LocalBlobStore::Open(const std::string& sh
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return NotFoundError("blob " + sha256 + " is missing from the blob store");
-    return ErrnoStatus(errno, "open", path);
+    return StorageErrnoStatus(errno, "open", path);
   }
   struct stat st;
   if (::fstat(fd, &st) != 0) {
-    Status s = ErrnoStatus(errno, "stat", path);
+    Status s = StorageErrnoStatus(errno, "stat", path);
     ::close(fd);
     return s;
   }
@@ -280,11 +280,11 @@ Status LocalBlobStore::ListBlobs(const std::function<Status(const BlobInfo&)>& f
         if (::lstat(f.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // gone meanwhile, or not a file
         if (Status s = fn(BlobInfo{sha, static_cast<std::uint64_t>(st.st_size), MtimeMs(st)}); !s.ok()) return s;
       }
-      if (ec) return ErrnoStatus(ec.value(), "list", b.path());
+      if (ec) return StorageErrnoStatus(ec.value(), "list", b.path());
     }
-    if (ec) return ErrnoStatus(ec.value(), "list", a.path());
+    if (ec) return StorageErrnoStatus(ec.value(), "list", a.path());
   }
-  if (ec) return ErrnoStatus(ec.value(), "list", root_);
+  if (ec) return StorageErrnoStatus(ec.value(), "list", root_);
   return OkStatus();
 }
 
@@ -295,25 +295,25 @@ StatusOr<bool> LocalBlobStore::RemoveBlob(const std::string& sha256, long long m
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return false;
-    return ErrnoStatus(errno, "stat", path);
+    return StorageErrnoStatus(errno, "stat", path);
   }
   if (MtimeMs(st) >= modified_before_ms) return false;
   if (::rename(path.c_str(), parked.c_str()) != 0) {
     if (errno == ENOENT) return false;
-    return ErrnoStatus(errno, "move aside", path);
+    return StorageErrnoStatus(errno, "move aside", path);
   }
   // A Commit() that touched the blob before our rename shows here; one after
   // it found nothing and published its own copy.
   if (::stat(parked.c_str(), &st) == 0 && MtimeMs(st) >= modified_before_ms) {
     if (::link(parked.c_str(), path.c_str()) != 0 && errno != EEXIST) {
-      return ErrnoStatus(errno, "put back", path);
+      return StorageErrnoStatus(errno, "put back", path);
     }
     ::unlink(parked.c_str());
     return false;
   }
   // Not fsynced (a directory fsync per blob made gc 100x slower): after a
   // crash a removed orphan may come back, and the next gc removes it again.
-  if (::unlink(parked.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "remove", parked);
+  if (::unlink(parked.c_str()) != 0 && errno != ENOENT) return StorageErrnoStatus(errno, "remove", parked);
   return true;
 }
 

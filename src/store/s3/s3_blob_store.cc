@@ -27,7 +27,7 @@ StatusOr<std::string> HashRange(int fd, std::uint64_t offset, std::uint64_t leng
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(length, buf.size()));
     ssize_t r = ::pread(fd, buf.data(), want, static_cast<off_t>(offset));
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return ErrnoStatus(r < 0 ? errno : EIO, "read staging file of", what);
+    if (r <= 0) return StorageErrnoStatus(r < 0 ? errno : EIO, "read staging file of", what);
     h.Update(buf.data(), static_cast<std::size_t>(r));
     offset += static_cast<std::uint64_t>(r);
     length -= static_cast<std::uint64_t>(r);
@@ -55,7 +55,7 @@ class S3BlobWriter final : public BlobWriter {
       ssize_t w = ::write(fd_, p, left);
       if (w < 0) {
         if (errno == EINTR) continue;
-        return ErrnoStatus(errno, "write upload staging file in", store_->options().staging_dir);
+        return StorageErrnoStatus(errno, "write upload staging file in", store_->options().staging_dir);
       }
       p += w;
       left -= static_cast<std::size_t>(w);
@@ -261,7 +261,7 @@ StatusOr<std::unique_ptr<S3BlobStore>> S3BlobStore::Open(const std::string& url,
   if (options.staging_dir.empty()) return InvalidArgumentError("the S3 blob store needs a staging directory");
   std::error_code ec;
   std::filesystem::create_directories(options.staging_dir, ec);
-  if (ec) return ErrnoStatus(ec.value(), "create staging directory", options.staging_dir);
+  if (ec) return StorageErrnoStatus(ec.value(), "create staging directory", options.staging_dir);
   std::unique_ptr<S3BlobStore> store(new S3BlobStore(*location, *creds, options));
   // The bucket must exist and accept our credentials.
   StatusOr<S3Response> head = store->client_.Send("HEAD", "", {}, {}, S3Body{});
@@ -282,7 +282,7 @@ std::string S3BlobStore::ObjectKey(const std::string& sha256) const {
 StatusOr<std::unique_ptr<BlobWriter>> S3BlobStore::NewWriter() {
   std::string tmpl = (options_.staging_dir / "upload-XXXXXX").string();
   int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "create staging file in", options_.staging_dir);
+  if (fd < 0) return StorageErrnoStatus(errno, "create staging file in", options_.staging_dir);
   ::unlink(tmpl.c_str());  // anonymous from now on: nothing is left behind by a crash
   return std::unique_ptr<BlobWriter>(new S3BlobWriter(this, fd));
 }

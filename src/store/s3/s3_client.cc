@@ -194,6 +194,16 @@ StatusOr<S3Credentials> LoadS3Credentials(const std::string& file) {
 
 S3Client::S3Client(S3Location location, S3Credentials credentials)
     : location_(std::move(location)), credentials_(std::move(credentials)), host_(HostOf(location_.endpoint)) {
+  // An https:// endpoint with a private CA: AWS_CA_BUNDLE (the AWS tools'
+  // variable), else CAIRN_CA_BUNDLE (as for Cairn's own clients), else the
+  // system CAs. The peer is always verified.
+  for (const char* var : {"AWS_CA_BUNDLE", "CAIRN_CA_BUNDLE"}) {
+    const char* value = std::getenv(var);
+    if (value != nullptr && *value != '\0') {
+      ca_bundle_ = value;
+      break;
+    }
+  }
   static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
   (void)curl_ready;
 }
@@ -251,6 +261,7 @@ StatusOr<S3Response> S3Client::Send(const std::string& method, const std::string
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (!ca_bundle_.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca_bundle_.c_str());
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     // A stalled transfer (under 1 byte/s for 60 s) fails instead of hanging.
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -285,7 +296,7 @@ StatusOr<S3Response> S3Client::Send(const std::string& method, const std::string
       curl_easy_cleanup(h);  // its connection may be in any state
     }
     if (rc == CURLE_ABORTED_BY_CALLBACK && t.read_errno != 0) {
-      return ErrnoStatus(t.read_errno, "read upload staging file for", key);
+      return StorageErrnoStatus(t.read_errno, "read upload staging file for", key);
     }
     const bool retryable_status = rc == CURLE_OK && (response.http_status >= 500 || response.http_status == 429);
     if (rc == CURLE_OK && !retryable_status) return response;

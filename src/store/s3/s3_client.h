@@ -86,6 +86,7 @@ class S3Client {
   S3Location location_;
   S3Credentials credentials_;
   std::string host_;  // Host header as curl sends it
+  std::string ca_bundle_;  // CA certificates for https:// endpoints; empty: the system's
   std::mutex mu_;
   std::vector<void*> idle_;  // guarded by mu_: CURL* easy handles
 };
