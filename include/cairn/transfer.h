@@ -36,7 +36,12 @@ struct TransferOptions {
   // Size of one ranged part. Default 16 MiB (CAIRN_PART_BYTES). Smaller parts
   // lose less on a kill, larger ones make fewer requests.
   std::uint64_t part_bytes = 0;
-  // Parts in flight at once for one file. Default 4 (CAIRN_PARALLEL_PARTS).
+  // Parts in flight at once for one file. Default 1 (CAIRN_PARALLEL_PARTS):
+  // one connection, whose bytes are hashed and written from memory as they
+  // arrive, is the fastest where the network is fast (loopback, LAN: there the
+  // restore is bound by CPU). Over high-latency links or from an object store
+  // (presigned URLs), 4-8 connections fetch faster; parts beyond the first are
+  // written as they come and read back once for hashing.
   int parallel_parts = 0;
   // Caps each connection's receive rate, bytes per second. Default unlimited
   // (CAIRN_MAX_RECV_BYTES_PER_SEC); for shared links and for tests.

@@ -43,11 +43,13 @@ class Transfers : public ::testing::Test {
     server_ = std::make_unique<ServerProcess>(tmp_ / "data");
     key_ = testing::CreateKey(*server_, "alice");
   }
-  // The CLI's environment: small parts so a few MiB use the parallel path.
+  // The CLI's environment: small parts and 4 connections so a few MiB use
+  // the parallel path (one connection is the default).
   Env Base() const {
     return {{"CAIRN_BASE_URL", server_->base_url()},
             {"CAIRN_API_KEY", key_},
             {"HOME", tmp_.path().string()},
+            {"CAIRN_PARALLEL_PARTS", "4"},
             {"CAIRN_PARALLEL_MIN_BYTES", std::to_string(2 * kMiB)},
             {"CAIRN_PART_BYTES", std::to_string(kMiB)},
             {"CAIRN_RETRY_MAX_SECONDS", "2"}};
@@ -62,7 +64,8 @@ class Transfers : public ::testing::Test {
     const fs::path src = tmp_ / "src" / name;
     fs::create_directories(src.parent_path());
     std::string sha = WriteRandomFile(src, size, seed);
-    CommandResult r = Cairn({"save", src.string(), "--run", "alice/p/" + run, "--base", (tmp_ / "src").string()}, Base());
+    CommandResult r =
+        Cairn({"save", src.string(), "--run", "alice/p/" + run, "--base", (tmp_ / "src").string()}, Base());
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return sha;
   }
@@ -85,47 +88,56 @@ class Transfers : public ::testing::Test {
   std::string key_;
 };
 
+// With 4 connections (parts written at their offsets, read back for hashing)
+// and with one (bytes through the front ring: received, hashed and written
+// on three threads), as the default.
 TEST_F(Transfers, RestoreKilledMidwayResumesWithOnlyTheRestAndPublishesAVerifiedFile) {
-  const std::uint64_t size = 24 * kMiB;
-  const std::string sha = Save("kill1", "big.bin", size, 7);
-  const fs::path root = tmp_ / "root";
-  const fs::path target = root / "big.bin", sidecar = root / ".big.bin.cairn-partial.json";
-  Env slow = Base();
-  slow["CAIRN_MAX_RECV_BYTES_PER_SEC"] = std::to_string(2 * kMiB);  // x4 parts: about 3 s in all
-  {
-    BackgroundProcess restore({testing::CairnBinary().string(), "restore", "big.bin", "--run", "alice/p/kill1",
-                               "--root", root.string()},
-                              slow);
-    // Kill once the sidecar records at least 40%.
-    for (auto until = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < until;) {
-      auto j = nlohmann::json::parse(fs::exists(sidecar) ? ReadFile(sidecar) : "{}", nullptr, false);
-      std::uint64_t done = 0;
-      if (j.is_object() && j.contains("done")) {
-        for (const auto& r : j["done"]) done += r[1].get<std::uint64_t>() - r[0].get<std::uint64_t>();
+  for (const std::string parts : {"4", "1"}) {
+    SCOPED_TRACE("CAIRN_PARALLEL_PARTS=" + parts);
+    const std::uint64_t size = 24 * kMiB;
+    const std::string run = "kill" + parts;
+    const std::string sha = Save(run, "big.bin", size, 7);
+    const fs::path root = tmp_ / ("root" + parts);
+    const fs::path target = root / "big.bin", sidecar = root / ".big.bin.cairn-partial.json";
+    Env base = Base();
+    base["CAIRN_PARALLEL_PARTS"] = parts;
+    Env slow = base;
+    slow["CAIRN_MAX_RECV_BYTES_PER_SEC"] = std::to_string((parts == "1" ? 6 : 2) * kMiB);  // about 3-4 s in all
+    {
+      BackgroundProcess restore(
+          {testing::CairnBinary().string(), "restore", "big.bin", "--run", "alice/p/" + run, "--root", root.string()},
+          slow);
+      // Kill once the sidecar records at least 40%.
+      for (auto until = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < until;) {
+        auto j = nlohmann::json::parse(fs::exists(sidecar) ? ReadFile(sidecar) : "{}", nullptr, false);
+        std::uint64_t done = 0;
+        if (j.is_object() && j.contains("done")) {
+          for (const auto& r : j["done"]) done += r[1].get<std::uint64_t>() - r[0].get<std::uint64_t>();
+        }
+        if (done >= size * 2 / 5) break;
+        std::this_thread::sleep_for(20ms);
       }
-      if (done >= size * 2 / 5) break;
-      std::this_thread::sleep_for(20ms);
+      ::kill(restore.pid(), SIGKILL);
+      EXPECT_EQ(restore.Wait().exit_code, -1);
     }
-    ::kill(restore.pid(), SIGKILL);
-    EXPECT_EQ(restore.Wait().exit_code, -1);
-  }
-  EXPECT_FALSE(fs::exists(target)) << "the target must never hold partial bytes";
-  ASSERT_TRUE(fs::exists(sidecar));
-  auto side = nlohmann::json::parse(ReadFile(sidecar));
-  EXPECT_EQ(side["sha256"], sha);
-  std::uint64_t kept = 0;
-  for (const auto& r : side["done"]) kept += r[1].get<std::uint64_t>() - r[0].get<std::uint64_t>();
-  ASSERT_GE(kept, size * 2 / 5);
-  ASSERT_LT(kept, size);
+    EXPECT_FALSE(fs::exists(target)) << "the target must never hold partial bytes";
+    ASSERT_TRUE(fs::exists(sidecar));
+    auto side = nlohmann::json::parse(ReadFile(sidecar));
+    EXPECT_EQ(side["sha256"], sha);
+    std::uint64_t kept = 0;
+    for (const auto& r : side["done"]) kept += r[1].get<std::uint64_t>() - r[0].get<std::uint64_t>();
+    ASSERT_GE(kept, size * 2 / 5);
+    ASSERT_LT(kept, size);
 
-  std::this_thread::sleep_for(300ms);  // let the server log the connections the kill cut
-  const std::size_t mark = server_->log().size();
-  CommandResult again = Cairn({"restore", "big.bin", "--run", "alice/p/kill1", "--root", root.string()}, Base());
-  ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(Sha(target), sha);
-  EXPECT_EQ(FileBytesSent(mark), size - kept) << "the rerun must ask for exactly the missing bytes";
-  EXPECT_FALSE(fs::exists(sidecar));
-  EXPECT_FALSE(fs::exists(root / ".big.bin.cairn-partial"));
+    std::this_thread::sleep_for(300ms);  // let the server log the connections the kill cut
+    const std::size_t mark = server_->log().size();
+    CommandResult again = Cairn({"restore", "big.bin", "--run", "alice/p/" + run, "--root", root.string()}, base);
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+    EXPECT_EQ(Sha(target), sha);
+    EXPECT_EQ(FileBytesSent(mark), size - kept) << "the rerun must ask for exactly the missing bytes";
+    EXPECT_FALSE(fs::exists(sidecar));
+    EXPECT_FALSE(fs::exists(root / ".big.bin.cairn-partial"));
+  }
 }
 
 TEST_F(Transfers, PartialOfAnotherVersionIsDiscardedNeverSpliced) {
@@ -137,10 +149,9 @@ TEST_F(Transfers, PartialOfAnotherVersionIsDiscardedNeverSpliced) {
   const fs::path root = tmp_ / "root";
   fs::create_directories(root);
   WriteFile(root / ".m.bin.cairn-partial", v1_bytes.substr(0, size / 2));
-  WriteFile(root / ".m.bin.cairn-partial.json",
-            nlohmann::json{{"format", 1}, {"sha256", v1}, {"size", size}, {"version", 1},
-                           {"done", {{0, size / 2}}}}
-                .dump());
+  WriteFile(
+      root / ".m.bin.cairn-partial.json",
+      nlohmann::json{{"format", 1}, {"sha256", v1}, {"size", size}, {"version", 1}, {"done", {{0, size / 2}}}}.dump());
   const std::size_t mark = server_->log().size();
   CommandResult r = Cairn({"restore", "m.bin", "--run", "alice/p/ver1", "--root", root.string()}, Base());
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -153,10 +164,9 @@ TEST_F(Transfers, PartialOfAnotherVersionIsDiscardedNeverSpliced) {
   // fetched again from zero.
   fs::remove(root / "m.bin");
   WriteFile(root / ".m.bin.cairn-partial", v1_bytes.substr(0, size / 2));
-  WriteFile(root / ".m.bin.cairn-partial.json",
-            nlohmann::json{{"format", 1}, {"sha256", v2}, {"size", size}, {"version", 2},
-                           {"done", {{0, size / 2}}}}
-                .dump());
+  WriteFile(
+      root / ".m.bin.cairn-partial.json",
+      nlohmann::json{{"format", 1}, {"sha256", v2}, {"size", size}, {"version", 2}, {"done", {{0, size / 2}}}}.dump());
   r = Cairn({"restore", "m.bin", "--run", "alice/p/ver1", "--root", root.string()}, Base());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Sha(root / "m.bin"), v2);
@@ -231,10 +241,10 @@ TEST_F(Transfers, CacheIsLimitedInBytesAndEvictsTheLeastRecentlyUsed) {
 TEST_F(Transfers, PinnedVersionInTheCacheRestoresWithTheServerStopped) {
   const std::string sha = Save("off1", "w.bin", 2 * kMiB, 9);
   const Env env = WithCache(64 * kMiB);
-  ASSERT_EQ(Cairn({"restore", "w.bin", "--run", "alice/p/off1", "--version", "1", "--root", (tmp_ / "r1").string()},
-                  env)
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      Cairn({"restore", "w.bin", "--run", "alice/p/off1", "--version", "1", "--root", (tmp_ / "r1").string()}, env)
+          .exit_code,
+      0);
   server_->Stop();
   CommandResult r =
       Cairn({"restore", "w.bin", "--run", "alice/p/off1", "--version", "1", "--root", (tmp_ / "r2").string()}, env);
@@ -248,7 +258,8 @@ TEST_F(Transfers, PinnedVersionInTheCacheRestoresWithTheServerStopped) {
 
 TEST_F(Transfers, GlobRestoresTheMatchingFilesAndAllOrNothingPlacesNoneOnFailure) {
   std::map<std::string, std::string> sha;
-  for (std::string n : {"ckpt/a.pt", "ckpt/b.pt", "ckpt/sub/c.pt", "other.txt"}) sha[n] = Save("glob1", n, 3 * kMiB, n[5]);
+  for (std::string n : {"ckpt/a.pt", "ckpt/b.pt", "ckpt/sub/c.pt", "other.txt"})
+    sha[n] = Save("glob1", n, 3 * kMiB, n[5]);
   const fs::path root = tmp_ / "root";
   CommandResult r = Cairn({"restore", "ckpt/*", "--run", "alice/p/glob1", "--root", root.string()}, Base());
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -106,7 +106,7 @@ TEST(TransferOptionsTest, ExplicitBeatsEnvironmentBeatsDefaultsAndBadValuesAreNa
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(t->parallel_min_bytes, 1u << 20);
   EXPECT_EQ(t->part_bytes, 8u << 20);
-  EXPECT_EQ(t->parallel_parts, 4);
+  EXPECT_EQ(t->parallel_parts, 1);
   EXPECT_EQ(t->cache_dir, "/tmp/cairn-x");
   EXPECT_EQ(*t->cache_max_bytes, 20ull << 30);
   EXPECT_EQ(ResolveTransferOptions({.part_bytes = 4 << 20})->part_bytes, 4u << 20);

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -37,6 +38,10 @@ constexpr std::uint64_t kMiB = 1 << 20;
 constexpr int kSidecarFormat = 1;
 // Reads of the partial while hashing its contiguous prefix.
 constexpr std::size_t kHashChunkBytes = 1 << 20;
+// The front ring: slots of bytes between the receiving thread and the
+// hashing and writing threads (8 MiB at most per download, allocated as used).
+constexpr std::size_t kSlotBytes = 1 << 20;
+constexpr std::uint64_t kRingSlots = 8;
 // Writeback of the verified prefix is started every this many bytes.
 constexpr std::uint64_t kWritebackChunkBytes = 8 << 20;
 constexpr auto kWritebackPoll = std::chrono::milliseconds(5);
@@ -119,12 +124,25 @@ void WriteSidecar(const fs::path& path, const Sidecar& s) {
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) ::unlink(tmp.c_str());
 }
 
-// One ranged part being fetched; `written` bytes from `begin` are on disk.
+// One ranged part being fetched: `received` bytes from `begin` have arrived
+// (only its fetching thread touches it), `written` of them are on disk.
 struct Part {
   std::uint64_t begin = 0;
   std::uint64_t end = 0;
+  std::uint64_t received = 0;
   std::atomic<std::uint64_t> written{0};
 };
+
+// Writes all of [data, data + n) at `offset`.
+Status PwriteAll(int fd, const char* data, std::size_t n, std::uint64_t offset, const fs::path& path) {
+  for (std::size_t off = 0; off < n;) {
+    const ssize_t w = ::pwrite(fd, data + off, n - off, static_cast<off_t>(offset + off));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return ErrnoStatus(errno, "write", path);
+    off += static_cast<std::size_t>(w);
+  }
+  return OkStatus();
+}
 
 // "bytes START-END/TOTAL" -> START.
 std::optional<std::uint64_t> ContentRangeStart(const std::string& value) {
@@ -191,6 +209,19 @@ class PartialDownload {
  private:
   Status FetchPart(Part& part, bool whole, Throttle& throttle);
   void Worker(bool whole);
+  // The front ring. The part whose bytes reach the hashing front while
+  // nothing else is in the ring sends the rest of its bytes through it: the
+  // receiving thread only copies them into a slot, Run() hashes the slots in
+  // order and WriteRing() writes them, so receiving, hashing and writing run
+  // on three threads and no byte is read back. Other parts write their bytes
+  // themselves and Run() reads them back when the front reaches them.
+  // ToRing: false when `part` cannot use the ring now (the caller writes the
+  // bytes); true when they were taken (or stop_ is set). May wait for a slot.
+  bool ToRing(Part& part, std::uint64_t at, const char* data, std::size_t n);
+  void FlushRing(const Part& part);  // hands over a partly filled slot
+  void PublishSlot();                // caller holds mu_
+  void WriteRing();                  // the writer thread
+  std::uint64_t RingBacklog() const { return filled_ - std::min(hashed_slots_, written_slots_); }  // holds mu_
   // Bytes [0, n) are all on disk. Caller holds mu_.
   std::uint64_t ContiguousPrefix() const;
   Sidecar Snapshot() const;  // caller holds mu_
@@ -222,11 +253,29 @@ class PartialDownload {
   Status error_;               // the first worker error; guarded by mu_
   bool must_restart_ = false;  // the server would not serve ranges of these bytes; guarded by mu_
   std::atomic<bool> stop_{false};
-  // The SHA-256 of bytes [0, hashed_): fed by the part writing at hashed_
-  // straight from its receive buffer, else by Run() reading the partial.
-  std::mutex hash_mu_;
-  Sha256 hasher_;  // guarded by hash_mu_
-  std::atomic<std::uint64_t> hashed_{0};  // written under hash_mu_
+  // The SHA-256 of bytes [0, hashed_), computed by Run() alone: from ring
+  // slots, else by reading the partial back.
+  Sha256 hasher_;
+  std::atomic<std::uint64_t> hashed_{0};
+
+  // The front ring (see ToRing); all guarded by mu_. Slot i holds bytes
+  // [offset, offset + size); slots [hashed_slots_, filled_) wait for Run(),
+  // [written_slots_, filled_) for the writer; a slot is reused when both are
+  // done with it. The one filling (index filled_) holds fill_ bytes so far.
+  struct Slot {
+    std::unique_ptr<char[]> data;
+    std::uint64_t offset = 0;
+    std::size_t size = 0;
+    Part* part = nullptr;
+  };
+  std::vector<Slot> slots_ = std::vector<Slot>(kRingSlots);
+  std::uint64_t filled_ = 0, hashed_slots_ = 0, written_slots_ = 0;
+  std::size_t fill_ = 0;
+  Part* ring_part_ = nullptr;  // the part sending its bytes through the ring
+  std::uint64_t ring_end_ = 0;   // the offset after the last byte it put there
+  std::condition_variable space_cv_;  // a slot came free, or stop_
+  std::condition_variable write_cv_;  // a slot to write, or writer_exit_
+  bool writer_exit_ = false;
 };
 
 Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* resumed, bool* discard) {
@@ -272,29 +321,38 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
 
   const int workers = static_cast<int>(std::min<std::size_t>(parts_.size(), parallel ? transfer_.parallel_parts : 1));
   active_workers_ = workers;
+  std::thread ring_writer([this] { WriteRing(); });
   std::vector<std::thread> threads;
   for (int w = 0; w < workers; ++w) threads.emplace_back([this, whole] { Worker(whole); });
 
-  // This thread records progress in the sidecar, reports it, and hashes
-  // whatever of the contiguous prefix the part at the front did not hash as it
-  // arrived (reading it back from the page cache: memory stays bounded
-  // whatever the order parts finish in).
+  // This thread hashes the file in order -- from ring slots, else reading the
+  // partial back from the page cache (memory stays bounded whatever the order
+  // parts finish in) -- records progress in the sidecar and reports it.
   ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   std::atomic<bool> hashing_done{false};
   std::thread writeback([this, &hashing_done] { StartWriteback(hashing_done); });
-  std::vector<char> buf(kHashChunkBytes);
+  std::vector<char> buf;
   Status local_error;
   auto last_sidecar = Clock::now(), last_progress = Clock::now() - kProgressEvery;
   while (true) {
     std::uint64_t prefix;
     bool finished;
+    const Slot* slot = nullptr;
     Sidecar snapshot;
     bool save_sidecar = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, kProgressEvery, [&] { return active_workers_ == 0 || ContiguousPrefix() > hashed_.load(); });
+      cv_.wait_for(lock, kProgressEvery, [&] {
+        return active_workers_ == 0 || stop_.load() || hashed_slots_ < filled_ || ContiguousPrefix() > hashed_.load();
+      });
+      if (hashed_slots_ < filled_ && slots_[hashed_slots_ % kRingSlots].offset == hashed_.load()) {
+        slot = &slots_[hashed_slots_ % kRingSlots];
+      }
       prefix = ContiguousPrefix();
-      finished = active_workers_ == 0;
+      // Done when the workers are, and every byte received is hashed and
+      // written (or something failed: then nothing more matters).
+      finished = active_workers_ == 0 &&
+                 (stop_.load() || (hashed_slots_ == filled_ && written_slots_ == filled_ && prefix <= hashed_.load()));
       if (Clock::now() - last_sidecar >= kSidecarEvery) {
         snapshot = Snapshot();
         save_sidecar = true;
@@ -304,10 +362,18 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
       WriteSidecar(sidecar_, snapshot);
       last_sidecar = Clock::now();
     }
-    while (local_error.ok()) {
-      std::lock_guard<std::mutex> lock(hash_mu_);
+    if (slot != nullptr) {
+      // The slot stays ours until hashed_slots_ moves past it.
+      hasher_.Update(slot->data.get(), slot->size);
+      hashed_ += slot->size;
+      std::lock_guard<std::mutex> lock(mu_);
+      ++hashed_slots_;
+      space_cv_.notify_one();
+      continue;
+    }
+    while (local_error.ok() && hashed_.load() < prefix) {
       const std::uint64_t at = hashed_.load();
-      if (at >= prefix) break;
+      if (buf.empty()) buf.resize(kHashChunkBytes);
       const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), prefix - at));
       ssize_t n = ::pread(fd_, buf.data(), want, static_cast<off_t>(at));
       if (n < 0 && errno == EINTR) continue;
@@ -322,6 +388,7 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
     if (!local_error.ok() && !stop_.exchange(true)) {
       std::lock_guard<std::mutex> lock(mu_);
       if (error_.ok()) error_ = local_error;
+      space_cv_.notify_all();
     }
     if (Clock::now() - last_progress >= kProgressEvery && !finished) {
       Report(BytesOnDisk());
@@ -332,6 +399,12 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
   hashing_done = true;
   writeback.join();
   for (auto& t : threads) t.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    writer_exit_ = true;
+    write_cv_.notify_all();
+  }
+  ring_writer.join();
 
   std::lock_guard<std::mutex> lock(mu_);
   if (must_restart_) {
@@ -393,13 +466,84 @@ Sidecar PartialDownload::Snapshot() const {
 void PartialDownload::StartWriteback(const std::atomic<bool>& done) {
   std::uint64_t flushed = 0;
   while (!done.load()) {
-    const std::uint64_t hashed = hashed_.load();
-    if (hashed - flushed < kWritebackChunkBytes) {
+    // Hashed and on disk (ring slots may be hashed before they are written).
+    std::uint64_t ready;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ready = std::min(hashed_.load(), ContiguousPrefix());
+    }
+    if (ready < flushed + kWritebackChunkBytes) {
       std::this_thread::sleep_for(kWritebackPoll);
       continue;
     }
-    ::sync_file_range(fd_, static_cast<off_t>(flushed), static_cast<off_t>(hashed - flushed), SYNC_FILE_RANGE_WRITE);
-    flushed = hashed;
+    ::sync_file_range(fd_, static_cast<off_t>(flushed), static_cast<off_t>(ready - flushed), SYNC_FILE_RANGE_WRITE);
+    flushed = ready;
+  }
+}
+
+bool PartialDownload::ToRing(Part& part, std::uint64_t at, const char* data, std::size_t n) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (ring_part_ != &part) {
+    // Only at the hashing front, with the ring empty: then every byte before
+    // `at` is hashed and these are the next ones.
+    if (ring_part_ != nullptr || filled_ != hashed_slots_ || hashed_.load() != at) return false;
+    ring_part_ = &part;
+    ring_end_ = at;
+  }
+  while (n > 0) {
+    space_cv_.wait(lock, [&] { return stop_.load() || RingBacklog() < kRingSlots; });
+    if (stop_.load()) return true;
+    Slot& slot = slots_[filled_ % kRingSlots];
+    if (fill_ == 0) {
+      if (!slot.data) slot.data.reset(new char[kSlotBytes]);
+      slot.offset = ring_end_;
+      slot.part = &part;
+    }
+    const std::size_t take = std::min(n, kSlotBytes - fill_);
+    std::memcpy(slot.data.get() + fill_, data, take);  // this slot is ours until published
+    fill_ += take;
+    ring_end_ += take;
+    data += take;
+    n -= take;
+    if (fill_ == kSlotBytes || ring_end_ == part.end) PublishSlot();
+  }
+  if (ring_end_ == part.end) ring_part_ = nullptr;  // the next part may take the front
+  return true;
+}
+
+void PartialDownload::FlushRing(const Part& part) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ring_part_ == &part && fill_ > 0) PublishSlot();
+}
+
+void PartialDownload::PublishSlot() {
+  slots_[filled_ % kRingSlots].size = fill_;
+  ++filled_;
+  fill_ = 0;
+  cv_.notify_one();
+  write_cv_.notify_one();
+}
+
+void PartialDownload::WriteRing() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    write_cv_.wait(lock, [&] { return written_slots_ < filled_ || writer_exit_; });
+    if (written_slots_ == filled_) break;  // writer_exit_, and nothing is left
+    Slot& slot = slots_[written_slots_ % kRingSlots];
+    lock.unlock();
+    Status st = PwriteAll(fd_, slot.data.get(), slot.size, slot.offset, partial_);
+    lock.lock();
+    if (!st.ok()) {
+      if (error_.ok()) error_ = st;
+      stop_ = true;
+      space_cv_.notify_all();
+      cv_.notify_all();
+      break;
+    }
+    slot.part->written += slot.size;
+    ++written_slots_;
+    space_cv_.notify_one();
+    cv_.notify_one();  // the bytes on disk grew: Run() may read on past them
   }
 }
 
@@ -424,6 +568,7 @@ void PartialDownload::Worker(bool whole) {
       std::lock_guard<std::mutex> lock(mu_);
       if (error_.ok() && !stop_.load()) error_ = st;
       stop_ = true;
+      space_cv_.notify_all();
       break;
     }
   }
@@ -441,7 +586,7 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
   req.follow_redirects = true;  // presigned object-store URLs; the digest is checked all the same
   req.on_body = [&](const HttpClientResponse& response, const char* data, std::size_t n) {
     if (stop_.load()) return false;
-    const std::uint64_t at = part.begin + part.written.load();
+    const std::uint64_t at = part.begin + part.received;
     if (!started) {
       started = true;
       if (response.status == 200 && (!whole || at != 0)) {
@@ -470,33 +615,25 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
                                   "changed");
       return false;
     }
-    for (std::size_t off = 0; off < n;) {
-      ssize_t w = ::pwrite(fd_, data + off, n - off, static_cast<off_t>(at + off));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) {
-        local_error = ErrnoStatus(errno, "write", partial_);
+    if (!ToRing(part, at, data, n)) {
+      if (Status st = PwriteAll(fd_, data, n, at, partial_); !st.ok()) {
+        local_error = st;
         return false;
       }
-      off += static_cast<std::size_t>(w);
+      part.written += n;
+      // Run() has work only when the hashing front is in this part: waking
+      // it for every chunk cost a futex wake and two context switches each.
+      if (part.begin <= hashed_.load()) cv_.notify_one();
     }
-    part.written += n;
-    if (hashed_.load() == at) {
-      // This part is at the front: hash from memory, no read-back. Never
-      // waits: when Run() holds the lock it is catching up and will read it.
-      std::unique_lock<std::mutex> lock(hash_mu_, std::try_to_lock);
-      if (lock.owns_lock() && hashed_.load() == at) {
-        hasher_.Update(data, n);
-        hashed_ += n;
-      }
-    }
-    cv_.notify_one();
+    if (stop_.load()) return false;
+    part.received += n;
     throttle.Received(n);
     return true;
   };
 
   Backoff backoff(retry_);
-  while (part.begin + part.written.load() < part.end) {
-    const std::uint64_t at = part.begin + part.written.load();
+  while (part.begin + part.received < part.end) {
+    const std::uint64_t at = part.begin + part.received;
     req.headers.clear();
     if (!(whole && at == 0)) {
       req.headers.push_back("Range: bytes=" + std::to_string(at) + "-" + std::to_string(part.end - 1));
@@ -511,6 +648,7 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
     started = false;
     local_error = OkStatus();
     auto result = transport_.Perform(req);
+    FlushRing(part);
     if (stop_.load()) return OkStatus();  // another part failed; it reports
     if (restart) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -518,10 +656,10 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
       return FailedPreconditionError(what_ + ": the server would not send a range of it (If-Range did not match)");
     }
     if (!local_error.ok()) return local_error;  // disk full, corrupt stream: not retried
-    const bool progressed = part.begin + part.written.load() > at;
+    const bool progressed = part.begin + part.received > at;
     if (auto* resp = std::get_if<HttpClientResponse>(&result)) {
       if (resp->status == 200 || resp->status == 206) {
-        if (part.begin + part.written.load() == part.end) break;
+        if (part.begin + part.received == part.end) break;
         if (progressed) backoff.Reset();  // a short answer: ask for the rest
         if (backoff.WaitBeforeRetry()) continue;
         return UnavailableError(what_ + ": the server's answers keep ending early");
@@ -542,7 +680,7 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
     }
     TransportError& err = std::get<TransportError>(result);
     if (err.status.code() != StatusCode::kUnavailable) return err.status;
-    if (part.begin + part.written.load() == part.end) break;  // all bytes arrived; verified later
+    if (part.begin + part.received == part.end) break;  // all bytes arrived; verified later
     if (progressed) backoff.Reset();                          // the link works, keep going
     if (!backoff.WaitBeforeRetry()) return err.status;
   }
@@ -603,7 +741,7 @@ StatusOr<TransferOptions> ResolveTransferOptions(const TransferOptions& given) {
   };
   std::uint64_t parts = given.parallel_parts > 0 ? static_cast<std::uint64_t>(given.parallel_parts) : 0;
   for (Field f : {Field{&t.parallel_min_bytes, "CAIRN_PARALLEL_MIN_BYTES", 64 * kMiB},
-                  Field{&t.part_bytes, "CAIRN_PART_BYTES", 16 * kMiB}, Field{&parts, "CAIRN_PARALLEL_PARTS", 4},
+                  Field{&t.part_bytes, "CAIRN_PART_BYTES", 16 * kMiB}, Field{&parts, "CAIRN_PARALLEL_PARTS", 1},
                   Field{&t.max_recv_bytes_per_sec, "CAIRN_MAX_RECV_BYTES_PER_SEC", 0}}) {
     if (*f.value != 0) continue;
     StatusOr<std::optional<std::uint64_t>> env = EnvBytes(f.var, /*allow_zero=*/false);
