@@ -69,6 +69,10 @@ lo_bytes() { awk '/^ *lo:/ {sub(/^ *lo:/, ""); print $1}' /proc/net/dev; }
 hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }'; }
+# Before each timed transfer: finish what earlier steps left to the kernel
+# (XFS frees a removed file's extents in the background, and dirty pages wait
+# for writeback), so that no step pays for the one before it.
+settle() { sync; }
 mib() { awk -v b="$1" 'BEGIN{printf "%.1f MiB", b/1048576}'; }
 # Runs a command under /usr/bin/time; appends "seconds max_rss_kib cpu_seconds"
 # to $1 (cpu: user + system time of the command).
@@ -161,21 +165,21 @@ version=$("$bin/cairn" versions "$run" src.bin | tail -1 | cut -f1 | tr -d v)
 # Cold restore against the reference, interleaved repeat by repeat so that
 # both see the same machine (others' load drifts): curl -o, curl -o + sync,
 # cairn restore (cache empty: the bytes are also added to it, by reflink where
-# possible), and cairn restore with one connection (CAIRN_PARALLEL_PARTS=1).
+# possible), and cairn restore with 4 connections (CAIRN_PARALLEL_PARTS=4; the default is one).
 # The ratio is the median of the per-repeat ratios.
 : >"$work/t.curl"; : >"$work/t.curlsync"; : >"$work/t.cold"; : >"$work/t.cold1"; : >"$work/ratio.cold"
 srv_hwm=0; lo_curl=0; lo_cold=0
 for r in $(seq 1 "$repeats"); do
-  rm -f "$client/curl.bin"
+  rm -f "$client/curl.bin"; settle
   lo0=$(lo_bytes)
   timed "$work/t.curl" curl -sf -o "$client/curl.bin" "http://127.0.0.1:$port/big.bin"
   lo_curl=$((lo_curl + $(lo_bytes) - lo0))
   [ "$(openssl dgst -sha256 -r "$client/curl.bin" | cut -c1-64)" = "$sha" ] || echo "transfer_bench: curl copy differs!" >&2
-  rm -f "$client/curl.bin"
+  rm -f "$client/curl.bin"; settle
   t0=$(now); curl -sf -o "$client/curl.bin" "http://127.0.0.1:$port/big.bin"; sync "$client/curl.bin"; elapsed "$t0" >>"$work/t.curlsync"
   rm -f "$client/curl.bin"
 
-  rm -rf "$client/cold" "$client/cache"
+  rm -rf "$client/cold" "$client/cache"; settle
   reset_hwm "$server_pid"
   lo0=$(lo_bytes)
   timed "$work/t.cold" "$bin/cairn" restore src.bin --run "$run" --root "$client/cold" -q
@@ -184,8 +188,8 @@ for r in $(seq 1 "$repeats"); do
   paired "$work/t.curl" "$work/t.cold" "$work/ratio.cold"
   [ "$(openssl dgst -sha256 -r "$client/cold/src.bin" | cut -c1-64)" = "$sha" ] || echo "transfer_bench: restored copy differs!" >&2
 
-  rm -rf "$client/cold" "$client/cache"
-  timed "$work/t.cold1" env CAIRN_PARALLEL_PARTS=1 "$bin/cairn" restore src.bin --run "$run" --root "$client/cold" -q
+  rm -rf "$client/cold" "$client/cache"; settle
+  timed "$work/t.cold1" env CAIRN_PARALLEL_PARTS=4 "$bin/cairn" restore src.bin --run "$run" --root "$client/cold" -q
 done
 bytes[curl]=$((lo_curl / repeats)); med[curl]=$(step_times "$work/t.curl"); rss[curl]=$(step_rss "$work/t.curl")
 med[curlsync]=$(median <"$work/t.curlsync")
@@ -261,7 +265,7 @@ row "  curl -o, then sync the file" "${med[curlsync]}" "$(thr "${med[curlsync]}"
 row "cp (disk to disk)" "${med[cp]}" "$(thr "${med[cp]}")" "$(ratio "${med[curl]}" "${med[cp]}") of ref thr" "" ""
 row "openssl dgst -sha256" "${med[openssl]}" "$(thr "${med[openssl]}")" "" "" ""
 row "cairn cold restore (sha256, fsync)" "${med[cold]}" "$(thr "${med[cold]}")" "${ratio_cold} of ref thr (paired)" "$(mib "${bytes[cold]}")" "${rss[cold]}/${srv[cold]} KiB"
-row "  the same, one connection" "${med[cold1]}" "$(thr "${med[cold1]}")" "$(ratio "${med[curl]}" "${med[cold1]}") of ref thr" "" "${rss[cold1]} KiB"
+row "  the same, 4 connections" "${med[cold1]}" "$(thr "${med[cold1]}")" "$(ratio "${med[curl]}" "${med[cold1]}") of ref thr" "" "${rss[cold1]} KiB"
 row "cairn restore, already present" "$(awk -v u="$present_us" 'BEGIN{printf "%.6f", u/1e6}')" "" "median ${present_us} us, p99 ${present_p99} us" "0" "in process"
 row "cairn cache-hit restore, new root" "${med[hit]}" "$(thr "${med[hit]}")" "$(ratio "${med[hit]}" "${med[curl]}") of ref time" "$(mib "${bytes[hit]}")" "${rss[hit]} KiB"
 row "cairn cold save" "${med[save]}" "$(thr "${med[save]}")" "$(ratio "${med[curl]}" "${med[save]}") of ref thr" "$(mib "${bytes[save]}")" "${rss[save]}/${srv[save]} KiB"
@@ -270,7 +274,12 @@ row "cairn 8 concurrent restores (8 files)" "${med[conc]}" "$(awk -v s="$size" -
 row "cairn rerun after kill at ~50%" "${med[resume]}" "" "moved $(ratio "${bytes[resume]}" "$size") of the file" "$(mib "${bytes[resume]}")" "${rss[resume]} KiB"
 echo
 echo "client CPU (user+sys), median s: curl -o $(step_cpu "$work/t.curl"); cairn cold restore $(step_cpu "$work/t.cold"),"\
-  "one connection $(step_cpu "$work/t.cold1"); openssl $(step_cpu "$work/t.openssl"); unchanged save $(step_cpu "$work/t.unchanged")"
+  "4 connections $(step_cpu "$work/t.cold1"); openssl $(step_cpu "$work/t.openssl"); unchanged save $(step_cpu "$work/t.unchanged")"
+# Every repeat of the cold step, so that a noisy machine shows as noise.
+each() { cut -d' ' -f1 "$1" | awk '{printf "%s%.2f", (NR > 1 ? " " : ""), $1}'; }
+each_cpu() { cut -d' ' -f3 "$1" | tr '\n' ' ' | sed 's/ $//'; }
+echo "each repeat, s (cpu s): reference $(each "$work/t.curl") ($(each_cpu "$work/t.curl")); cairn cold $(each "$work/t.cold")"\
+  "($(each_cpu "$work/t.cold")); 4 connections $(each "$work/t.cold1") ($(each_cpu "$work/t.cold1"))"
 echo "targets: cold >= 0.90 of ref throughput; cache hit < 0.25 s and no network; unchanged save < 1 MiB sent and"
 echo "         <= 1.2 x openssl; rerun after kill moves <= 0.55; 8 concurrent: server < 131072 KiB, each client < 65536 KiB;"
 echo "         already present < 1000 us in process. RSS figures are peaks (client: /usr/bin/time; server: VmHWM, reset per step)."
