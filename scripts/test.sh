@@ -37,7 +37,16 @@ normal_tests() {
   # fixture) must run here, not skip: fail if their servers are missing.
   # Labels: unit, integration, backends, faults (tests/faults: seeded fault
   # injection; the full-disk cases mount tmpfs and need root, else they skip).
-  (cd build && CAIRN_REQUIRE_BACKENDS=1 ctest --output-on-failure -j "$jobs" --timeout 900)
+  (cd build && CAIRN_REQUIRE_BACKENDS=1 ctest --output-on-failure -j "$jobs" --timeout 900) &&
+    fault_summary
+}
+
+# What the fault suite did (seeds, kills, saves acknowledged and verified,
+# durations): each fault test prints "[faults] ..." lines, which CTest keeps
+# in its log only.
+fault_summary() {
+  echo "--- fault suite (rerun a case with CAIRN_FAULT_SEED=N):"
+  grep -h '^\[faults\]' build/Testing/Temporary/LastTest.log || true
 }
 
 # sanitized_build DIR SANITIZERS TARGET...

@@ -510,7 +510,12 @@ bool PartialDownload::ToRing(Part& part, std::uint64_t at, const char* data, std
       slot.part = &part;
     }
     const std::size_t take = std::min(n, kSlotBytes - fill_);
-    std::memcpy(slot.data.get() + fill_, data, take);  // this slot is ours until published
+    char* dst = slot.data.get() + fill_;
+    // The slot being filled is this thread's alone until published (the
+    // backlog check keeps the hasher and the writer off it): copy unlocked.
+    lock.unlock();
+    std::memcpy(dst, data, take);
+    lock.lock();
     fill_ += take;
     ring_end_ += take;
     data += take;
