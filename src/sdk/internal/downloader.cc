@@ -42,11 +42,12 @@ constexpr std::size_t kHashChunkBytes = 1 << 20;
 // hashing and writing threads (8 MiB at most per download, allocated as used).
 constexpr std::size_t kSlotBytes = 1 << 20;
 constexpr std::uint64_t kRingSlots = 8;
-// The writer's pwrite size. With whole 1 MiB slots the kernel's copy into
-// the page cache was up to 3x slower in some runs on the reference VM (the
-// file's large folios then come from big free blocks, which this VM hands back
-// to its host and must fault in again); 256 KiB writes were steady.
-constexpr std::size_t kWriteBytes = 256 << 10;
+// The writer's pwrite size. The page cache sizes a file's folios by the
+// write: 1 MiB and 256 KiB writes made large folios, taken from big free
+// blocks, which the reference VM hands back to its host as soon as they are
+// free (free page reporting) and must fault in again -- the copy then cost
+// 2-3x the CPU. 64 KiB writes: 1.0 s per GiB every time (256 KiB: 1.4-3.2 s).
+constexpr std::size_t kWriteBytes = 64 << 10;
 // Writeback of the verified prefix is started every this many bytes.
 constexpr std::uint64_t kWritebackChunkBytes = 8 << 20;
 constexpr auto kWritebackPoll = std::chrono::milliseconds(5);
