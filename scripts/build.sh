@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Configures and builds Cairn into ./build (Ninja, RelWithDebInfo).
+# Configures and builds Cairn into ./build (Ninja, RelWithDebInfo); ccache when present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${CAIRN_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
+launcher=()
+if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${CAIRN_BUILD_TYPE:-RelWithDebInfo}" "${launcher[@]}" >/dev/null
 cmake --build build -j "${CAIRN_JOBS:-$(nproc)}"

@@ -19,6 +19,7 @@ packages=(
   procps
   nginx xfsprogs time iproute2
   clang libclang-rt-14-dev clang-tidy   # fuzz/ (libFuzzer runtime), scripts/clang-tidy.sh
+  ccache
 )
 
 sudo_cmd=()
