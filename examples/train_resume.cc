@@ -16,7 +16,8 @@
 //   final weights sha256 <hex>
 // which is the same for an uninterrupted run and any sequence of crashes.
 //
-// Connection settings: CAIRN_BASE_URL, CAIRN_API_KEY (or ~/.netrc), CAIRN_DIR.
+// Connection settings: CAIRN_BASE_URL, CAIRN_API_KEY (or ~/.netrc), CAIRN_DIR, CAIRN_PROJECT
+// (--project wins over it), CAIRN_MODE (offline: trains from scratch, `cairn sync` uploads later).
 #include <cairn/cairn.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -160,7 +162,8 @@ bool WriteCheckpoint(const std::filesystem::path& dir, const std::string& name, 
 
 struct Flags {
   long steps = 200, every = 10, crash_at = -1, step_ms = 0;
-  std::string policy = "now", project = "train-resume";
+  std::string policy = "now";
+  std::string project;  // --project, else CAIRN_PROJECT, else "train-resume"
   std::string inspect;  // run path: load that run's last checkpoint instead of training
   std::string root;     // with --inspect: where to restore it (default: working directory)
 };
@@ -183,6 +186,10 @@ bool ParseFlags(int argc, char** argv, Flags& f) {
       return false;
     }
   }
+  // Settings order: the flag, then CAIRN_PROJECT (read by init when project
+  // is empty), then this program's own default.
+  const char* env_project = std::getenv("CAIRN_PROJECT");
+  if (f.project.empty() && (env_project == nullptr || *env_project == '\0')) f.project = "train-resume";
   return f.steps > 0 && f.every > 0 && (f.policy == "now" || f.policy == "live");
 }
 

@@ -35,9 +35,12 @@ CAIRN_API_KEY=$(CAIRN_API_KEY=$(cat "$work/data/admin.key") "$bin/cairn" keys cr
 export CAIRN_API_KEY
 echo "== created an API key for entity 'demo'"
 
+# The kills below are on purpose: the shell's own job report of them ("Killed ...") goes to
+# /dev/null (the { } group's stderr); train_resume's stderr still reaches the pipe.
 train() { # dir, extra args...
   local dir=$1; shift
-  CAIRN_DIR="$dir" "$bin/train_resume" --steps 100 --checkpoint-every 10 --project demo "$@" 2>&1 | sed 's/^/   | /'
+  { CAIRN_DIR="$dir" "$bin/train_resume" --steps 100 --checkpoint-every 10 --project demo "$@" 2>&1; } 2>/dev/null |
+    sed 's/^/   | /'
 }
 
 echo "== 1. train 100 steps without interruption"

@@ -83,6 +83,15 @@ StatusOr<Connection> Connect(const ClientOptions& given, const std::shared_ptr<R
   return c;
 }
 
+// 5. Offline: true when `run_path` is `run` and init() created that run in
+// this process offline from scratch, so the store cannot hold its files yet.
+bool IsFreshOfflineRun(const std::shared_ptr<Run::Impl>& run, const internal::RunPath& run_path) {
+  if (!run || !run->fresh_offline) return false;
+  const internal::RunPath& own = run->run_path;
+  const bool same_entity = run_path.entity.empty() || own.entity.empty() || run_path.entity == own.entity;
+  return same_entity && run_path.project == own.project && run_path.run_id == own.run_id;
+}
+
 // 6. The file's metadata: from the content cache's refs for a pinned version
 // it has seen (a version never changes), else asked of the server (and
 // remembered). nullopt: the run has no such file / version.
@@ -131,6 +140,7 @@ Result RestoreImpl(const std::string& name, const RestoreOptions& options, const
   // 5. Disabled: nothing. Offline: the file is not local, say so.
   if (conn->settings.mode == Mode::kDisabled) return std::optional<RestoredFile>();
   if (conn->settings.mode == Mode::kOffline) {
+    if (IsFreshOfflineRun(run, *run_path)) return std::optional<RestoredFile>();  // nothing saved yet
     return FailedPreconditionError("cannot restore " + name + ": it is not at " + target.string() +
                                    " and mode is offline, so the store cannot be asked; run online (CAIRN_MODE) "
                                    "to fetch it");

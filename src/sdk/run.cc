@@ -370,6 +370,8 @@ StatusOr<Run> init(const InitOptions& options) {
     if (impl->resumed) impl->uploader->Seed(LatestFiles(*impl->client, path));
   } else {
     impl->resumed = from_resume_file;  // offline: no server to ask
+    // An explicit id with allow/must/auto may name a run already synced.
+    impl->fresh_offline = !from_resume_file && (id.empty() || resume == "never");
   }
   impl->run_path = path;
 

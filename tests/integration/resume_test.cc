@@ -133,5 +133,69 @@ TEST_F(TrainResume, ServerOutageDuringTrainingLosesNoCheckpoint) {
   EXPECT_EQ(testing::ReadFile(out / "checkpoint.bin"), testing::ReadFile(local_final));
 }
 
+// docs/spec/restore.md step 5: an offline run started from scratch finds "no
+// checkpoint yet" instead of failing; synced, it restores what it trained, and
+// its digest is an online run's. Resumed offline, or another run's path, the
+// clear error stays.
+TEST_F(TrainResume, OfflineRunFromScratchTrainsSyncsAndRestoresTheOnlineDigest) {
+  const std::vector<std::string> common{"--steps", "60", "--checkpoint-every", "10", "--project", "offline"};
+  TempDir online_dir;
+  CommandResult online = Train(online_dir.path(), common);
+  ASSERT_EQ(online.exit_code, 0) << online.err;
+  const std::string want = Capture(online.out, "final weights sha256 ([0-9a-f]{64})");
+  ASSERT_FALSE(want.empty()) << online.out;
+
+  TempDir dir;
+  Env offline = EnvFor(dir.path());
+  offline["CAIRN_MODE"] = "offline";
+  offline["CAIRN_BASE_URL"] = "http://127.0.0.1:9";  // never asked
+  std::vector<std::string> argv{testing::ExampleBinary("train_resume").string()};
+  argv.insert(argv.end(), common.begin(), common.end());
+  CommandResult trained = testing::Run(argv, offline);
+  ASSERT_EQ(trained.exit_code, 0) << trained.out << trained.err;
+  EXPECT_NE(trained.out.find("started run"), std::string::npos) << trained.out;
+  EXPECT_EQ(Capture(trained.out, "final weights sha256 ([0-9a-f]{64})"), want) << trained.out;
+
+  fs::path run_dir;
+  for (const auto& e : fs::directory_iterator(dir / "cairn")) {
+    if (e.is_directory() && e.path().filename().string().rfind("run-", 0) == 0) run_dir = e.path();
+  }
+  ASSERT_FALSE(run_dir.empty());
+  CommandResult sync = Cairn({"sync", run_dir.string()}, EnvFor(dir.path()));
+  ASSERT_EQ(sync.exit_code, 0) << sync.out << sync.err;
+  const std::string run_id = Capture(trained.out, "started run \\S*/(\\S+)");
+  ASSERT_FALSE(run_id.empty()) << trained.out;
+
+  // Another process loads the synced run's checkpoint: the same bytes, the online digest.
+  TempDir out;
+  CommandResult inspect = testing::Run({testing::ExampleBinary("train_resume").string(), "--inspect",
+                                        "trainer/offline/" + run_id, "--root", out.path().string()},
+                                       EnvFor(dir.path()));
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.out << inspect.err;
+  EXPECT_NE(inspect.out.find("step 60, weights sha256 " + want), std::string::npos) << inspect.out;
+  EXPECT_EQ(testing::ReadFile(out / "checkpoint.bin"), testing::ReadFile(run_dir / "files/checkpoint.bin"));
+
+  // Offline, another run's path still fails clearly (exit 1, says offline).
+  Env offline_other = offline;
+  CommandResult other = testing::Run({testing::ExampleBinary("train_resume").string(), "--inspect",
+                                      "trainer/offline/" + run_id, "--root", out.path().string() + "/x"},
+                                     offline_other);
+  EXPECT_EQ(other.exit_code, 1) << other.out << other.err;
+  EXPECT_NE(other.err.find("mode is offline"), std::string::npos) << other.err;
+
+  // Offline and resumed after a crash: the checkpoint may be only in the store, so the error stays.
+  TempDir crashy;
+  Env crashy_env = EnvFor(crashy.path());
+  crashy_env["CAIRN_MODE"] = "offline";
+  std::vector<std::string> crash_argv = argv;
+  crash_argv.insert(crash_argv.end(), {"--crash-at", "15"});
+  CommandResult killed = testing::Run(crash_argv, crashy_env);
+  EXPECT_EQ(killed.exit_code, -1) << killed.out << killed.err;
+  CommandResult resumed = testing::Run(argv, crashy_env);
+  EXPECT_EQ(resumed.exit_code, 1) << resumed.out << resumed.err;
+  EXPECT_NE(resumed.out.find("resumed run"), std::string::npos) << resumed.out;
+  EXPECT_NE(resumed.err.find("mode is offline"), std::string::npos) << resumed.err;
+}
+
 }  // namespace
 }  // namespace cairn

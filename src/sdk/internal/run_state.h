@@ -32,6 +32,11 @@ struct Run::Impl {
   // <dir>/cairn/resume.json when init wrote it; removed by a clean finish().
   std::filesystem::path resume_file;
   bool resumed = false;
+  // Offline only: init() created this run here from scratch (a generated id or
+  // resume "never", no resume file), so the store cannot hold any of its files
+  // yet and restore() of its own files answers "nothing" (docs/spec/restore.md
+  // step 5).
+  bool fresh_offline = false;
   // An exclusive flock(2) on <dir>/cairn/resume.lock, held from init() until
   // finish() or process death (docs/adr/0005-resume-file-and-locking.md).
   // -1 when none (disabled mode, or released).
