@@ -54,6 +54,14 @@ struct TransferOptions {
   // 20 GiB (CAIRN_CACHE_MAX_BYTES). 0 disables the cache: nothing is read from
   // or written to it.
   std::optional<std::uint64_t> cache_max_bytes;
+  // How a download fills the cache. "reflink" (default, CAIRN_CACHE_FILL): only
+  // by a reflink (XFS, Btrfs: shared extents, no bytes written); on a
+  // filesystem without reflinks (ext4) nothing is added, so the cache never
+  // makes a cold restore slower. "copy": a second, independent copy of every
+  // downloaded file (on ext4 the restore writes each byte twice); worth it
+  // when the same files are restored into many roots on one machine.
+  // docs/adr/0014-cache-fill-by-reflink.md.
+  std::string cache_fill;
 
   // Progress reports; none by default.
   ProgressCallback progress;

@@ -131,7 +131,10 @@ Result RestoreImpl(const std::string& name, const RestoreOptions& options, const
     return FailedPreconditionError("cannot restore " + name + " to " + target.string() +
                                    ": a directory is in the way; remove it or choose another root");
   }
-  if (!options.replace && fs::exists(st)) return Open(target, name, "", false);
+  if (!options.replace && fs::exists(st)) {
+    internal::RemoveLeftovers(target);  // of a fetch killed after it placed the file
+    return Open(target, name, "", false);
+  }
 
   // Settings are needed from here on only.
   StatusOr<Connection> conn = Connect(options.client, run);
@@ -254,7 +257,10 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
         continue;
       }
       std::error_code ec;
-      if (!options.replace && fs::exists(out[i].path, ec)) continue;  // local first, as restore()
+      if (!options.replace && fs::exists(out[i].path, ec)) {  // local first, as restore()
+        internal::RemoveLeftovers(out[i].path);                 // of a fetch killed after it placed the file
+        continue;
+      }
       const fs::path dest = options.all_or_nothing ? staged_path(f) : out[i].path;
       // A staged file is named by its digest: one already there is whole and right.
       StatusOr<internal::FetchResult> r = internal::FetchToTarget(

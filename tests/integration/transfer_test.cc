@@ -58,6 +58,9 @@ class Transfers : public ::testing::Test {
     Env e = Base();
     e["CAIRN_CACHE_DIR"] = (tmp_ / "cache").string();
     e["CAIRN_CACHE_MAX_BYTES"] = std::to_string(max_bytes);
+    // A copy fill, so the cache fills on any filesystem (/tmp is ext4 here:
+    // no reflinks); the default (reflink) is CacheFillsOnlyByReflink's.
+    e["CAIRN_CACHE_FILL"] = "copy";
     return e;
   }
   std::string Save(const std::string& run, const std::string& name, std::uint64_t size, unsigned seed) {
@@ -223,11 +226,17 @@ TEST_F(Transfers, CacheIsLimitedInBytesAndEvictsTheLeastRecentlyUsed) {
   restore("c", "r1");  // evicts b, the least recently used
   EXPECT_EQ(cached(), (std::set<std::string>{sha["a"], sha["c"]}));
 
-  // The placed copy is independent of the cache (never a hard link).
+  // The placed copy is independent of the cache (never a hard link), also
+  // where the filesystem has no reflinks.
   EXPECT_EQ(fs::hard_link_count(tmp_ / "r2/a.bin"), 1u);
   WriteFile(tmp_ / "r2/a.bin", "edited");
+  EXPECT_EQ(Sha(tmp_ / "cache/blobs" / sha["a"]), sha["a"]) << "editing a restored copy changed the cache";
+  EXPECT_EQ(Sha(tmp_ / "r1/a.bin"), sha["a"]) << "editing a restored copy changed another copy";
   restore("a", "r3");
   EXPECT_EQ(Sha(tmp_ / "r3/a.bin"), sha["a"]);
+  std::uint64_t total = 0;
+  for (const auto& e : fs::directory_iterator(tmp_ / "cache/blobs")) total += fs::file_size(e.path());
+  EXPECT_LE(total, size * 5 / 2) << "the cache went over its limit";
 
   CommandResult prune = Cairn({"cache", "prune", "--max-bytes", "0"}, env);
   EXPECT_EQ(prune.exit_code, 0) << prune.err;
@@ -236,6 +245,33 @@ TEST_F(Transfers, CacheIsLimitedInBytesAndEvictsTheLeastRecentlyUsed) {
   Env off = WithCache(0);
   ASSERT_EQ(Cairn({"restore", "d.bin", "--run", "alice/p/lru1", "--root", (tmp_ / "r4").string()}, off).exit_code, 0);
   EXPECT_TRUE(cached().empty());
+}
+
+// The default fill writes no second copy of the bytes: on a filesystem with
+// reflinks the cache gets a reflink, on one without (ext4, this machine's /tmp)
+// it gets nothing and the next restore fetches again -- never a cold restore
+// slowed by the cache.
+TEST_F(Transfers, CacheFillsOnlyByReflinkByDefault) {
+  const std::string sha = Save("fill1", "f.bin", 3 * kMiB, 21);
+  Env env = WithCache(64 * kMiB);
+  env["CAIRN_CACHE_FILL"] = std::nullopt;
+  fs::create_directories(tmp_ / "r1");
+  CommandResult r = Cairn({"restore", "f.bin", "--run", "alice/p/fill1", "--root", (tmp_ / "r1").string()}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Sha(tmp_ / "r1/f.bin"), sha);
+  // Does this filesystem reflink? Ask it the way the cache does.
+  fs::create_directories(tmp_ / "probe");
+  WriteFile(tmp_ / "probe/src", "x");
+  CommandResult probe = testing::Run({"/bin/cp", "--reflink=always", (tmp_ / "probe/src").string(),
+                                      (tmp_ / "probe/dst").string()});
+  const bool reflinks = probe.exit_code == 0;
+  std::printf("[ %s reflinks: %s ]\n", tmp_.path().c_str(), reflinks ? "yes" : "no");
+  EXPECT_EQ(fs::exists(tmp_ / "cache/blobs" / sha), reflinks);
+  const std::size_t mark = server_->log().size();
+  r = Cairn({"restore", "f.bin", "--run", "alice/p/fill1", "--root", (tmp_ / "r2").string()}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Sha(tmp_ / "r2/f.bin"), sha);
+  EXPECT_EQ(FileBytesSent(mark), reflinks ? 0u : 3 * kMiB);
 }
 
 TEST_F(Transfers, PinnedVersionInTheCacheRestoresWithTheServerStopped) {

@@ -36,14 +36,25 @@ long long MtimeMs(const struct stat& sb) {
 // not updated, relatime/noatime).
 void Touch(const fs::path& path) { ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0); }
 
-// Clones src (size bytes) into a new temp beside `dest`, fsyncs it and renames
-// it over `dest`. The temp is removed on failure.
-Status CloneInto(int src_fd, std::uint64_t size, const fs::path& dest, int mode, bool* reflinked) {
-  const fs::path parent = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
-  const fs::path tmp = parent / ("." + dest.filename().string() + ".cairn-tmp-" + RandomSuffix());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+// Clones src (size bytes) into `tmp` (created, or truncated), fsyncs it and
+// renames it over `dest`. The temp is removed on failure. With
+// `reflink_only`, a filesystem that cannot reflink makes it return false and
+// write nothing.
+StatusOr<bool> CloneInto(int src_fd, std::uint64_t size, const fs::path& tmp, const fs::path& dest, int mode,
+                         bool reflink_only, bool* reflinked) {
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoStatus(errno, "create", tmp);
-  Status st = CloneFile(src_fd, fd, size, reflinked);
+  Status st;
+  if (reflink_only) {
+    if (::ioctl(fd, FICLONE, src_fd) != 0) {
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return false;
+    }
+    if (reflinked != nullptr) *reflinked = true;
+  } else {
+    st = CloneFile(src_fd, fd, size, reflinked);
+  }
   if (st.ok() && ::fchmod(fd, static_cast<mode_t>(mode)) != 0) st = ErrnoStatus(errno, "chmod", tmp);
   if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus(errno, "fsync", tmp);
   if (::close(fd) != 0 && st.ok()) st = ErrnoStatus(errno, "close", tmp);
@@ -52,8 +63,11 @@ Status CloneInto(int src_fd, std::uint64_t size, const fs::path& dest, int mode,
     ::unlink(tmp.c_str());
     return st;
   }
-  return SyncDir(parent);
+  if (Status synced = SyncDir(tmp.parent_path()); !synced.ok()) return synced;
+  return true;
 }
+
+fs::path ParentOf(const fs::path& p) { return p.parent_path().empty() ? fs::path(".") : p.parent_path(); }
 
 }  // namespace
 
@@ -89,7 +103,12 @@ Status CloneFile(int src_fd, int dst_fd, std::uint64_t size, bool* reflinked) {
   return OkStatus();
 }
 
-ContentCache::ContentCache(fs::path dir, std::uint64_t max_bytes) : dir_(std::move(dir)), max_bytes_(max_bytes) {}
+ContentCache::ContentCache(fs::path dir, std::uint64_t max_bytes, CacheFill fill)
+    : dir_(std::move(dir)), max_bytes_(max_bytes), fill_(fill) {}
+
+fs::path ContentCache::PlacingPath(const fs::path& target) {
+  return ParentOf(target) / ("." + target.filename().string() + ".cairn-placing");
+}
 
 StatusOr<bool> ContentCache::PlaceAt(const std::string& sha256, std::uint64_t size, const fs::path& target,
                                      bool* reflinked) {
@@ -99,7 +118,8 @@ StatusOr<bool> ContentCache::PlaceAt(const std::string& sha256, std::uint64_t si
   if (src.fd < 0) return false;  // a miss (or evicted meanwhile)
   struct stat sb {};
   if (::fstat(src.fd, &sb) != 0 || static_cast<std::uint64_t>(sb.st_size) != size) return false;
-  if (Status st = CloneInto(src.fd, size, target, 0644, reflinked); !st.ok()) return st;
+  StatusOr<bool> placed = CloneInto(src.fd, size, PlacingPath(target), target, 0644, false, reflinked);
+  if (!placed.ok()) return placed.status();
   Touch(blob);
   return true;
 }
@@ -120,7 +140,9 @@ Status ContentCache::Insert(const std::string& sha256, const fs::path& verified_
   std::error_code ec;
   fs::create_directories(blob.parent_path(), ec);
   if (ec) return ErrnoStatus(ec.value(), "create directory", blob.parent_path());
-  if (Status st = CloneInto(src.fd, size, blob, 0444, nullptr); !st.ok()) return st;
+  const fs::path tmp = blob.parent_path() / ("." + sha256 + ".cairn-tmp-" + RandomSuffix());
+  StatusOr<bool> added = CloneInto(src.fd, size, tmp, blob, 0444, fill_ == CacheFill::kReflink, nullptr);
+  if (!added.ok() || !*added) return added.status();  // not added: no reflink here
   // Evict others first: the entry just added is the most recently used.
   StatusOr<std::uint64_t> freed = Prune(max_bytes_);
   return freed.ok() ? OkStatus() : freed.status();

@@ -28,25 +28,33 @@ namespace cairn::internal {
 // two files stay independent. *reflinked says which happened.
 Status CloneFile(int src_fd, int dst_fd, std::uint64_t size, bool* reflinked = nullptr);
 
+// How Insert adds a downloaded file (docs/adr/0014-cache-fill-by-reflink.md).
+enum class CacheFill {
+  kReflink,  // only by a reflink; where the filesystem has none, nothing is added
+  kCopy,     // a reflink, else a full copy (a second write of every byte)
+};
+
 class ContentCache {
  public:
   // max_bytes 0: disabled (every call is a no-op / a miss).
-  ContentCache(std::filesystem::path dir, std::uint64_t max_bytes);
+  ContentCache(std::filesystem::path dir, std::uint64_t max_bytes, CacheFill fill = CacheFill::kReflink);
 
   bool enabled() const { return max_bytes_ > 0; }
   const std::filesystem::path& dir() const { return dir_; }
 
   // When the cache holds `sha256` with `size` bytes, places a copy at
-  // `target`, whose directory must exist (temp beside it, clone, fsync,
-  // rename, fsync dir), marks it used
-  // and returns true. false, touching nothing, on a miss. Entries are trusted:
-  // they were verified when inserted and are read-only.
+  // `target`, whose directory must exist (PlacingPath(target), clone, fsync,
+  // rename, fsync dir), marks it used and returns true. false, touching
+  // nothing, on a miss. Entries are trusted: they were verified when inserted
+  // and are read-only. The caller holds the target's lock (FetchToTarget):
+  // the temp's name is fixed, so a killed placement leaves one known file.
   StatusOr<bool> PlaceAt(const std::string& sha256, std::uint64_t size, const std::filesystem::path& target,
                          bool* reflinked = nullptr);
 
   // Adds the bytes of `verified_file` (already checked against sha256) unless
   // present, then evicts down to the limit. A file larger than the limit is
-  // not cached.
+  // not cached; with CacheFill::kReflink neither is one that cannot be
+  // reflinked into the cache (another filesystem, or one without reflinks).
   Status Insert(const std::string& sha256, const std::filesystem::path& verified_file);
 
   struct Entry {
@@ -63,6 +71,8 @@ class ContentCache {
   // The remembered FileInfo of one pinned version; `key` is RefKey(...).
   std::optional<FileInfo> LookupRef(const std::string& key) const;
   void RememberRef(const std::string& key, const FileInfo& info);  // best effort
+  // The temp PlaceAt writes beside `target`: `.<name>.cairn-placing`.
+  static std::filesystem::path PlacingPath(const std::filesystem::path& target);
   static std::string RefKey(const std::string& base_url, const std::string& run_path, const std::string& name,
                             std::int64_t version);
 
@@ -70,6 +80,7 @@ class ContentCache {
   std::filesystem::path BlobPath(const std::string& sha256) const { return dir_ / "blobs" / sha256; }
   std::filesystem::path dir_;
   std::uint64_t max_bytes_;
+  CacheFill fill_;
 };
 
 }  // namespace cairn::internal

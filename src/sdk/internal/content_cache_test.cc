@@ -5,7 +5,13 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <chrono>
 #include <filesystem>
@@ -42,8 +48,9 @@ class ContentCacheTest : public ::testing::Test {
   fs::path root_;
 };
 
+// CacheFill::kCopy fills on any filesystem (here also ext4, without reflinks).
 TEST_F(ContentCacheTest, PlacesAnIndependentCopyAndMissesWhatItDoesNotHold) {
-  ContentCache cache(root_ / "cache", 1 << 20);
+  ContentCache cache(root_ / "cache", 1 << 20, CacheFill::kCopy);
   const std::string sha = Write("a", "alpha");
   ASSERT_TRUE(cache.Insert(sha, root_ / "a").ok());
   EXPECT_EQ(fs::status(root_ / "cache/blobs" / sha).permissions() & fs::perms::all, fs::perms(0444));
@@ -60,10 +67,40 @@ TEST_F(ContentCacheTest, PlacesAnIndependentCopyAndMissesWhatItDoesNotHold) {
   EXPECT_FALSE(*cache.PlaceAt(sha, 6, root_ / "out/b")) << "a size mismatch is a miss";
   EXPECT_FALSE(*cache.PlaceAt(Sha256Hex("other"), 5, root_ / "out/b"));
   EXPECT_FALSE(fs::exists(root_ / "out/b"));
+  EXPECT_FALSE(fs::exists(ContentCache::PlacingPath(root_ / "out/a")));
+}
+
+// Whether a file here can be reflinked (FICLONE): XFS/Btrfs yes, ext4/tmpfs no.
+bool CanReflink(const fs::path& dir) {
+  std::ofstream(dir / "probe-src") << "probe";
+  int src = ::open((dir / "probe-src").c_str(), O_RDONLY);
+  int dst = ::open((dir / "probe-dst").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  const bool ok = ::ioctl(dst, FICLONE, src) == 0;
+  ::close(src);
+  ::close(dst);
+  fs::remove(dir / "probe-src");
+  fs::remove(dir / "probe-dst");
+  return ok;
+}
+
+// The default fill never writes the bytes a second time: a reflink where the
+// filesystem has them, else no entry, and nothing left behind.
+TEST_F(ContentCacheTest, ReflinkFillAddsOnlyWhatCanBeReflinked) {
+  ContentCache cache(root_ / "cache", 1 << 20);  // CacheFill::kReflink
+  const std::string sha = Write("a", "alpha");
+  ASSERT_TRUE(cache.Insert(sha, root_ / "a").ok());
+  const bool reflinks = CanReflink(root_);
+  std::printf("[ %s reflinks: %s ]\n", root_.c_str(), reflinks ? "yes" : "no");
+  EXPECT_EQ(fs::exists(root_ / "cache/blobs" / sha), reflinks);
+  if (!reflinks) {
+    EXPECT_TRUE(cache.List()->empty());
+    EXPECT_TRUE(fs::is_empty(root_ / "cache/blobs")) << "no temp left behind";
+    EXPECT_FALSE(*cache.PlaceAt(sha, 5, root_ / "out"));
+  }
 }
 
 TEST_F(ContentCacheTest, EvictsTheLeastRecentlyUsedBeyondTheLimitAndPruneEmptiesIt) {
-  ContentCache cache(root_ / "cache", 25);  // room for two 10-byte files
+  ContentCache cache(root_ / "cache", 25, CacheFill::kCopy);  // room for two 10-byte files
   const std::string a = Write("a", "aaaaaaaaaa"), b = Write("b", "bbbbbbbbbb"), c = Write("c", "cccccccccc");
   const auto pause = [] { std::this_thread::sleep_for(std::chrono::milliseconds(15)); };
   ASSERT_TRUE(cache.Insert(a, root_ / "a").ok());
@@ -111,6 +148,16 @@ TEST(TransferOptionsTest, ExplicitBeatsEnvironmentBeatsDefaultsAndBadValuesAreNa
   EXPECT_EQ(*t->cache_max_bytes, 20ull << 30);
   EXPECT_EQ(ResolveTransferOptions({.part_bytes = 4 << 20})->part_bytes, 4u << 20);
 
+  EXPECT_EQ(t->cache_fill, "reflink");
+  EXPECT_EQ(CacheFillOf(*t), CacheFill::kReflink);
+  ::setenv("CAIRN_CACHE_FILL", "copy", 1);
+  EXPECT_EQ(CacheFillOf(*ResolveTransferOptions({})), CacheFill::kCopy);
+  EXPECT_EQ(ResolveTransferOptions({.cache_fill = "reflink"})->cache_fill, "reflink");
+  ::setenv("CAIRN_CACHE_FILL", "hardlink", 1);
+  auto bad_fill = ResolveTransferOptions({});
+  ASSERT_FALSE(bad_fill.ok());
+  EXPECT_NE(bad_fill.status().message().find("CAIRN_CACHE_FILL"), std::string::npos) << bad_fill.status();
+  ::unsetenv("CAIRN_CACHE_FILL");
   ::setenv("CAIRN_CACHE_MAX_BYTES", "0", 1);
   EXPECT_EQ(*ResolveTransferOptions({})->cache_max_bytes, 0u);
   ::setenv("CAIRN_PARALLEL_PARTS", "four", 1);

@@ -706,49 +706,6 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
   return OkStatus();
 }
 
-// The lock that lets one process at a time fetch a target: an exclusive flock
-// on `.<basename>.cairn-lock` beside it, removed on release. After locking,
-// the lock file is checked to still be the one at the path (same inode), so a
-// concurrent remover cannot let two holders in. The kernel drops the lock when
-// its holder dies, so it cannot wedge.
-class TargetLock {
- public:
-  static StatusOr<std::unique_ptr<TargetLock>> Acquire(const fs::path& target) {
-    const fs::path path = ParentOf(target) / ("." + target.filename().string() + ".cairn-lock");
-    while (true) {
-      int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-      if (fd < 0) return ErrnoStatus(errno, "create lock file", path);
-      int rc;
-      do {
-        rc = ::flock(fd, LOCK_EX);
-      } while (rc != 0 && errno == EINTR);
-      if (rc != 0) {
-        Status st = ErrnoStatus(errno, "lock", path);
-        ::close(fd);
-        return st;
-      }
-      struct stat held {
-      }, at_path{};
-      if (::fstat(fd, &held) == 0 && ::stat(path.c_str(), &at_path) == 0 && held.st_ino == at_path.st_ino &&
-          held.st_dev == at_path.st_dev) {
-        return std::unique_ptr<TargetLock>(new TargetLock(fd, path));
-      }
-      ::close(fd);  // removed by its previous holder meanwhile: take the new one
-    }
-  }
-  ~TargetLock() {
-    ::unlink(path_.c_str());  // while still holding it: see Acquire
-    ::close(fd_);
-  }
-  TargetLock(const TargetLock&) = delete;
-  TargetLock& operator=(const TargetLock&) = delete;
-
- private:
-  TargetLock(int fd, fs::path path) : fd_(fd), path_(std::move(path)) {}
-  int fd_;
-  fs::path path_;
-};
-
 }  // namespace
 
 StatusOr<TransferOptions> ResolveTransferOptions(const TransferOptions& given) {
@@ -774,6 +731,14 @@ StatusOr<TransferOptions> ResolveTransferOptions(const TransferOptions& given) {
     StatusOr<std::optional<std::uint64_t>> env = EnvBytes("CAIRN_CACHE_MAX_BYTES", /*allow_zero=*/true);
     if (!env.ok()) return env.status();
     t.cache_max_bytes = env->value_or(20 * 1024 * kMiB);
+  }
+  if (t.cache_fill.empty()) {
+    const char* fill = std::getenv("CAIRN_CACHE_FILL");
+    t.cache_fill = fill != nullptr && *fill != '\0' ? fill : "reflink";
+  }
+  if (t.cache_fill != "reflink" && t.cache_fill != "copy") {
+    return InvalidArgumentError("invalid cache_fill (CAIRN_CACHE_FILL) '" + t.cache_fill +
+                                "': use reflink (fill the cache only where it costs no second write) or copy");
   }
   if (t.cache_dir.empty()) {
     const char* dir = std::getenv("CAIRN_CACHE_DIR");
@@ -844,36 +809,6 @@ Status Client::Download(const RunPath& run, const FileInfo& file, const fs::path
     ::unlink(SidecarPath(target).c_str());
     return SyncDir(parent);
   }
-}
-
-StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const FileInfo& file, const fs::path& target,
-                                    bool replace, const TransferOptions& transfer) {
-  std::error_code ec;
-  const fs::path parent = ParentOf(target);
-  fs::create_directories(parent, ec);
-  if (ec) return ErrnoStatus(ec.value(), "create directory", parent);
-  StatusOr<std::unique_ptr<TargetLock>> lock = TargetLock::Acquire(target);
-  if (!lock.ok()) return lock.status();
-  // Under the lock: another thread or process may have just published it.
-  auto st = fs::status(target, ec);
-  if (fs::is_directory(st)) {
-    return FailedPreconditionError("cannot restore " + file.name + " to " + target.string() +
-                                   ": a directory is in the way; remove it or choose another root");
-  }
-  if (!replace && fs::exists(st)) return FetchResult::kAlreadyPresent;
-
-  ContentCache cache(transfer.cache_dir, transfer.cache_max_bytes.value_or(0));
-  StatusOr<bool> hit = cache.PlaceAt(file.sha256, file.size, target);
-  if (!hit.ok()) return hit.status();
-  if (*hit) {
-    if (transfer.progress) transfer.progress({file.name, file.size, file.size});
-    return FetchResult::kFromCache;
-  }
-  if (Status s = client.Download(run, file, target, transfer); !s.ok()) return s;
-  // The cache is an optimisation: a full disk or an unwritable cache
-  // directory must not fail a restore that succeeded.
-  (void)cache.Insert(file.sha256, target);
-  return FetchResult::kDownloaded;
 }
 
 }  // namespace cairn::internal

@@ -18,6 +18,7 @@
 #include "cairn/status.h"
 #include "cairn/transfer.h"
 #include "common/validate.h"
+#include "sdk/internal/content_cache.h"
 
 namespace cairn::internal {
 
@@ -39,6 +40,16 @@ enum class FetchResult {
   kAlreadyPresent,  // replace was false and the target existed once the lock was held
 };
 
+// Removes what a killed fetch may have left beside `target` once the target
+// is in place: its `.cairn-lock`, a sidecar without a partial, a cache
+// placement's temp -- only when no live process holds the target's lock
+// (flock, non-blocking). Called where a restore finds the target present and
+// skips FetchToTarget. Best effort: never fails, never blocks.
+void RemoveLeftovers(const std::filesystem::path& target);
+
+// The resolved transfer's cache fill (TransferOptions::cache_fill).
+CacheFill CacheFillOf(const TransferOptions& transfer);
+
 // Creates target's parent directories and takes an exclusive lock for
 // `target` (`.<basename>.cairn-lock` beside it, flock(2); removed afterwards)
 // so that concurrent fetches of one target from threads or processes run one
@@ -46,6 +57,7 @@ enum class FetchResult {
 // unless `replace` is false and the target exists: the cache, else
 // client.Download() and the cache is fed. A directory at the target is
 // kFailedPrecondition. `transfer` must be resolved (ResolveTransferOptions).
+// Implemented in fetch_target.cc.
 StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const FileInfo& file,
                                     const std::filesystem::path& target, bool replace,
                                     const TransferOptions& transfer);

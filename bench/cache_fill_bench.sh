@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Does the content cache slow a cold restore? (issue 13; docs/adr/0014-cache-fill-by-reflink.md)
+# One SIZE_MIB random file, cold restores into DIR (default: a directory on the root
+# filesystem, ext4 here), repeat by repeat in this order so that all see the same machine:
+#   curl -o from nginx (sendfile) to DIR   -- the reference
+#   cairn restore, cache off (CAIRN_CACHE_MAX_BYTES=0)
+#   cairn restore, cache on, default fill (reflink only)
+#   cairn restore, cache on, CAIRN_CACHE_FILL=copy (the fill before ADR 0014)
+# The cache starts empty in every repeat and lives in DIR too. Prints medians and the
+# median of the paired ratios (reference time / step time: >= 1.0 is as fast as curl).
+#
+# Usage: bench/cache_fill_bench.sh [REPEATS=5] [SIZE_MIB=1024] [DIR]   (build first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repeats=${1:-5}
+size_mib=${2:-1024}
+bin="$(pwd)/build/bin"
+[ -x "$bin/cairn" ] || { echo "cache_fill_bench: build first (scripts/build.sh)" >&2; exit 2; }
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$nginx_bin" ] || { echo "cache_fill_bench: nginx is missing; run scripts/install-deps.sh" >&2; exit 2; }
+
+work=$(mktemp -d /var/tmp/cairn-cache-fill-bench.XXXXXX)
+client=${3:-$work/client}
+mkdir -p "$client"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  rm -rf "$work" "$client"/{curl.bin,off,on,copy,cache}
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.4f\n", b-a}'; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+timed() { local out=$1; shift; local t0; t0=$(now); "$@" >/dev/null; elapsed "$t0" >>"$out"; }
+paired() { awk -v a="$(tail -1 "$1")" -v b="$(tail -1 "$2")" 'BEGIN{printf "%.3f\n", a/b}' >>"$3"; }
+
+head -c $((size_mib << 20)) /dev/urandom >"$work/src.bin"
+sha=$(sha256sum "$work/src.bin" | cut -c1-64)
+mkdir -p "$work/www" "$work/nginx"
+port=$((20000 + RANDOM % 20000))
+cat >"$work/nginx/nginx.conf" <<EOF
+$([ "$(id -u)" -eq 0 ] && echo "user root;")
+worker_processes 1; daemon off; pid $work/nginx/nginx.pid; error_log $work/nginx/error.log;
+events { worker_connections 64; }
+http { sendfile on; tcp_nopush on; access_log off;
+  client_body_temp_path $work/nginx/body; proxy_temp_path $work/nginx/proxy; fastcgi_temp_path $work/nginx/fcgi;
+  uwsgi_temp_path $work/nginx/uwsgi; scgi_temp_path $work/nginx/scgi;
+  server { listen 127.0.0.1:$port; root $work/www; } }
+EOF
+ln "$work/src.bin" "$work/www/big.bin"
+"$nginx_bin" -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>/dev/null &
+pids+=($!)
+"$bin/cairn" server --data "$work/data" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log" &
+pids+=($!)
+for _ in $(seq 1 200); do grep -qs "listening on" "$work/server.out" && break; sleep 0.05; done
+export CAIRN_BASE_URL=$(sed -n 's/^cairn server listening on //p' "$work/server.out") HOME="$work/home"
+mkdir -p "$HOME"
+export CAIRN_API_KEY=$(CAIRN_API_KEY=$(cat "$work/data/admin.key") "$bin/cairn" keys create --entity bench)
+export CAIRN_CACHE_DIR="$client/cache" CAIRN_CACHE_MAX_BYTES=$((4 * (size_mib << 20)))
+"$bin/cairn" save "$work/src.bin" --run bench/cache/r1 --base "$work" >/dev/null
+cat "$work/src.bin" >/dev/null  # both servers read the same cached bytes
+
+fstype=$(df --output=fstype "$client" | tail -1 | tr -d ' ')
+echo "cache_fill_bench: ${size_mib} MiB, $repeats paired repeats, targets and cache on $client ($fstype)"
+for s in curl off on copy; do : >"$work/t.$s"; : >"$work/r.$s"; done
+for r in $(seq 1 "$repeats"); do
+  rm -rf "$client/curl.bin"; sync
+  timed "$work/t.curl" curl -sf -o "$client/curl.bin" "http://127.0.0.1:$port/big.bin"
+  rm -f "$client/curl.bin"
+  for s in off on copy; do
+    rm -rf "$client/$s" "$client/cache"; sync
+    case $s in
+      off) timed "$work/t.$s" env CAIRN_CACHE_MAX_BYTES=0 "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q ;;
+      on) timed "$work/t.$s" "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q ;;
+      copy) timed "$work/t.$s" env CAIRN_CACHE_FILL=copy "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q ;;
+    esac
+    paired "$work/t.curl" "$work/t.$s" "$work/r.$s"
+    [ "$(sha256sum "$client/$s/src.bin" | cut -c1-64)" = "$sha" ] || echo "cache_fill_bench: $s copy differs!" >&2
+    { find "$client/cache" -type f -path "*/blobs/*" -printf "%s\n" 2>/dev/null || true; } | awk "{s+=\$1} END{print s+0}" >"$work/c.$s"
+    rm -rf "$client/$s"
+  done
+done
+rm -rf "$client/cache"
+printf '%-44s %9s %14s %12s\n' "cold restore of ${size_mib} MiB" "median s" "ratio (paired)" "cache bytes"
+printf '%-44s %9s %14s %12s\n' "curl -o from nginx (reference)" "$(median <"$work/t.curl")" "1.00" "-"
+printf '%-44s %9s %14s %12s\n' "cairn, cache off" "$(median <"$work/t.off")" "$(median <"$work/r.off")" "$(cat "$work/c.off")"
+printf '%-44s %9s %14s %12s\n' "cairn, cache on (default: fill by reflink)" "$(median <"$work/t.on")" "$(median <"$work/r.on")" "$(cat "$work/c.on")"
+printf '%-44s %9s %14s %12s\n' "cairn, cache on, CAIRN_CACHE_FILL=copy" "$(median <"$work/t.copy")" "$(median <"$work/r.copy")" "$(cat "$work/c.copy")"
+each() { tr '\n' ' ' <"$1" | sed 's/ $//'; }
+echo "each repeat, s: curl $(each "$work/t.curl"); off $(each "$work/t.off"); on $(each "$work/t.on"); copy $(each "$work/t.copy")"
