@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "cairn/cairn.h"
+#include "cli/progress.h"
 #include "common/fs.h"
 #include "common/validate.h"
 #include "sdk/internal/client.h"
@@ -46,18 +47,6 @@ const char* Hint(StatusCode code) {
   }
 }
 
-StatusOr<std::shared_ptr<Client>> Connect(const Global& g) {
-  auto settings = ResolveSettings({.base_url = g.base_url});
-  if (!settings) return settings.status();
-  return Client::Create(*settings);
-}
-
-StatusOr<internal::RunPath> ResolveRun(Client& client, const std::string& run) {
-  auto path = internal::ParseRunPath(run);
-  if (!path) return path.status();
-  if (auto st = client.ResolveEntity(*path); !st.ok()) return st;
-  return *path;
-}
 
 std::string ReadKeyFromStdin() {
   bool tty = ::isatty(STDIN_FILENO);
@@ -114,19 +103,6 @@ Status WriteNetrc(const std::string& host, const std::string& key) {
   return internal::WriteFileAtomic(path, out, 0600);
 }
 
-std::string HumanSize(std::uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
 }  // namespace
 
 int Fail(const Status& status) {
@@ -145,6 +121,19 @@ int Fail(const Status& status) {
     default:
       return kExitFailure;
   }
+}
+
+StatusOr<std::shared_ptr<Client>> Connect(const Global& g) {
+  auto settings = ResolveSettings({.base_url = g.base_url});
+  if (!settings) return settings.status();
+  return Client::Create(*settings);
+}
+
+StatusOr<internal::RunPath> ResolveRun(Client& client, const std::string& run) {
+  auto path = internal::ParseRunPath(run);
+  if (!path) return path.status();
+  if (auto st = client.ResolveEntity(*path); !st.ok()) return st;
+  return *path;
 }
 
 namespace {
@@ -256,92 +245,7 @@ int KeysCreate(const Global& g, const std::string& entity, bool read_only) {
   return kExitOk;
 }
 
-int Save(const Global& g, const std::vector<std::string>& files, const std::string& run, const std::string& base) {
-  std::error_code ec;
-  fs::path base_dir = fs::weakly_canonical(base.empty() ? fs::current_path() : fs::path(base), ec);
-  if (ec) return Fail(InvalidArgumentError("cannot use --base '" + base + "': " + ec.message()));
-  // Validate every name before the first byte moves.
-  std::vector<std::pair<fs::path, std::string>> plan;
-  for (const auto& f : files) {
-    fs::path abs = fs::weakly_canonical(fs::absolute(f), ec);
-    if (ec || !fs::is_regular_file(abs)) {
-      return Fail(InvalidArgumentError("'" + f + "' is not a readable regular file"));
-    }
-    fs::path rel = abs.lexically_relative(base_dir);
-    if (rel.empty() || *rel.begin() == "..") {
-      return Fail(InvalidArgumentError("'" + f + "' is outside the base directory " + base_dir.string() +
-                                       "; pass --base DIR that contains it"));
-    }
-    std::string name = rel.generic_string();
-    if (Status st = internal::ValidateFileName(name); !st.ok()) return Fail(st);
-    plan.emplace_back(abs, name);
-  }
-  auto client = Connect(g);
-  if (!client) return Fail(client.status());
-  auto path = ResolveRun(**client, run);
-  if (!path) return Fail(path.status());
-  auto created = (*client)->PutRun(*path, "allow");
-  if (!created) return Fail(created.status());
-  for (const auto& [abs, name] : plan) {
-    auto saved = (*client)->Upload(*path, name, abs);
-    if (!saved) return Fail(saved.status());
-    std::cout << saved->name << "\t" << saved->size << "\t" << saved->sha256 << "\tv" << saved->version << "\n";
-  }
-  return kExitOk;
-}
-
 namespace {
-
-// A one-line progress bar on stderr (bytes, rate, ETA), redrawn at most 10
-// times a second; only on a terminal. Thread-safe: restore_many reports from
-// several threads.
-class ProgressBar {
- public:
-  explicit ProgressBar(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
-  ~ProgressBar() { Done(); }
-  // Ends the bar's line, so that what follows starts on a line of its own.
-  void Done() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (drawn_) std::cerr << "\n";
-    drawn_ = false;
-  }
-  ProgressCallback Callback() {
-    if (!enabled_) return nullptr;
-    return [this](const FileProgress& p) { Update(p); };
-  }
-
- private:
-  void Update(const FileProgress& p) {
-    std::lock_guard<std::mutex> lock(mu_);
-    files_[p.name] = {p.done, p.total};
-    const auto now = std::chrono::steady_clock::now();
-    if (p.done != p.total && now - last_draw_ < std::chrono::milliseconds(100)) return;
-    last_draw_ = now;
-    std::uint64_t done = 0, total = 0;
-    for (const auto& [name, f] : files_) {
-      done += f.first;
-      total += f.second;
-    }
-    const double secs = std::chrono::duration<double>(now - start_).count();
-    const double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
-    std::string eta = "--";
-    if (rate > 0 && total >= done) eta = std::to_string(std::llround(static_cast<double>(total - done) / rate)) + "s";
-    char line[160];
-    std::snprintf(line, sizeof line, "\r%3d%%  %s / %s  %s/s  ETA %s  (%zu file%s)   ",
-                  total ? static_cast<int>(100 * done / total) : 100, HumanSize(done).c_str(), HumanSize(total).c_str(),
-                  HumanSize(static_cast<std::uint64_t>(rate)).c_str(), eta.c_str(), files_.size(),
-                  files_.size() == 1 ? "" : "s");
-    std::cerr << line << std::flush;
-    drawn_ = true;
-  }
-
-  const bool enabled_;
-  const std::chrono::steady_clock::time_point start_;
-  std::mutex mu_;
-  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> files_;  // guarded by mu_
-  std::chrono::steady_clock::time_point last_draw_{};                    // guarded by mu_
-  bool drawn_ = false;                                                   // guarded by mu_
-};
 
 // The file objects of docs/http-api.md, as a JSON array on stdout.
 int PrintFilesJson(const std::vector<FileInfo>& files) {

@@ -4,11 +4,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "cairn/status.h"
+#include "common/validate.h"
+
+namespace cairn::internal {
+class Client;
+}  // namespace cairn::internal
 
 namespace cairn::cli {
 
@@ -35,12 +41,27 @@ struct StoreFlags {
 };
 
 // `db_url` / `blobs_url` empty: CAIRN_DB_URL / CAIRN_BLOBS_URL, else SQLite and local disk.
+// Helpers of the command files: a client with the settings' precedence, and
+// a run path with its entity resolved (from settings or the key).
+StatusOr<std::shared_ptr<internal::Client>> Connect(const Global& g);
+StatusOr<internal::RunPath> ResolveRun(internal::Client& client, const std::string& run);
+
 int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
            const std::string& blobs_url, bool s3_presign, const std::string& tls_cert,
            const std::string& tls_key);
 int Login(const Global& g, std::optional<std::string> key);
 int KeysCreate(const Global& g, const std::string& entity, bool read_only);
-int Save(const Global& g, const std::vector<std::string>& files, const std::string& run, const std::string& base);
+// save_command.cc: uploads files, directories (recursively) and quoted globs
+// as one batch, names relative to `base` (default: the working directory);
+// one progress bar on a terminal unless `quiet`. Every name is checked before
+// the first byte moves; each file commits on its own, whole or not at all.
+struct SaveArgs {
+  std::vector<std::string> paths;  // files, directories, globs ('ckpt/*')
+  std::string run;
+  std::string base;
+  bool quiet = false;
+};
+int Save(const Global& g, const SaveArgs& args);
 struct RestoreArgs {
   std::string name;  // a name, or a glob ('ckpt/*'): then every matching file
   std::string run;

@@ -97,12 +97,15 @@ int main(int argc, char** argv) {
   keys_create->add_option("--entity", key_entity, "The entity the key may read and write")->required();
   keys_create->add_flag("--read-only", key_read_only, "The key may only read");
 
-  std::vector<std::string> save_files;
-  std::string save_run, save_base;
-  auto* save = app.add_subcommand("save", "Upload files to a run (created if needed); prints name, size, sha256, version");
-  save->add_option("files", save_files, "Files to save")->required();
-  save->add_option("--run", save_run, "Run path: entity/project/run_id or project/run_id")->required();
-  save->add_option("--base", save_base, "Names are paths relative to this directory (default: working directory)");
+  SaveArgs sa;
+  auto* save = app.add_subcommand(
+      "save",
+      "Upload files, directories (recursively) and globs in quotes ('ckpt/step-100/*') to a run (created if\n"
+      "needed) as one batch; prints name, size, sha256, version per file. Each file commits whole or not at all.");
+  save->add_option("paths", sa.paths, "Files, directories or globs in quotes")->required();
+  save->add_option("--run", sa.run, "Run path: entity/project/run_id or project/run_id")->required();
+  save->add_flag("-q,--quiet", sa.quiet, "No progress bar (there is none when stderr is not a terminal)");
+  save->add_option("--base", sa.base, "Names are paths relative to this directory (default: working directory)");
 
   RestoreArgs ra;
   auto* restore = app.add_subcommand(
@@ -205,7 +208,7 @@ int main(int argc, char** argv) {
     return Login(g, login_key);
   }
   if (*keys_create) return KeysCreate(g, key_entity, key_read_only);
-  if (*save) return Save(g, save_files, save_run, save_base);
+  if (*save) return Save(g, sa);
   if (*restore) return Restore(g, ra);
   if (*versions) return Versions(g, versions_run, versions_name, versions_json);
   if (*cache_ls) return CacheLs(cache_json);

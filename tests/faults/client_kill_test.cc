@@ -131,6 +131,60 @@ TEST_F(ClientKill, KilledRestoresLeaveTheOldOrTheNewFileAndARerunCompletes) {
               kills, mid_transfer, old_seen, leftovers, faults::SecondsSince(start));
 }
 
+// `cairn save DIR` of many files killed midway: every version on the server
+// is one whole file (its digest is that file's), and a rerun saves them all.
+TEST_F(ClientKill, KilledBatchSaveCommitsOnlyWholeFiles) {
+  const unsigned seed = faults::FaultSeed("ClientKill.batch_save");
+  std::mt19937 rng(seed);
+  const auto start = std::chrono::steady_clock::now();
+  const fs::path dir = tmp_ / "src";
+  std::map<std::string, std::string> want;
+  for (int i = 0; i < 300; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "batch/f-%04d.bin", i);
+    want[name] = testing::WriteRandomFile(dir / name, (64 << 10) + rng() % (512 << 10), rng());
+  }
+  const std::vector<std::string> save{"save", (dir / "batch").string(), "--run", kRun, "--base", dir.string(), "-q"};
+  const auto duration = Timed(save);  // into the run once; the kills below add versions
+  const auto list = [&] {
+    testing::CommandResult r = testing::Run(Args({"ls", kRun, "--json"}), env_);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out.empty() ? "[]" : r.out);
+  };
+  std::map<std::string, std::set<std::string>> written;  // every content each file ever had
+  for (const auto& [name, sha] : want) written[name].insert(sha);
+  int mid_transfer = 0;
+  for (int round = 0; round < 3; ++round) {
+    // New content for every file, so that what the killed save committed is recognisable.
+    for (auto& [name, sha] : want) {
+      sha = testing::WriteRandomFile(dir / name, (64 << 10) + rng() % (512 << 10), rng());
+      written[name].insert(sha);
+    }
+    const auto after = duration.count() / 5 + static_cast<long>(rng() % (duration.count() * 3 / 5));
+    mid_transfer += RunAndKill(save, std::chrono::microseconds(after));
+    int committed = 0;
+    for (const auto& f : list()) {
+      const std::string name = f["name"];
+      ASSERT_TRUE(want.count(name)) << "a file that was never saved: " << name;
+      const std::string sha = f["sha256"];
+      EXPECT_EQ(written[name].count(sha), 1u) << name << ": the latest version is no whole file";
+      if (sha == want[name]) {
+        ++committed;
+        EXPECT_EQ(f["size"].get<std::uint64_t>(), fs::file_size(dir / name));
+      }
+    }
+    testing::CommandResult rerun = testing::Run(Args(save), env_);
+    ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+    const nlohmann::json after_rerun = list();
+    EXPECT_EQ(after_rerun.size(), want.size());
+    for (const auto& f : after_rerun) EXPECT_EQ(f["sha256"].get<std::string>(), want[f["name"]]);
+    std::printf("[faults] ClientKill.batch_save: round %d killed after %ld ms with %d of %zu files committed\n",
+                round, static_cast<long>(after / 1000), committed, want.size());
+  }
+  std::printf("[faults] ClientKill.batch_save: 3 kills (%d mid-transfer), %.1f s\n", mid_transfer,
+              faults::SecondsSince(start));
+}
+
 // A glob restore of 2,000 small files killed midway: what it placed is whole
 // and verified, and a rerun completes every file and leaves nothing beside
 // them -- no partial, sidecar, placing temp or `.NAME.cairn-lock` (a lock

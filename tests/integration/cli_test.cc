@@ -99,6 +99,44 @@ TEST_F(Cli, SavePrintsNameSizeDigestAndVersionAndListingsHaveJson) {
   EXPECT_EQ(Cairn({"ls", "alice/p/none"}, WithKey()).exit_code, 4);
 }
 
+// `cairn save DIR` takes every file under it, `cairn save 'GLOB'` every match
+// (a matching directory recursively), names relative to --base, each file once.
+TEST_F(Cli, SaveTakesDirectoriesRecursivelyAndQuotedGlobsNamedRelativeToBase) {
+  const fs::path w = tmp_ / "w";
+  for (const char* n : {"ckpt/step-100/a.bin", "ckpt/step-100/b.bin", "ckpt/step-100/sub/c.bin",
+                        "ckpt/step-200/d.bin", "top.txt"}) {
+    WriteFile(w / n, n);
+  }
+  const auto line = [](const std::string& name) {
+    return name + "\t" + std::to_string(name.size()) + "\t" + internal::Sha256Hex(name) + "\tv1\n";
+  };
+  CommandResult glob = Cairn({"save", (w / "ckpt/step-100/*").string(), "--run", "alice/p/batch1", "--base",
+                              w.string(), "--quiet"}, WithKey());
+  ASSERT_EQ(glob.exit_code, 0) << glob.err;
+  EXPECT_EQ(glob.out, line("ckpt/step-100/a.bin") + line("ckpt/step-100/b.bin") + line("ckpt/step-100/sub/c.bin"));
+
+  CommandResult dir = Cairn({"save", (w / "ckpt").string() + "/", (w / "top.txt").string(),
+                             (w / "ckpt/step-200/d.bin").string(), "--run", "alice/p/batch2", "--base", w.string()},
+                            WithKey());
+  ASSERT_EQ(dir.exit_code, 0) << dir.err;
+  EXPECT_EQ(dir.out, line("ckpt/step-100/a.bin") + line("ckpt/step-100/b.bin") + line("ckpt/step-100/sub/c.bin") +
+                         line("ckpt/step-200/d.bin") + line("top.txt"))
+      << "each file once, in the order of the arguments";
+  CommandResult ls = Cairn({"ls", "alice/p/batch2", "--json"}, WithKey());
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_EQ(nlohmann::json::parse(ls.out).size(), 5u);
+
+  CommandResult none = Cairn({"save", (w / "nothing/*").string(), "--run", "alice/p/batch3", "--base", w.string()},
+                             WithKey());
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("matches no file"), std::string::npos) << none.err;
+  CommandResult outside = Cairn({"save", w.string(), "--run", "alice/p/batch3", "--base", (w / "ckpt").string()},
+                                WithKey());
+  EXPECT_EQ(outside.exit_code, 2);
+  EXPECT_NE(outside.err.find("outside the base directory"), std::string::npos) << outside.err;
+  EXPECT_EQ(Cairn({"ls", "alice/p/batch3"}, WithKey()).exit_code, 4) << "nothing is sent before every name passes";
+}
+
 TEST_F(Cli, UsageErrorsExit2WithHelpfulMessages) {
   EXPECT_EQ(Cairn({"--help"}, Base()).exit_code, 0);
   EXPECT_EQ(Cairn({"restore", "--help"}, Base()).exit_code, 0);

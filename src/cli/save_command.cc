@@ -1,0 +1,134 @@
+// `cairn save`: files, directories (recursively) and quoted globs, uploaded
+// as one batch with one progress bar (commands.h, SaveArgs).
+#include <glob.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <system_error>
+
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "common/validate.h"
+#include "sdk/internal/client.h"
+
+namespace cairn::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool IsGlob(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
+
+// What one argument stands for, before names are given: regular files,
+// absolute. A directory stands for every regular file under it (symlinked
+// directories are not followed); a glob that names no existing path is
+// expanded (glob(3)), each match as if given itself.
+StatusOr<std::vector<fs::path>> Expand(const std::string& arg) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(arg, ec);
+  if (fs::is_regular_file(st)) return std::vector<fs::path>{fs::absolute(arg)};
+  if (fs::is_directory(st)) {
+    std::vector<fs::path> out;
+    for (fs::recursive_directory_iterator it(arg, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->is_regular_file(ec)) out.push_back(fs::absolute(it->path()));
+    }
+    if (ec) return InvalidArgumentError("cannot read directory '" + arg + "': " + ec.message());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  if (!fs::exists(st) && IsGlob(arg)) {
+    glob_t g{};
+    const int rc = ::glob(arg.c_str(), 0, nullptr, &g);
+    std::vector<std::string> matches(g.gl_pathv, g.gl_pathv + (rc == 0 ? g.gl_pathc : 0));
+    ::globfree(&g);
+    if (matches.empty()) {
+      return InvalidArgumentError("'" + arg + "' matches no file; check the pattern (it is expanded relative to "
+                                  "the working directory)");
+    }
+    std::vector<fs::path> out;
+    for (const std::string& m : matches) {
+      if (!fs::is_regular_file(m, ec) && !fs::is_directory(m, ec)) continue;  // sockets, dangling links
+      StatusOr<std::vector<fs::path>> sub = Expand(m);
+      if (!sub.ok()) return sub.status();
+      out.insert(out.end(), sub->begin(), sub->end());
+    }
+    return out;
+  }
+  return InvalidArgumentError("'" + arg + "' is not a readable regular file, a directory or a glob that matches");
+}
+
+struct Planned {
+  fs::path local;
+  std::string name;
+  std::uint64_t size = 0;
+};
+
+// Every argument expanded, named relative to `base_dir`, validated; in the
+// order of the arguments (a directory's or glob's files sorted), each file
+// once. Nothing is sent before all of them pass.
+StatusOr<std::vector<Planned>> Plan(const std::vector<std::string>& args, const fs::path& base_dir) {
+  std::vector<Planned> plan;
+  std::set<std::string> seen;
+  for (const std::string& arg : args) {
+    StatusOr<std::vector<fs::path>> files = Expand(arg);
+    if (!files.ok()) return files.status();
+    for (const fs::path& f : *files) {
+      std::error_code ec;
+      const fs::path abs = fs::weakly_canonical(f, ec);
+      if (ec) return InvalidArgumentError("'" + f.string() + "' is not readable: " + ec.message());
+      const fs::path rel = abs.lexically_relative(base_dir);
+      if (rel.empty() || *rel.begin() == "..") {
+        return InvalidArgumentError("'" + f.string() + "' is outside the base directory " + base_dir.string() +
+                                    "; pass --base DIR that contains it");
+      }
+      std::string name = rel.generic_string();
+      if (Status st = internal::ValidateFileName(name); !st.ok()) return st;
+      const std::uint64_t size = fs::file_size(abs, ec);
+      if (ec) return InvalidArgumentError("'" + f.string() + "' is not readable: " + ec.message());
+      if (seen.insert(name).second) plan.push_back({abs, name, size});
+    }
+  }
+  return plan;
+}
+
+}  // namespace
+
+int Save(const Global& g, const SaveArgs& args) {
+  std::error_code ec;
+  const fs::path base_dir = fs::weakly_canonical(args.base.empty() ? fs::current_path() : fs::path(args.base), ec);
+  if (ec) return Fail(InvalidArgumentError("cannot use --base '" + args.base + "': " + ec.message()));
+  StatusOr<std::vector<Planned>> plan = Plan(args.paths, base_dir);
+  if (!plan.ok()) return Fail(plan.status());
+  auto client = Connect(g);
+  if (!client) return Fail(client.status());
+  auto path = ResolveRun(**client, args.run);
+  if (!path) return Fail(path.status());
+  auto created = (*client)->PutRun(*path, "allow");
+  if (!created) return Fail(created.status());
+
+  ProgressBar bar(!args.quiet && ::isatty(STDERR_FILENO));
+  for (const Planned& p : *plan) bar.Expect(p.name, p.size);
+  std::size_t saved_count = 0;
+  for (const Planned& p : *plan) {
+    internal::ProgressFn progress;
+    if (bar.enabled()) {
+      progress = [&bar, &p](std::uint64_t done, std::uint64_t total) { bar.Update({p.name, done, total}); };
+    }
+    auto saved = (*client)->Upload(*path, p.name, p.local, progress);
+    if (!saved) {
+      bar.Done();
+      std::cerr << "cairn: saved " << saved_count << " of " << plan->size() << " files; " << p.name
+                << " and the rest were not saved (each saved file is committed whole; rerun to save the rest)\n";
+      return Fail(saved.status());
+    }
+    bar.Update({p.name, saved->size, saved->size});
+    ++saved_count;
+    std::cout << saved->name << "\t" << saved->size << "\t" << saved->sha256 << "\tv" << saved->version << "\n";
+  }
+  bar.Done();
+  return kExitOk;
+}
+
+}  // namespace cairn::cli
