@@ -14,10 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repeats=${1:-5}
 size_mib=${2:-1024}
-bin="$(pwd)/build/bin"
-[ -x "$bin/cairn" ] || { echo "cache_fill_bench: build first (scripts/build.sh)" >&2; exit 2; }
-nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$nginx_bin" ] || { echo "cache_fill_bench: nginx is missing; run scripts/install-deps.sh" >&2; exit 2; }
+source bench/paired_lib.sh
+bench_require cache_fill_bench
 
 work=$(mktemp -d /var/tmp/cairn-cache-fill-bench.XXXXXX)
 client=${3:-$work/client}
@@ -29,11 +27,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.4f\n", b-a}'; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-timed() { local out=$1; shift; local t0; t0=$(now); "$@" >/dev/null; elapsed "$t0" >>"$out"; }
-paired() { awk -v a="$(tail -1 "$1")" -v b="$(tail -1 "$2")" 'BEGIN{printf "%.3f\n", a/b}' >>"$3"; }
 
 head -c $((size_mib << 20)) /dev/urandom >"$work/src.bin"
 sha=$(sha256sum "$work/src.bin" | cut -c1-64)
@@ -51,12 +44,7 @@ EOF
 ln "$work/src.bin" "$work/www/big.bin"
 "$nginx_bin" -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>/dev/null &
 pids+=($!)
-"$bin/cairn" server --data "$work/data" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log" &
-pids+=($!)
-for _ in $(seq 1 200); do grep -qs "listening on" "$work/server.out" && break; sleep 0.05; done
-export CAIRN_BASE_URL=$(sed -n 's/^cairn server listening on //p' "$work/server.out") HOME="$work/home"
-mkdir -p "$HOME"
-export CAIRN_API_KEY=$(CAIRN_API_KEY=$(cat "$work/data/admin.key") "$bin/cairn" keys create --entity bench)
+start_cairn_server "$work"
 export CAIRN_CACHE_DIR="$client/cache" CAIRN_CACHE_MAX_BYTES=$((4 * (size_mib << 20)))
 "$bin/cairn" save "$work/src.bin" --run bench/cache/r1 --base "$work" >/dev/null
 cat "$work/src.bin" >/dev/null  # both servers read the same cached bytes
@@ -87,5 +75,4 @@ printf '%-44s %9s %14s %12s\n' "curl -o from nginx (reference)" "$(median <"$wor
 printf '%-44s %9s %14s %12s\n' "cairn, cache off" "$(median <"$work/t.off")" "$(median <"$work/r.off")" "$(cat "$work/c.off")"
 printf '%-44s %9s %14s %12s\n' "cairn, cache on (default: fill by reflink)" "$(median <"$work/t.on")" "$(median <"$work/r.on")" "$(cat "$work/c.on")"
 printf '%-44s %9s %14s %12s\n' "cairn, cache on, CAIRN_CACHE_FILL=copy" "$(median <"$work/t.copy")" "$(median <"$work/r.copy")" "$(cat "$work/c.copy")"
-each() { tr '\n' ' ' <"$1" | sed 's/ $//'; }
 echo "each repeat, s: curl $(each "$work/t.curl"); off $(each "$work/t.off"); on $(each "$work/t.on"); copy $(each "$work/t.copy")"

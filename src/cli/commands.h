@@ -59,6 +59,7 @@ struct SaveArgs {
   std::vector<std::string> paths;  // files, directories, globs ('ckpt/*')
   std::string run;
   std::string base;
+  int parallel = 0;  // files at once; 0: CAIRN_PARALLEL_FILES, else 8
   bool quiet = false;
 };
 int Save(const Global& g, const SaveArgs& args);

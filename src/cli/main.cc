@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
       "needed) as one batch; prints name, size, sha256, version per file. Each file commits whole or not at all.");
   save->add_option("paths", sa.paths, "Files, directories or globs in quotes")->required();
   save->add_option("--run", sa.run, "Run path: entity/project/run_id or project/run_id")->required();
+  save->add_option("--parallel", sa.parallel, "Files uploaded at once (default 8, CAIRN_PARALLEL_FILES)");
   save->add_flag("-q,--quiet", sa.quiet, "No progress bar (there is none when stderr is not a terminal)");
   save->add_option("--base", sa.base, "Names are paths relative to this directory (default: working directory)");
 

@@ -4,10 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <system_error>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
@@ -18,6 +22,14 @@ namespace cairn::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Files uploaded at once: --parallel, else CAIRN_PARALLEL_FILES, else 8.
+int ParallelFiles(int given) {
+  if (given > 0) return std::min(given, 64);
+  const char* v = std::getenv("CAIRN_PARALLEL_FILES");
+  const int env = v != nullptr ? std::atoi(v) : 0;
+  return env > 0 ? std::min(env, 64) : 8;
+}
 
 bool IsGlob(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
 
@@ -110,25 +122,47 @@ int Save(const Global& g, const SaveArgs& args) {
 
   ProgressBar bar(!args.quiet && ::isatty(STDERR_FILENO));
   for (const Planned& p : *plan) bar.Expect(p.name, p.size);
-  std::size_t saved_count = 0;
-  for (const Planned& p : *plan) {
-    internal::ProgressFn progress;
-    if (bar.enabled()) {
-      progress = [&bar, &p](std::uint64_t done, std::uint64_t total) { bar.Update({p.name, done, total}); };
+  // Files go up on several connections at once (the client is thread-safe):
+  // a small file's time is mostly the server's commit, which then overlaps.
+  std::vector<std::optional<StatusOr<FileInfo>>> results(plan->size());  // nullopt: not attempted
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  const auto worker = [&] {
+    for (std::size_t i; !failed.load() && (i = next++) < plan->size();) {
+      const Planned& p = (*plan)[i];
+      internal::ProgressFn progress;
+      if (bar.enabled()) {
+        progress = [&bar, &p](std::uint64_t done, std::uint64_t total) { bar.Update({p.name, done, total}); };
+      }
+      StatusOr<FileInfo> saved = (*client)->Upload(*path, p.name, p.local, progress);
+      if (!saved.ok()) failed = true;  // the others in flight finish; no new one starts
+      if (saved.ok()) bar.Update({p.name, saved->size, saved->size});
+      results[i] = std::move(saved);
     }
-    auto saved = (*client)->Upload(*path, p.name, p.local, progress);
-    if (!saved) {
-      bar.Done();
-      std::cerr << "cairn: saved " << saved_count << " of " << plan->size() << " files; " << p.name
-                << " and the rest were not saved (each saved file is committed whole; rerun to save the rest)\n";
-      return Fail(saved.status());
-    }
-    bar.Update({p.name, saved->size, saved->size});
-    ++saved_count;
-    std::cout << saved->name << "\t" << saved->size << "\t" << saved->sha256 << "\tv" << saved->version << "\n";
-  }
+  };
+  std::vector<std::thread> threads;
+  const int n = std::min<int>(ParallelFiles(args.parallel), static_cast<int>(plan->size()));
+  for (int t = 1; t < n; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
   bar.Done();
-  return kExitOk;
+
+  std::size_t saved_count = 0;
+  Status first_error;
+  for (std::size_t i = 0; i < plan->size(); ++i) {
+    if (!results[i]) continue;
+    if (results[i]->ok()) {
+      ++saved_count;
+      const FileInfo& f = **results[i];
+      std::cout << f.name << "\t" << f.size << "\t" << f.sha256 << "\tv" << f.version << "\n";
+    } else if (first_error.ok()) {
+      first_error = results[i]->status();
+    }
+  }
+  if (first_error.ok()) return kExitOk;
+  std::cerr << "cairn: saved " << saved_count << " of " << plan->size()
+            << " files; the others were not (each saved file is committed whole; rerun to save them)\n";
+  return Fail(first_error);
 }
 
 }  // namespace cairn::cli

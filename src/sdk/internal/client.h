@@ -90,9 +90,11 @@ class Client {
   // dir. On failure the target is left as it was; after a network failure the
   // partial is kept so the next call resumes. kDataLoss on a digest/size
   // mismatch (the partial is removed). `transfer` must be resolved
-  // (ResolveTransferOptions). The caller holds the target's lock.
+  // (ResolveTransferOptions). The caller holds the target's lock. With
+  // `sync_dir` false the directory is not fsynced: the caller must fsync it
+  // before it reports the file durable (a batch syncs each directory once).
   Status Download(const RunPath& run, const FileInfo& file, const std::filesystem::path& target,
-                  const TransferOptions& transfer);
+                  const TransferOptions& transfer, bool sync_dir = true);
 
   // POST /api/v1/keys (admin key). Returns the new key.
   StatusOr<std::string> CreateKey(const std::string& entity, bool read_only);

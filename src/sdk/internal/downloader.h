@@ -12,11 +12,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <set>
 #include <string>
 
 #include "cairn/api.h"
 #include "cairn/status.h"
 #include "cairn/transfer.h"
+#include "common/thread_annotations.h"
 #include "common/validate.h"
 #include "sdk/internal/content_cache.h"
 
@@ -58,8 +60,22 @@ CacheFill CacheFillOf(const TransferOptions& transfer);
 // client.Download() and the cache is fed. A directory at the target is
 // kFailedPrecondition. `transfer` must be resolved (ResolveTransferOptions).
 // Implemented in fetch_target.cc.
+//
+// `dir_syncs` (optional, for a batch): a download's directory is not fsynced
+// but added there; the caller fsyncs each once (DirSyncs::SyncAll) before it
+// reports the batch durable -- one fsync per directory instead of per file.
+class DirSyncs {
+ public:
+  void Add(const std::filesystem::path& dir);
+  // fsyncs every directory added; the first error.
+  [[nodiscard]] Status SyncAll();
+
+ private:
+  Mutex mu_;
+  std::set<std::filesystem::path> dirs_ CAIRN_GUARDED_BY(mu_);
+};
 StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const FileInfo& file,
                                     const std::filesystem::path& target, bool replace,
-                                    const TransferOptions& transfer);
+                                    const TransferOptions& transfer, DirSyncs* dir_syncs = nullptr);
 
 }  // namespace cairn::internal

@@ -99,8 +99,26 @@ void RemoveLeftovers(const fs::path& target) {
   RemoveDeadFiles(target);
 }  // the lock's release removes the lock file
 
+void DirSyncs::Add(const fs::path& dir) {
+  MutexLock lock(mu_);
+  dirs_.insert(dir);
+}
+
+Status DirSyncs::SyncAll() {
+  std::set<fs::path> dirs;
+  {
+    MutexLock lock(mu_);
+    dirs.swap(dirs_);
+  }
+  Status first;
+  for (const fs::path& d : dirs) {
+    if (Status st = SyncDir(d); !st.ok() && first.ok()) first = st;
+  }
+  return first;
+}
+
 StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const FileInfo& file, const fs::path& target,
-                                    bool replace, const TransferOptions& transfer) {
+                                    bool replace, const TransferOptions& transfer, DirSyncs* dir_syncs) {
   std::error_code ec;
   const fs::path parent = ParentOf(target);
   fs::create_directories(parent, ec);
@@ -125,7 +143,8 @@ StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const Fi
     if (transfer.progress) transfer.progress({file.name, file.size, file.size});
     return FetchResult::kFromCache;
   }
-  if (Status s = client.Download(run, file, target, transfer); !s.ok()) return s;
+  if (Status s = client.Download(run, file, target, transfer, /*sync_dir=*/dir_syncs == nullptr); !s.ok()) return s;
+  if (dir_syncs != nullptr) dir_syncs->Add(parent);
   // The cache is an optimisation: a full disk or an unwritable cache
   // directory must not fail a restore that succeeded. By default it is filled
   // only where that costs no second write of the bytes (a reflink).

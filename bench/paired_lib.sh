@@ -1,0 +1,30 @@
+# Helpers of the paired benchmarks (cache_fill_bench.sh, many_files_bench.sh), sourced from the
+# repository root: Cairn and its reference alternate repeat by repeat; medians and paired ratios.
+
+# Checks the build and nginx for benchmark $1; sets bin and nginx_bin.
+bench_require() {
+  bin="$(pwd)/build/bin"
+  [ -x "$bin/cairn" ] || { echo "$1: build first (scripts/build.sh)" >&2; exit 2; }
+  nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+  [ -x "$nginx_bin" ] || { echo "$1: nginx is missing; run scripts/install-deps.sh" >&2; exit 2; }
+}
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.4f\n", b-a}'; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# timed FILE CMD...: appends CMD's wall time in seconds to FILE.
+timed() { local out=$1; shift; local t0; t0=$(now); "$@" >/dev/null; elapsed "$t0" >>"$out"; }
+# paired REF STEP OUT: appends to OUT the last REF time / the last STEP time (>= 1: STEP is faster).
+paired() { awk -v a="$(tail -1 "$1")" -v b="$(tail -1 "$2")" 'BEGIN{printf "%.3f\n", a/b}' >>"$3"; }
+each() { tr '\n' ' ' <"$1" | sed 's/ $//'; }
+# start_cairn_server WORK: `cairn server` on a free loopback port with data in WORK/data (pid
+# appended to pids); exports CAIRN_BASE_URL, HOME=WORK/home and a CAIRN_API_KEY of entity bench.
+start_cairn_server() {
+  "$bin/cairn" server --data "$1/data" --listen 127.0.0.1:0 >"$1/server.out" 2>"$1/server.log" &
+  pids+=($!)
+  for _ in $(seq 1 200); do grep -qs "listening on" "$1/server.out" && break; sleep 0.05; done
+  CAIRN_BASE_URL=$(sed -n 's/^cairn server listening on //p' "$1/server.out")
+  export CAIRN_BASE_URL HOME="$1/home"
+  mkdir -p "$HOME"
+  CAIRN_API_KEY=$(CAIRN_API_KEY=$(cat "$1/data/admin.key") "$bin/cairn" keys create --entity bench)
+  export CAIRN_API_KEY
+}
