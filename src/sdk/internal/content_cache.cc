@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <nlohmann/json.hpp>
+#include <mutex>
+#include <set>
 #include <system_error>
 #include <vector>
 
@@ -65,6 +67,16 @@ StatusOr<bool> CloneInto(int src_fd, std::uint64_t size, const fs::path& tmp, co
   }
   if (Status synced = SyncDir(tmp.parent_path()); !synced.ok()) return synced;
   return true;
+}
+
+// The process's record of (filesystem, cache directory) pairs where FICLONE
+// failed; `add` records one. Returns whether `key` is recorded.
+bool KnownNoReflink(const std::string& key, bool add) {
+  static std::mutex mu;
+  static std::set<std::string> keys;  // guarded by mu; a few entries at most
+  std::lock_guard<std::mutex> lock(mu);
+  if (add) keys.insert(key);
+  return keys.count(key) > 0;
 }
 
 fs::path ParentOf(const fs::path& p) { return p.parent_path().empty() ? fs::path(".") : p.parent_path(); }
@@ -137,11 +149,17 @@ Status ContentCache::Insert(const std::string& sha256, const fs::path& verified_
   if (::fstat(src.fd, &sb) != 0) return ErrnoStatus(errno, "stat", verified_file);
   const auto size = static_cast<std::uint64_t>(sb.st_size);
   if (size > max_bytes_) return OkStatus();
+  // Where a reflink failed once (per filesystem of the file and cache
+  // directory), a reflink-only fill does not try again in this process:
+  // for many small files the attempt cost more syscalls than the download.
+  const std::string no_reflink_key = std::to_string(sb.st_dev) + ":" + dir_.string();
+  if (fill_ == CacheFill::kReflink && KnownNoReflink(no_reflink_key, false)) return OkStatus();
   std::error_code ec;
   fs::create_directories(blob.parent_path(), ec);
   if (ec) return ErrnoStatus(ec.value(), "create directory", blob.parent_path());
   const fs::path tmp = blob.parent_path() / ("." + sha256 + ".cairn-tmp-" + RandomSuffix());
   StatusOr<bool> added = CloneInto(src.fd, size, tmp, blob, 0444, fill_ == CacheFill::kReflink, nullptr);
+  if (added.ok() && !*added) KnownNoReflink(no_reflink_key, true);
   if (!added.ok() || !*added) return added.status();  // not added: no reflink here
   // Evict others first: the entry just added is the most recently used.
   StatusOr<std::uint64_t> freed = Prune(max_bytes_);
