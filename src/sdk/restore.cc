@@ -286,6 +286,8 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
   worker();
   for (auto& t : threads) t.join();
   if (Status st = dir_syncs.SyncAll(); !st.ok()) return st;
+  internal::ContentCache cache(transfer->cache_dir, transfer->cache_max_bytes.value_or(0));
+  if (cache.enabled()) (void)cache.Prune(*transfer->cache_max_bytes);  // best effort, as the fills
 
   std::string failed;
   Status first;

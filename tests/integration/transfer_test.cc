@@ -274,6 +274,25 @@ TEST_F(Transfers, CacheFillsOnlyByReflinkByDefault) {
   EXPECT_EQ(FileBytesSent(mark), reflinks ? 0u : 3 * kMiB);
 }
 
+// A glob restore fills the cache as a batch (it lists the cache only when
+// its own running total passes the limit) and prunes once at its end.
+TEST_F(Transfers, GlobRestoreLeavesTheCacheWithinItsLimit) {
+  const std::uint64_t size = kMiB;
+  for (int i = 0; i < 6; ++i) Save("lru2", "g/" + std::to_string(i) + ".bin", size, 40 + i);
+  const Env env = WithCache(size * 5 / 2);  // room for two files
+  CommandResult r = Cairn({"restore", "g/*", "--run", "alice/p/lru2", "--root", (tmp_ / "g1").string()}, env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::uint64_t total = 0;
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(tmp_ / "cache/blobs")) {
+    if (e.path().filename().string().front() == '.') continue;
+    total += fs::file_size(e.path());
+    ++entries;
+  }
+  EXPECT_LE(total, size * 5 / 2);
+  EXPECT_EQ(entries, 2);
+}
+
 TEST_F(Transfers, PinnedVersionInTheCacheRestoresWithTheServerStopped) {
   const std::string sha = Save("off1", "w.bin", 2 * kMiB, 9);
   const Env env = WithCache(64 * kMiB);

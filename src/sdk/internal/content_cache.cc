@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <system_error>
 #include <vector>
@@ -79,6 +81,24 @@ bool KnownNoReflink(const std::string& key, bool add) {
   return keys.count(key) > 0;
 }
 
+// Per cache directory: the bytes it held after this process's last Prune,
+// plus what the process added since (`set`: replace it by `add`). A batch's
+// Insert that keeps this under the limit skips the Prune, which lists and
+// stats every entry: for thousands of small files that was quadratic.
+// Returns the new estimate, or nullopt before the process's first Prune.
+std::optional<std::uint64_t> TrackTotal(const std::string& dir, std::optional<std::uint64_t> add, bool set) {
+  static std::mutex mu;
+  static std::map<std::string, std::uint64_t> totals;  // guarded by mu
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = totals.find(dir);
+  if (set) {
+    totals[dir] = add.value_or(0);
+    return add;
+  }
+  if (it == totals.end()) return std::nullopt;
+  return it->second += add.value_or(0);
+}
+
 fs::path ParentOf(const fs::path& p) { return p.parent_path().empty() ? fs::path(".") : p.parent_path(); }
 
 }  // namespace
@@ -136,7 +156,7 @@ StatusOr<bool> ContentCache::PlaceAt(const std::string& sha256, std::uint64_t si
   return true;
 }
 
-Status ContentCache::Insert(const std::string& sha256, const fs::path& verified_file) {
+Status ContentCache::Insert(const std::string& sha256, const fs::path& verified_file, bool in_batch) {
   if (!enabled() || !IsSha256Hex(sha256)) return OkStatus();
   const fs::path blob = BlobPath(sha256);
   if (::access(blob.c_str(), F_OK) == 0) {
@@ -161,6 +181,8 @@ Status ContentCache::Insert(const std::string& sha256, const fs::path& verified_
   StatusOr<bool> added = CloneInto(src.fd, size, tmp, blob, 0444, fill_ == CacheFill::kReflink, nullptr);
   if (added.ok() && !*added) KnownNoReflink(no_reflink_key, true);
   if (!added.ok() || !*added) return added.status();  // not added: no reflink here
+  const std::optional<std::uint64_t> estimate = TrackTotal(dir_.string(), size, /*set=*/false);
+  if (in_batch && estimate && *estimate <= max_bytes_) return OkStatus();
   // Evict others first: the entry just added is the most recently used.
   StatusOr<std::uint64_t> freed = Prune(max_bytes_);
   return freed.ok() ? OkStatus() : freed.status();
@@ -195,6 +217,7 @@ StatusOr<std::uint64_t> ContentCache::Prune(std::uint64_t max_bytes) {
     if (::unlink(BlobPath(e.sha256).c_str()) == 0) freed += e.size;
     total -= e.size;
   }
+  TrackTotal(dir_.string(), total, /*set=*/true);
   // Refs whose bytes are gone would only cost a lookup: drop them.
   std::error_code ec;
   for (fs::directory_iterator it(dir_ / "refs", ec), end; !ec && it != end; it.increment(ec)) {

@@ -52,10 +52,14 @@ class ContentCache {
                          bool* reflinked = nullptr);
 
   // Adds the bytes of `verified_file` (already checked against sha256) unless
-  // present, then evicts down to the limit. A file larger than the limit is
+  // present, then evicts down to the limit. With `in_batch`, the eviction
+  // (which lists and stats every entry) runs only when this process's running
+  // total -- from its last Prune plus its own inserts -- passes the limit; the
+  // batch must call Prune(limit) once at its end, so that what concurrent
+  // processes added is counted too. A file larger than the limit is
   // not cached; with CacheFill::kReflink neither is one that cannot be
   // reflinked into the cache (another filesystem, or one without reflinks).
-  Status Insert(const std::string& sha256, const std::filesystem::path& verified_file);
+  Status Insert(const std::string& sha256, const std::filesystem::path& verified_file, bool in_batch = false);
 
   struct Entry {
     std::string sha256;

@@ -64,6 +64,8 @@ CacheFill CacheFillOf(const TransferOptions& transfer);
 // `dir_syncs` (optional, for a batch): a download's directory is not fsynced
 // but added there; the caller fsyncs each once (DirSyncs::SyncAll) before it
 // reports the batch durable -- one fsync per directory instead of per file.
+// The cache is then filled as in a batch (ContentCache::Insert): the caller
+// prunes it once at the end.
 class DirSyncs {
  public:
   void Add(const std::filesystem::path& dir);

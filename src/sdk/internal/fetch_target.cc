@@ -148,7 +148,7 @@ StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const Fi
   // The cache is an optimisation: a full disk or an unwritable cache
   // directory must not fail a restore that succeeded. By default it is filled
   // only where that costs no second write of the bytes (a reflink).
-  (void)cache.Insert(file.sha256, target);
+  (void)cache.Insert(file.sha256, target, /*in_batch=*/dir_syncs != nullptr);
   return FetchResult::kDownloaded;
 }
 
