@@ -53,8 +53,8 @@ void ProgressBar::Draw(std::chrono::steady_clock::time_point now) {
   char line[192];
   std::snprintf(line, sizeof line, "\r%3d%%  %s / %s  %s/s  ETA %s  (%zu/%zu file%s)   ",
                 total_ ? static_cast<int>(100 * done_ / total_) : 100, HumanSize(done_).c_str(),
-                HumanSize(total_).c_str(), HumanSize(static_cast<std::uint64_t>(rate)).c_str(), eta.c_str(),
-                complete_, files_.size(), files_.size() == 1 ? "" : "s");
+                HumanSize(total_).c_str(), HumanSize(static_cast<std::uint64_t>(rate)).c_str(), eta.c_str(), complete_,
+                files_.size(), files_.size() == 1 ? "" : "s");
   std::cerr << line << std::flush;
   drawn_ = true;
 }

@@ -45,8 +45,8 @@ class ProgressBar {
   const std::chrono::steady_clock::time_point start_;
   internal::Mutex mu_;
   std::map<std::string, File> files_ CAIRN_GUARDED_BY(mu_);
-  std::uint64_t done_ CAIRN_GUARDED_BY(mu_) = 0;   // sum of files_' done
-  std::uint64_t total_ CAIRN_GUARDED_BY(mu_) = 0;  // sum of files_' total
+  std::uint64_t done_ CAIRN_GUARDED_BY(mu_) = 0;    // sum of files_' done
+  std::uint64_t total_ CAIRN_GUARDED_BY(mu_) = 0;   // sum of files_' total
   std::size_t complete_ CAIRN_GUARDED_BY(mu_) = 0;  // files with done == total
   std::chrono::steady_clock::time_point last_draw_ CAIRN_GUARDED_BY(mu_) = {};
   bool drawn_ CAIRN_GUARDED_BY(mu_) = false;

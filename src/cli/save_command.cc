@@ -56,7 +56,8 @@ StatusOr<std::vector<fs::path>> Expand(const std::string& arg) {
     std::vector<std::string> matches(g.gl_pathv, g.gl_pathv + (rc == 0 ? g.gl_pathc : 0));
     ::globfree(&g);
     if (matches.empty()) {
-      return InvalidArgumentError("'" + arg + "' matches no file; check the pattern (it is expanded relative to "
+      return InvalidArgumentError("'" + arg +
+                                  "' matches no file; check the pattern (it is expanded relative to "
                                   "the working directory)");
     }
     std::vector<fs::path> out;

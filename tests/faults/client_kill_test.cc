@@ -178,8 +178,8 @@ TEST_F(ClientKill, KilledBatchSaveCommitsOnlyWholeFiles) {
     const nlohmann::json after_rerun = list();
     EXPECT_EQ(after_rerun.size(), want.size());
     for (const auto& f : after_rerun) EXPECT_EQ(f["sha256"].get<std::string>(), want[f["name"]]);
-    std::printf("[faults] ClientKill.batch_save: round %d killed after %ld ms with %d of %zu files committed\n",
-                round, static_cast<long>(after / 1000), committed, want.size());
+    std::printf("[faults] ClientKill.batch_save: round %d killed after %ld ms with %d of %zu files committed\n", round,
+                static_cast<long>(after / 1000), committed, want.size());
   }
   std::printf("[faults] ClientKill.batch_save: 3 kills (%d mid-transfer), %.1f s\n", mid_transfer,
               faults::SecondsSince(start));
@@ -237,9 +237,10 @@ TEST_F(ClientKill, KilledGlobRestoreOfManyFilesRerunsToVerifiedFilesAndNothingBe
     }
     EXPECT_EQ(verified, kFiles);
     EXPECT_TRUE(beside.empty()) << beside.size() << " files left beside the restored ones, e.g. " << beside.front();
-    std::printf("[faults] ClientKill.glob: round %d killed after %ld ms with %d of %d files placed, %d dot files "
-                "beside them\n",
-                round, static_cast<long>(after / 1000), placed, kFiles, dot_files);
+    std::printf(
+        "[faults] ClientKill.glob: round %d killed after %ld ms with %d of %d files placed, %d dot files "
+        "beside them\n",
+        round, static_cast<long>(after / 1000), placed, kFiles, dot_files);
   }
   std::printf("[faults] ClientKill.glob: 3 kills (%d mid-transfer), every rerun complete and clean, %.1f s\n",
               mid_transfer, faults::SecondsSince(start));

@@ -262,8 +262,8 @@ TEST_F(Transfers, CacheFillsOnlyByReflinkByDefault) {
   // Does this filesystem reflink? Ask it the way the cache does.
   fs::create_directories(tmp_ / "probe");
   WriteFile(tmp_ / "probe/src", "x");
-  CommandResult probe = testing::Run({"/bin/cp", "--reflink=always", (tmp_ / "probe/src").string(),
-                                      (tmp_ / "probe/dst").string()});
+  CommandResult probe =
+      testing::Run({"/bin/cp", "--reflink=always", (tmp_ / "probe/src").string(), (tmp_ / "probe/dst").string()});
   const bool reflinks = probe.exit_code == 0;
   std::printf("[ %s reflinks: %s ]\n", tmp_.path().c_str(), reflinks ? "yes" : "no");
   EXPECT_EQ(fs::exists(tmp_ / "cache/blobs" / sha), reflinks);

@@ -3,17 +3,16 @@
 // resolution of TransferOptions from the environment.
 #include "sdk/internal/content_cache.h"
 
-#include <gtest/gtest.h>
-#include <stdlib.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <linux/fs.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdio>
-
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <thread>

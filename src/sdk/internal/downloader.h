@@ -77,7 +77,7 @@ class DirSyncs {
   std::set<std::filesystem::path> dirs_ CAIRN_GUARDED_BY(mu_);
 };
 StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const FileInfo& file,
-                                    const std::filesystem::path& target, bool replace,
-                                    const TransferOptions& transfer, DirSyncs* dir_syncs = nullptr);
+                                    const std::filesystem::path& target, bool replace, const TransferOptions& transfer,
+                                    DirSyncs* dir_syncs = nullptr);
 
 }  // namespace cairn::internal

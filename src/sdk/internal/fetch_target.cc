@@ -19,7 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path ParentOf(const fs::path& target) { return target.parent_path().empty() ? fs::path(".") : target.parent_path(); }
+fs::path ParentOf(const fs::path& target) {
+  return target.parent_path().empty() ? fs::path(".") : target.parent_path();
+}
 
 fs::path LockPath(const fs::path& target) {
   return ParentOf(target) / ("." + target.filename().string() + ".cairn-lock");
