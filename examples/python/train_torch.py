@@ -116,6 +116,7 @@ def main(argv: list[str]) -> int:
             print(f"restored checkpoint at step {step}", flush=True)
 
         path = os.path.join(run.dir, "checkpoint.pt")
+        first_step, loop_start = step, time.monotonic()
         while step < args.steps:
             step += 1
             loss = train_step(model, optimizer, step)
@@ -129,7 +130,9 @@ def main(argv: list[str]) -> int:
             if step == args.crash_at:
                 print(f"crashing at step {step} (SIGKILL)", flush=True)
                 os.kill(os.getpid(), signal.SIGKILL)
+        loop_seconds = time.monotonic() - loop_start
     stats = run.upload_stats()
+    print(f"train loop {loop_seconds:.3f} s for {step - first_step} steps", flush=True)
     print(f"finished: {stats['committed']} versions committed, {stats['unchanged']} unchanged", flush=True)
     print(f"final weights sha256 {weights_digest(model)}", flush=True)
     return 0
