@@ -81,6 +81,9 @@ def build_libcairn() -> Path:
 class BuildExt(pybind11_build_ext):
     def build_extensions(self) -> None:
         bdir = build_libcairn()
+        # Always compile: setuptools would skip an extension newer than its
+        # sources even when libcairn's headers changed (ccache keeps it cheap).
+        self.force = True
         for ext in self.extensions:
             ext.library_dirs.append(str(bdir))
         if shutil.which("ccache"):
