@@ -66,15 +66,23 @@ echo "python_bench: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), clien
 # --- 1. restore: Python vs CLI ---
 : >"$work/t_py"
 : >"$work/t_cli"
-for i in $(seq "$repeats"); do
+restore_py() {
   rm -rf "$work/r" && sync
+  local t
   t=$(now)
   "$py" -P -c 'import cairn, sys; f = cairn.restore("big.bin", run_path="bench/py/r1", root=sys.argv[1]); f.close()' "$work/r"
   elapsed "$t" >>"$work/t_py"
+}
+restore_cli() {
   rm -rf "$work/r" && sync
+  local t
   t=$(now)
   "$bin/cairn" restore big.bin --run bench/py/r1 --root "$work/r" >/dev/null
   elapsed "$t" >>"$work/t_cli"
+}
+# Alternating which goes first (ABBA), so a drift in the machine's load hits both alike.
+for i in $(seq "$repeats"); do
+  if [ $((i % 2)) = 1 ]; then restore_py && restore_cli; else restore_cli && restore_py; fi
 done
 py_s=$(median <"$work/t_py")
 cli_s=$(median <"$work/t_cli")
