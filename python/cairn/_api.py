@@ -33,7 +33,7 @@ class File:
         verified, resumable engine of :func:`cairn.restore` and returns it open
         for reading in binary mode. An existing local file is returned as it
         is unless ``replace``."""
-        stored = self._run._native.file(self.name, self.version if version is None else version)
+        stored = self._run._handle.file(self.name, self.version if version is None else version)
         placed = stored.download(os.fspath(root), bool(replace), True)
         reader = _open(placed)
         assert reader is not None
@@ -47,9 +47,9 @@ class ApiRun:
     """A run in the store: ``entity``, ``project``, ``id``, ``path``,
     ``created_at``, ``updated_at``."""
 
-    def __init__(self, native: _native.StoredRun) -> None:
-        self._native = native
-        info = native.info
+    def __init__(self, api: _native.Api, info: dict, native: Optional[_native.StoredRun] = None) -> None:
+        self._api = api
+        self._stored = native
         self.entity: str = info["entity"]
         self.project: str = info["project"]
         self.id: str = info["id"]
@@ -60,19 +60,26 @@ class ApiRun:
     def path(self) -> str:
         return f"{self.entity}/{self.project}/{self.id}"
 
+    @property
+    def _handle(self) -> _native.StoredRun:
+        # Runs listed by Api.runs() are looked up only when their files are asked for.
+        if self._stored is None:
+            self._stored = self._api.run(self.path)
+        return self._stored
+
     def files(self, prefix: Optional[str] = None) -> Iterator[File]:
         """Every file's latest version, by name, over every page of the
         listing; only names starting with ``prefix`` when given."""
-        for info in self._native.files():
+        for info in self._handle.files():
             if prefix is None or info["name"].startswith(prefix):
                 yield File(self, info)
 
     def file(self, name: str) -> File:
         """The latest version of ``name``; ``NotFoundError`` when the run lacks it."""
-        return File(self, self._native.file(name, None).info)
+        return File(self, self._handle.file(name, None).info)
 
     def _versions(self, name: str) -> list[File]:
-        return [File(self, info) for info in self._native.versions(name)]
+        return [File(self, info) for info in self._handle.versions(name)]
 
     def __repr__(self) -> str:
         return f"<cairn.ApiRun {self.path}>"
@@ -90,11 +97,12 @@ class Api:
 
     def run(self, path: str) -> ApiRun:
         """The run at ``path`` (any run path form); ``NotFoundError`` when it does not exist."""
-        return ApiRun(self._native.run(path))
+        stored = self._native.run(path)
+        return ApiRun(self._native, stored.info, stored)
 
     def runs(self, path: str) -> list[ApiRun]:
         """Every run of ``"entity/project"`` (or ``"project"``), oldest first."""
-        return [self.run(f"{r['entity']}/{r['project']}/{r['id']}") for r in self._native.runs(path)]
+        return [ApiRun(self._native, info) for info in self._native.runs(path)]
 
     def restore_many(
         self, glob: str, run_path: str, root: Optional[PathLike] = None, *, replace: bool = False

@@ -119,6 +119,8 @@ def test_api_lists_runs_and_pages_of_files(env: Env) -> None:
     api = cairn.Api()
     runs = api.runs("alice/pages")
     assert [r.id for r in runs] == ["paged"]
+    assert runs[0].path == "alice/pages/paged" and runs[0].created_at
+    assert sum(1 for _ in runs[0].files()) == n
     stored = api.run("alice/pages/paged")
     files = list(stored.files())
     assert len(files) == n
