@@ -27,14 +27,15 @@ class File:
         return self._run._versions(self.name)
 
     def download(
-        self, root: PathLike = ".", replace: bool = False, version: Optional[int] = None
+        self, root: PathLike = ".", replace: bool = False, version: Optional[int] = None, *, exist_ok: bool = False
     ) -> io.BufferedReader:
         """Downloads this file (or ``version`` of it) to ``root/name`` with the
         verified, resumable engine of :func:`cairn.restore` and returns it open
-        for reading in binary mode. An existing local file is returned as it
-        is unless ``replace``."""
+        for reading in binary mode. When ``root/name`` exists already: with
+        ``replace`` the store's copy goes over it, with ``exist_ok`` it is
+        returned as it is, else ``AlreadyExistsError``."""
         stored = self._run._handle.file(self.name, self.version if version is None else version)
-        placed = stored.download(os.fspath(root), bool(replace), True)
+        placed = stored.download(os.fspath(root), bool(replace), bool(exist_ok))
         reader = _open(placed)
         assert reader is not None
         return reader

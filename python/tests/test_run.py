@@ -130,6 +130,13 @@ def test_api_lists_runs_and_pages_of_files(env: Env) -> None:
     assert (one.size, one.version) == (1, 1) and one.updated_at
     with one.download(root=env.tmp / "dl") as f:
         assert f.read() == b"7" and f.name == str(env.tmp / "dl" / "f/00007.txt")
+    (env.tmp / "dl" / "f/00007.txt").write_bytes(b"local")
+    with pytest.raises(cairn.AlreadyExistsError):
+        one.download(root=env.tmp / "dl")
+    with one.download(root=env.tmp / "dl", exist_ok=True) as f:
+        assert f.read() == b"local"
+    with one.download(root=env.tmp / "dl", replace=True) as f:
+        assert f.read() == b"7"
     with pytest.raises(cairn.NotFoundError):
         stored.file("absent")
     with pytest.raises(cairn.NotFoundError):
