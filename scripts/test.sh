@@ -5,6 +5,8 @@
 #   tsan     the suites that run threads (uploader, server, CLI) under TSan (build-tsan/)
 #   fuzz     every libFuzzer target for CAIRN_FUZZ_SECONDS (default 20) s (build-fuzz/)
 #   tidy     clang-tidy over src/ with -Wthread-safety (scripts/clang-tidy.sh)
+# Before them, `python`: the `cairn` Python package installed into a venv and
+# its pytest suite (python/tests) against ./build's server.
 # CAIRN_CI_QUICK=1 stops after the normal suite (for local runs; ignored when
 # CI=true). CAIRN_CI_PHASES="asan tidy" runs only the listed extra phases.
 set -euo pipefail
@@ -97,6 +99,18 @@ tsan_targets=(cairn_cli train_resume sdk_test server_handlers_test uploader_test
   restore_contract_test resume_test tls_test)
 tsan_suite=(-L 'unit|integration' -LE backends -E "$sanitizer_excluded")
 
+# The Python package, installed the documented way (a venv of Debian's Python
+# that sees Debian's packages; no PyPI): its setup links ./build's libcairn,
+# so nothing is compiled but the extension. -P: import the installed package,
+# not python/cairn from the working directory.
+python_tests() {
+  local venv=build/python-venv
+  rm -rf "$venv" &&
+    /usr/bin/python3 -m venv --system-site-packages "$venv" &&
+    CAIRN_BUILD_DIR=$PWD/build CAIRN_JOBS=$jobs "$venv/bin/pip" install -q --no-index --no-build-isolation ./python &&
+    CAIRN_BUILD_DIR=$PWD/build "$venv/bin/python" -P -m pytest -q -p no:cacheprovider python/tests
+}
+
 asan() {
   sanitized_build build-asan address,undefined all && sanitized_tests build-asan "${sanitizer_suite[@]}"
 }
@@ -109,6 +123,7 @@ tidy() { bash scripts/clang-tidy.sh build; }
 phase deps bash scripts/install-deps.sh
 phase build env CAIRN_JOBS="$jobs" bash scripts/build.sh
 phase tests normal_tests
+phase python python_tests
 
 if [ "${CAIRN_CI_QUICK:-0}" = 1 ] && [ "${CI:-}" != true ]; then
   echo "CAIRN_CI_QUICK=1: skipping the sanitizer, fuzz and clang-tidy phases"

@@ -15,3 +15,4 @@
 #include "cairn/settings.h"
 #include "cairn/status.h"
 #include "cairn/transfer.h"
+#include "cairn/version.h"

@@ -107,6 +107,11 @@ struct FinishOptions {
   // How long finish() waits for queued uploads before giving up on them.
   // Default 10 minutes (CAIRN_FINISH_TIMEOUT_S).
   std::chrono::milliseconds timeout = std::chrono::minutes(10);
+  // The run's program failed (an exception, a nonzero exit). Everything is
+  // uploaded and the run closed as usual, but <dir>/cairn/resume.json is
+  // kept, so init(resume="auto") in the same directory continues the run.
+  // Default false: a successful finish deletes the resume file.
+  bool failed = false;
 };
 
 // What the background uploader has done so far (Run::upload_stats()).

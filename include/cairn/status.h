@@ -28,6 +28,7 @@ enum class StatusCode {
   kFailedPrecondition,  // state is wrong for the call (e.g. offline mode, a directory in the way)
   kResourceExhausted,   // disk full, quota, body too large
   kInternal,            // a bug or an unexpected server answer
+  kCancelled,           // the caller asked to stop (TransferOptions::cancelled); nothing was published
 };
 
 // A short lowercase name for a code ("not_found"), stable, used in JSON errors.
@@ -68,6 +69,7 @@ inline Status DeadlineExceededError(std::string m) { return {StatusCode::kDeadli
 inline Status FailedPreconditionError(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
 inline Status ResourceExhaustedError(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
 inline Status InternalError(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status CancelledError(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 
 // A value or the Status that explains its absence. Accessing value() of a
 // non-OK StatusOr is a programming error (asserts in debug builds).

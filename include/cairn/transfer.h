@@ -65,6 +65,17 @@ struct TransferOptions {
 
   // Progress reports; none by default.
   ProgressCallback progress;
+
+  // When set, polled while bytes move (at least about once a second per
+  // connection, also while the peer is silent) from the transferring threads,
+  // so it must be thread-safe and cheap, and must not throw. Once it returns
+  // true the download stops within about a second and the call fails with
+  // kCancelled: the target is left as it was, and the bytes received so far
+  // stay in the resumable partial beside it, so the same restore later
+  // continues from there. Not polled while waiting for a lock held by another
+  // restore of the same target. Default: never cancelled. (The Python
+  // package sets it when Ctrl-C arrives.)
+  std::function<bool()> cancelled;
 };
 
 }  // namespace cairn

@@ -536,7 +536,7 @@ Status Run::finish(const FinishOptions& options) {
 
   impl_->finished = true;
   impl_->finish_status = result;
-  if (result.ok() && !impl_->resume_file.empty()) {
+  if (result.ok() && !options.failed && !impl_->resume_file.empty()) {
     // Only remove the file if it still names this run.
     StatusOr<std::optional<RunPath>> named = ReadResumeFile(impl_->resume_file);
     if (named.ok() && *named && PathString(**named) == PathString(impl_->run_path)) {

@@ -196,6 +196,7 @@ HttpResponse StatusResponse(const Status& status) {
     case StatusCode::kDataLoss:
     case StatusCode::kFailedPrecondition:
     case StatusCode::kInternal:
+    case StatusCode::kCancelled:  // a client-side code; a handler never returns it
       break;
   }
   return ServerErrorResponse(500, "internal", "the server failed; its log has the details", status);

@@ -610,8 +610,12 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
   HttpClientRequest req;
   req.target = url_target_;
   req.follow_redirects = true;  // presigned object-store URLs; the digest is checked all the same
+  // Polled by libcurl's progress callback (when the peer is silent) and for
+  // every chunk: libcurl calls the progress callback only between batches of
+  // up to 100 reads, seconds apart while the socket never drains.
+  req.cancelled = transfer_.cancelled;
   req.on_body = [&](const HttpClientResponse& response, const char* data, std::size_t n) {
-    if (stop_.load()) return false;
+    if (stop_.load() || (transfer_.cancelled && transfer_.cancelled())) return false;
     const std::uint64_t at = part.begin + part.received;
     if (!started) {
       started = true;
@@ -675,6 +679,7 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
     local_error = OkStatus();
     auto result = transport_.Perform(req);
     FlushRing(part);
+    if (transfer_.cancelled && transfer_.cancelled()) return CancelledError("the restore of " + what_ + " was cancelled");
     if (stop_.load()) return OkStatus();  // another part failed; it reports
     if (restart) {
       std::lock_guard<std::mutex> lock(mu_);
