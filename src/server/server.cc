@@ -13,10 +13,9 @@
 // SQLite and local disk are fast and there are N threads).
 #include "server/server.h"
 
-#include <sys/sendfile.h>
-
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/sendfile.h>
 
 #include <algorithm>
 #include <atomic>
@@ -449,8 +448,7 @@ asio::awaitable<bool> SendContinueIfExpected(ServerState& state, Stream& stream,
 
 // Reads an upload's body into call.upload. nullopt: the connection failed or
 // timed out (the caller closes it; destroying the Call cancels the writer).
-asio::awaitable<std::optional<HttpResponse>> ReadUpload(ServerState& state, Stream& stream,
-                                                        beast::flat_buffer& buffer,
+asio::awaitable<std::optional<HttpResponse>> ReadUpload(ServerState& state, Stream& stream, beast::flat_buffer& buffer,
                                                         http::request_parser<http::buffer_body>& parser, Call& call,
                                                         bool* body_consumed, std::uint64_t* received) {
   *body_consumed = false;
@@ -479,11 +477,17 @@ asio::awaitable<std::optional<HttpResponse>> ReadUpload(ServerState& state, Stre
   co_return state.api.FinishUpload(call);
 }
 
-// Reads a small (JSON) body. nullopt: the connection failed.
+HttpResponse TooLarge(std::size_t limit) {
+  return ErrorResponse(413, "too_large",
+                       limit == kMaxJsonBody ? std::string("the request body is over 1 MiB")
+                                             : "the request body is over " + std::to_string(limit) + " bytes");
+}
+
+// Reads a small (JSON) body of at most `limit` bytes. nullopt: the connection failed.
 asio::awaitable<std::optional<std::string>> ReadSmallBody(ServerState& state, Stream& stream,
                                                           beast::flat_buffer& buffer,
                                                           http::request_parser<http::buffer_body>& parser,
-                                                          bool* too_large) {
+                                                          std::size_t limit, bool* too_large) {
   *too_large = false;
   if (!parser.is_done()) {
     if (!co_await SendContinueIfExpected(state, stream, parser)) co_return std::nullopt;
@@ -498,7 +502,7 @@ asio::awaitable<std::optional<std::string>> ReadSmallBody(ServerState& state, St
     if (ec == http::error::need_buffer) ec = {};
     if (ec) co_return std::nullopt;
     const std::size_t got = kChunkBytes - parser.get().body().size;
-    if (body.size() + got > kMaxJsonBody) {
+    if (body.size() + got > limit) {
       *too_large = true;
       co_return body;
     }
@@ -596,14 +600,15 @@ asio::awaitable<bool> ServeOne(ServerState& state, Stream& stream, beast::flat_b
       if (!r) co_return false;
       response = std::move(*r);
       body_unread = !consumed;
-    } else if (req.content_length && *req.content_length > kMaxJsonBody) {
-      response = ErrorResponse(413, "too_large", "the request body is over 1 MiB");
+    } else if (req.content_length && *req.content_length > call.body_limit()) {
+      response = TooLarge(call.body_limit());
     } else {
       bool too_large = false;
-      std::optional<std::string> body = co_await ReadSmallBody(state, stream, buffer, parser, &too_large);
+      std::optional<std::string> body =
+          co_await ReadSmallBody(state, stream, buffer, parser, call.body_limit(), &too_large);
       if (!body) co_return false;
       if (too_large) {
-        response = ErrorResponse(413, "too_large", "the request body is over 1 MiB");
+        response = TooLarge(call.body_limit());
       } else {
         body_unread = false;
         received = body->size();
@@ -779,11 +784,10 @@ Status RunServer(const ServerOptions& options) {
     tls.emplace(std::move(*ctx));
   }
 
-  StatusOr<Store> store =
-      OpenStore(StoreOptions{.data_dir = options.data_dir,
-                             .db_url = options.db_url,
-                             .blobs_url = options.blobs_url,
-                             .s3_presign = options.s3_presign});
+  StatusOr<Store> store = OpenStore(StoreOptions{.data_dir = options.data_dir,
+                                                 .db_url = options.db_url,
+                                                 .blobs_url = options.blobs_url,
+                                                 .s3_presign = options.s3_presign});
   if (!store.ok()) return store.status();
   StatusOr<std::unique_ptr<Authenticator>> auth = Authenticator::Create(store->metadata.get(), options.data_dir);
   if (!auth.ok()) return auth.status();
