@@ -9,7 +9,6 @@
 
 #include "common/fs.h"
 #include "common/sha256.h"
-#include "server/graphql/blob_md5.h"
 #include "server/handlers.h"
 
 namespace cairn::internal {
@@ -153,6 +152,12 @@ HttpResponse CommitByReference(const Services& s, const Call& call, const std::s
   }
   StatusOr<FileVersionRecord> version = s.metadata->CommitVersion(call.run, call.name, sha256, *req.cairn_size);
   if (!version.ok()) return StatusResponse(version.status());
+  s.upload_events->Committed({.run = call.run,
+                              .name = call.name,
+                              .sha256 = sha256,
+                              .size = *req.cairn_size,
+                              .version = version->version,
+                              .by_reference = true});
   return FileResponse(201, *version);
 }
 
@@ -228,7 +233,11 @@ HttpResponse HandleCommitUpload(const Services& s, Call& call, const Json& /*bod
   // blob, never a version without bytes.
   StatusOr<FileVersionRecord> version = s.metadata->CommitVersion(call.run, call.name, call.sha256, call.declared_size);
   if (!version.ok()) return StatusResponse(version.status());
-  s.md5_indexer->Enqueue(call.sha256, call.declared_size);
+  s.upload_events->Committed({.run = call.run,
+                              .name = call.name,
+                              .sha256 = call.sha256,
+                              .size = call.declared_size,
+                              .version = version->version});
   return FileResponse(201, *version);
 }
 

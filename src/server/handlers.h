@@ -25,6 +25,7 @@
 #include "server/auth.h"
 #include "server/http.h"
 #include "server/router.h"
+#include "server/upload_events.h"
 #include "server/upload_sessions.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
@@ -45,6 +46,10 @@ struct Services {
   std::chrono::seconds presign_ttl{300};
   // Null: the routes of uploads in parts answer 404.
   UploadSessions* uploads = nullptr;
+  // Every committed file version is announced here (upload_events.h).
+  const UploadEvents* upload_events = nullptr;
+  // The W&B endpoint waits for a blob this indexer is hashing rather than
+  // reading it twice (graphql_handler.cc only).
   graphql::Md5Indexer* md5_indexer = nullptr;
 };
 
@@ -96,7 +101,8 @@ class Api {
   HttpResponse FinishUpload(Call& call) const { return router_.FinishUpload(services_, call); }
 
  private:
-  std::unique_ptr<graphql::Md5Indexer> md5_indexer_;
+  std::unique_ptr<graphql::Md5Indexer> md5_indexer_;  // subscribed to upload_events_
+  UploadEvents upload_events_;
   Services services_;
   Router router_;
 };

@@ -77,8 +77,11 @@ Api::Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, B
                 .url_signer = url_signer,
                 .presign_ttl = presign_ttl,
                 .uploads = uploads,
+                .upload_events = &upload_events_,
                 .md5_indexer = md5_indexer_.get()},
-      router_(ApiRoutes()) {}
+      router_(ApiRoutes()) {
+  upload_events_.Subscribe(md5_indexer_.get());
+}
 
 Api::~Api() = default;
 

@@ -7,7 +7,6 @@
 
 #include "common/fs.h"
 #include "common/sha256.h"
-#include "server/graphql/blob_md5.h"
 #include "server/handlers.h"
 
 namespace cairn::internal {
@@ -114,7 +113,11 @@ void HandleCompleteUpload(const Services& s, Call& call) {
       s.metadata->CommitVersion(session->run, session->name, session->sha256, session->size);
   if (!version.ok()) return call.Fail(version.status());
   s.uploads->Remove(session->id);
-  s.md5_indexer->Enqueue(session->sha256, session->size);
+  s.upload_events->Committed({.run = session->run,
+                              .name = session->name,
+                              .sha256 = session->sha256,
+                              .size = session->size,
+                              .version = version->version});
   call.Answer(FileResponse(201, *version));
 }
 
