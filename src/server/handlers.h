@@ -1,13 +1,14 @@
-// The routes of docs/http-api.md, independent of the HTTP library (private to
-// src/server; server.cc owns sockets, parsing and timeouts).
+// The handlers of docs/http-api.md, one file per resource, and Api: the route
+// table (routes.cc) over the stores (private to src/server; free of Boost:
+// the connection code in connection.cc owns sockets, parsing and timeouts).
 //
 // A request is handled in two steps so that nothing is read before it has
-// been routed, authenticated and checked:
+// been routed, authenticated and checked (router.h has the steps):
 //   1. Begin() with the request's headers. It either answers at once
 //      (Call::response: errors, every GET/HEAD) or asks for the body:
 //      - Call::upload set: stream the body into it, then FinishUpload();
-//      - otherwise: read the (JSON) body, at most kMaxJsonBody bytes, then
-//        Finish().
+//      - otherwise: read the (JSON) body, at most Call::body_limit() bytes,
+//        then Finish().
 //   2. If the connection fails while the body is read, just destroy the Call:
 //      its BlobWriter cancels and nothing is committed.
 //
@@ -15,18 +16,16 @@
 #pragma once
 
 #include <chrono>
-#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
-#include <optional>
-#include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
 
 #include "cairn/status.h"
 #include "server/auth.h"
+#include "server/http.h"
+#include "server/router.h"
+#include "server/upload_events.h"
 #include "server/upload_sessions.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
@@ -36,90 +35,53 @@ namespace graphql {
 class Md5Indexer;
 }
 
-// Body limit for every route except file uploads (which are unlimited).
-inline constexpr std::size_t kMaxJsonBody = 1 << 20;
-
-// What the handlers need from a request's header block.
-struct HttpRequest {
-  std::string method;         // as received: "GET", "PUT", ...
-  std::string target;         // origin-form "/path?query", still percent-encoded
-  std::string authorization;  // "" when absent
-  std::string range;          // Range, "" when absent
-  std::string if_range;       // If-Range, "" when absent
-  std::string sha256;         // X-Cairn-Sha256, "" when absent
-  std::optional<std::uint64_t> cairn_size;  // X-Cairn-Size (commits by reference)
-  bool by_reference = false;                // X-Cairn-By-Reference: 1
-  std::optional<std::uint64_t> content_length;
-  bool chunked = false;  // Transfer-Encoding: chunked
-  std::string host;             // Host, "" when absent (for URLs handed to W&B clients)
-  std::string forwarded_proto;  // X-Forwarded-Proto, "" when absent
+// What the handlers work with; everything outlives the Api.
+struct Services {
+  MetadataStore* metadata = nullptr;
+  BlobStore* blobs = nullptr;
+  const Authenticator* auth = nullptr;
+  // With a signer, file downloads (GET) answer 307 to a presigned URL valid
+  // for presign_ttl instead of streaming the bytes.
+  BlobUrlSigner* url_signer = nullptr;
+  std::chrono::seconds presign_ttl{300};
+  // Null: the routes of uploads in parts answer 404.
+  UploadSessions* uploads = nullptr;
+  // Every committed file version is announced here (upload_events.h).
+  const UploadEvents* upload_events = nullptr;
+  // The W&B endpoint waits for a blob this indexer is hashing rather than
+  // reading it twice (graphql_handler.cc only).
+  graphql::Md5Indexer* md5_indexer = nullptr;
 };
 
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "application/json";
-  // Besides Content-Type, Content-Length and Connection, which the server sets.
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;  // sent when `stream` is null
-  // File bytes: `stream_length` of them are read from `stream` in chunks.
-  std::unique_ptr<BlobReader> stream;
-  std::uint64_t stream_length = 0;
-  // HEAD: send the headers only; Content-Length announces `stream_length`.
-  bool head_only = false;
-  // For the server's log on 5xx: what went wrong (never contains a key).
-  std::string log_note;
-};
+// The route table: every route the server answers, in one place (routes.cc).
+std::vector<Route> ApiRoutes();
 
-// An error answer: `status` and {"error": {"code": code, "message": message}}.
-HttpResponse ErrorResponse(int status, std::string_view code, std::string_view message);
-// A 5xx answer whose body says only `advice`: the cause (a store error that
-// may name server-side paths) goes to log_note, never to the client.
-HttpResponse ServerErrorResponse(int status, std::string_view code, std::string_view advice, const Status& cause);
-// The one place a Status becomes an HTTP status and error code (kNotFound for
-// a run path part -> entity_not_found / project_not_found / run_not_found,
-// kResourceExhausted (disk full: ENOSPC, EDQUOT) -> 507, kUnavailable -> 503,
-// ...). 5xx bodies never carry the Status's message (ServerErrorResponse).
-HttpResponse StatusResponse(const Status& status);
-
-// One request in progress (see the overview).
-struct Call {
-  enum class Route {
-    kNone,
-    kHealth,
-    kWhoami,
-    kCreateKey,
-    kPutRun,
-    kGetRun,
-    kListRuns,
-    kListFiles,
-    kGetMeta,
-    kListVersions,
-    kGetFile,
-    kPutFile,
-    // Uploads in parts (upload_handlers.cc).
-    kCreateUpload,
-    kGetUpload,
-    kDeleteUpload,
-    kPutPart,
-    kCompleteUpload,
-    kGraphql,  // POST /graphql: the W&B-compatible endpoint (docs/wandb.md)
-  };
-
-  // Set when the answer is known without reading the body.
-  std::optional<HttpResponse> response;
-  // Set for uploads: the body goes here.
-  std::unique_ptr<BlobWriter> upload;
-
-  // Handler state between Begin() and Finish*().
-  Route route = Route::kNone;
-  Principal principal;
-  RunKey run;
-  std::string name;                 // file name, decoded and validated
-  std::string sha256;               // upload: expected digest
-  std::uint64_t declared_size = 0;  // upload: Content-Length
-  std::uint64_t part = 0;           // kPutPart: the part number
-  std::string base_url;             // graphql: "http://host:port" as the client reached us
-};
+// --- The handlers (BeginFn / FinishFn of router.h), by resource ---
+// keys_handlers.cc: the server itself and keys.
+void HandleHealth(const Services& s, Call& call);
+void HandleWhoami(const Services& s, Call& call);
+HttpResponse HandleCreateKey(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+// run_handlers.cc
+void HandleGetRun(const Services& s, Call& call);
+void HandleListRuns(const Services& s, Call& call);
+HttpResponse HandlePutRun(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+// file_handlers.cc
+void HandleListFiles(const Services& s, Call& call);
+void HandleGetMeta(const Services& s, Call& call);
+void HandleListVersions(const Services& s, Call& call);
+void HandleGetFile(const Services& s, Call& call);  // GET and HEAD
+void HandleOpenUpload(const Services& s, Call& call);
+HttpResponse HandleCommitUpload(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+// upload_handlers.cc: uploads in parts.
+HttpResponse HandleCreateUpload(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+void HandleGetUpload(const Services& s, Call& call);
+void HandleDeleteUpload(const Services& s, Call& call);
+void HandleCompleteUpload(const Services& s, Call& call);
+void HandleOpenPart(const Services& s, Call& call);
+HttpResponse HandleCommitPart(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+// graphql_handler.cc: the W&B-compatible endpoint (docs/wandb.md).
+extern const ErrorStyle kGraphqlErrors;
+HttpResponse HandleGraphql(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
 
 class Api {
  public:
@@ -132,30 +94,17 @@ class Api {
       std::chrono::seconds presign_ttl = std::chrono::seconds(300), UploadSessions* uploads = nullptr);
   ~Api();
 
-  Call Begin(const HttpRequest& request) const;
+  Call Begin(const HttpRequest& request) const { return router_.Begin(services_, request); }
   // For a Call without response and without upload: `body` is the request body.
-  HttpResponse Finish(Call& call, std::string_view body) const;
+  HttpResponse Finish(Call& call, std::string_view body) const { return router_.Finish(services_, call, body); }
   // For an upload whose body was received completely: verify, publish, commit.
-  HttpResponse FinishUpload(Call& call) const;
+  HttpResponse FinishUpload(Call& call) const { return router_.FinishUpload(services_, call); }
 
  private:
-  HttpResponse GetFileBytes(const Call& call, const HttpRequest& request, std::optional<std::int64_t> version) const;
-  // upload_handlers.cc: commits by reference and uploads in parts.
-  HttpResponse CommitByReference(const Call& call, const std::string& sha256, const HttpRequest& request) const;
-  Call BeginSessionRoute(Call call, const HttpRequest& request, std::string_view id, std::string_view part) const;
-  HttpResponse FinishCreateUpload(const Call& call, const nlohmann::json& body) const;
-  HttpResponse FinishPart(Call& call) const;
-  HttpResponse CompleteUpload(const UploadSession& session) const;
-  Call BeginGraphql(const HttpRequest& request, Call& call) const;
-  HttpResponse FinishGraphql(const Call& call, std::string_view body) const;
-
-  MetadataStore* metadata_;
-  BlobStore* blobs_;
-  const Authenticator* auth_;
-  BlobUrlSigner* url_signer_;
-  std::chrono::seconds presign_ttl_;
-  UploadSessions* uploads_;
-  std::unique_ptr<graphql::Md5Indexer> md5_indexer_;
+  std::unique_ptr<graphql::Md5Indexer> md5_indexer_;  // subscribed to upload_events_
+  UploadEvents upload_events_;
+  Services services_;
+  Router router_;
 };
 
 // A file version as every route shows it (docs/http-api.md, Objects).

@@ -80,6 +80,12 @@ class ApiTest : public ::testing::Test {
     return api_->FinishUpload(call);
   }
   static std::string Code(const HttpResponse& r) { return Json::parse(r.body)["error"]["code"]; }
+  static std::string AllowHeader(const HttpResponse& r) {
+    for (const auto& [name, value] : r.headers) {
+      if (name == "Allow") return value;
+    }
+    return "(none)";
+  }
 
   std::filesystem::path dir_;
   Store store_;
@@ -136,6 +142,85 @@ TEST_F(ApiTest, UploadDownloadAndKeys) {
   EXPECT_EQ(Do("GET", "/api/v1/runs/b/p/r", "", ro_key).status, 403);
   EXPECT_EQ(Do("POST", "/api/v1/keys", R"({"entity":"a"})", ro_key).status, 403);
   EXPECT_EQ(Do("GET", "/api/v1/whoami", "", "cairn_unknown").status, 401);
+}
+
+// The route table through the router: 404 vs 405, the order of the steps, decoding.
+TEST_F(ApiTest, RouterNotFoundVersusMethodNotAllowedWithAllow) {
+  EXPECT_EQ(Do("GET", "/api/v1/nope").status, 404);
+  EXPECT_EQ(Do("GET", "/api/v1/runs/a").status, 404);
+  EXPECT_EQ(Do("GET", "/api/v1/runs/a/p/r/meta").status, 404);     // a name is needed
+  EXPECT_EQ(Do("GET", "/api/v1/runs/a/p/r/other/x").status, 404);  // no such kind
+  EXPECT_EQ(Do("GET", "/api/v1/uploads/x/y").status, 404);
+  EXPECT_EQ(Do("GET", "/graphql/").status, 404);
+  const std::pair<const char*, const char*> cases[] = {
+      {"/api/v1/health", "GET"},
+      {"/api/v1/whoami", "GET"},
+      {"/api/v1/keys", "POST"},
+      {"/api/v1/runs/a/p", "GET"},
+      {"/api/v1/runs/a/p/r", "GET, PUT"},
+      {"/api/v1/runs/a/p/r/files", "GET"},
+      {"/api/v1/runs/a/p/r/files/x.pt", "GET, HEAD, PUT"},
+      {"/api/v1/runs/a/p/r/meta/x.pt", "GET"},
+      {"/api/v1/runs/a/p/r/versions/x.pt", "GET"},
+      {"/api/v1/runs/a/p/r/uploads/x.pt", "POST"},
+      {"/api/v1/uploads/abc", "GET, DELETE"},
+      {"/api/v1/uploads/abc/complete", "POST"},
+      {"/api/v1/uploads/abc/parts/0", "PUT"},
+  };
+  for (const auto& [target, allow] : cases) {
+    HttpResponse r = Do("PATCH", target, "", "");  // no key: 405 comes before 401
+    EXPECT_EQ(r.status, 405) << target;
+    EXPECT_EQ(AllowHeader(r), allow) << target;
+    EXPECT_EQ(Code(r), "method_not_allowed") << target;
+  }
+  // The W&B endpoint answers in GraphQL's error form.
+  HttpResponse g = Do("GET", "/graphql");
+  EXPECT_EQ(g.status, 405);
+  EXPECT_EQ(AllowHeader(g), "POST");
+  EXPECT_TRUE(Json::parse(g.body).contains("errors")) << g.body;
+}
+
+TEST_F(ApiTest, RouterAuthenticationComesBeforeValidationAndAccess) {
+  EXPECT_EQ(Do("GET", "/api/v1/health", "", "").status, 200);
+  EXPECT_EQ(Do("GET", "/api/v1/runs/.bad/p/r", "", "").status, 401);
+  EXPECT_EQ(Do("GET", "/api/v1/runs/.bad/p/r", "", "cairn_unknown").status, 401);
+  HttpResponse g = Do("POST", "/graphql", "", "");
+  EXPECT_EQ(g.status, 401);
+  EXPECT_TRUE(Json::parse(g.body).contains("errors")) << g.body;
+  // Only the admin creates keys: refused before the body is read.
+  const std::string alice = auth_->CreateKey("alice", false).value();
+  Call call = api_->Begin({.method = "POST", .target = "/api/v1/keys", .authorization = "Bearer " + alice});
+  ASSERT_TRUE(call.response);
+  EXPECT_EQ(call.response->status, 403);
+  // Access to the entity is checked after the run path is validated.
+  EXPECT_EQ(Code(Do("GET", "/api/v1/runs/b/p/r", "", alice)), "permission_denied");
+  EXPECT_EQ(Code(Do("GET", "/api/v1/runs/.b/p/r", "", alice)), "invalid_argument");
+}
+
+TEST_F(ApiTest, RouterPercentDecodingOfTheRunPathAndTheFileName) {
+  ASSERT_EQ(Do("PUT", "/api/v1/runs/a/p/r").status, 201);
+  // An encoded slash in an id decodes to "/", which no id may contain.
+  EXPECT_EQ(Code(Do("GET", "/api/v1/runs/a%2Fb/p/r")), "invalid_argument");
+  EXPECT_EQ(Do("GET", "/api/v1/runs/%61/p/r").status, 200);
+  EXPECT_EQ(Code(Do("GET", "/api/v1/runs/a/p/r/files/")), "invalid_argument");  // empty name
+  EXPECT_EQ(Code(Do("GET", "/api/v1/runs/a/p/r/files/x%zz")), "invalid_argument");
+  EXPECT_EQ(Code(Do("GET", "/api/v1/runs/a/p/r?limit=%zz")), "invalid_argument");
+  // In a file name an encoded slash is a slash: the same file as dir/w x.pt.
+  HttpResponse meta = Do("GET", "/api/v1/runs/a/p/r/meta/dir%2Fw%20x.pt");
+  EXPECT_EQ(Code(meta), "file_not_found");
+  EXPECT_NE(Json::parse(meta.body)["error"]["message"].get<std::string>().find("has no file dir/w x.pt"),
+            std::string::npos)
+      << meta.body;
+}
+
+TEST_F(ApiTest, RouterBodyLimitIsPerRoute) {
+  Call call =
+      api_->Begin({.method = "PUT", .target = "/api/v1/runs/a/p/r", .authorization = "Bearer cairn_testadminkey"});
+  ASSERT_FALSE(call.response);
+  EXPECT_FALSE(call.upload);
+  EXPECT_EQ(call.body_limit(), kMaxJsonBody);
+  HttpResponse bad = api_->Finish(call, "[1]");
+  EXPECT_EQ(bad.status, 400);
 }
 
 }  // namespace

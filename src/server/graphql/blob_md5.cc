@@ -61,6 +61,10 @@ Md5Indexer::~Md5Indexer() {
   thread_.join();
 }
 
+void Md5Indexer::OnCommitted(const CommittedUpload& upload) {
+  if (!upload.by_reference) Enqueue(upload.sha256, upload.size);
+}
+
 void Md5Indexer::Enqueue(std::string sha256, std::uint64_t size) {
   {
     std::lock_guard<std::mutex> lock(mu_);

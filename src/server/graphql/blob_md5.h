@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "cairn/status.h"
+#include "server/upload_events.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
 
@@ -34,8 +35,9 @@ StatusOr<std::string> BlobMd5Base64(MetadataStore& metadata, BlobStore& blobs, c
 
 // One background thread that records the MD5 of the blobs given to Enqueue().
 // Best effort: failures are left for BlobMd5Base64 to meet (and report) on
-// demand. Thread-safe.
-class Md5Indexer {
+// demand. Thread-safe. As an UploadObserver it queues each committed blob
+// that came with bytes.
+class Md5Indexer final : public UploadObserver {
  public:
   // The stores must outlive the indexer.
   Md5Indexer(MetadataStore* metadata, BlobStore* blobs);
@@ -47,6 +49,8 @@ class Md5Indexer {
   // Queues a committed blob; never blocks. Over kMaxQueued blobs waiting, the
   // new one is dropped (it will be hashed on demand).
   void Enqueue(std::string sha256, std::uint64_t size);
+  // Enqueue(upload.sha256, upload.size) unless it is a commit by reference.
+  void OnCommitted(const CommittedUpload& upload) override;
   // Waits until nothing is queued or being hashed (for tests).
   void WaitIdle();
   // Waits while the thread is hashing `sha256`, so that a request needing

@@ -87,6 +87,25 @@ TEST_F(BlobMd5Test, IndexerRecordsCommittedBlobsInTheBackground) {
   ASSERT_TRUE(md5b.ok() && md5b->has_value());
 }
 
+// The indexer hears of uploads as an observer of committed uploads; a commit
+// by reference brings no new bytes and is skipped.
+TEST_F(BlobMd5Test, IndexerObservesCommittedUploads) {
+  const std::string a = Put("The quick brown fox jumps over the lazy dog");
+  const std::string b = Put("bytes committed by reference");
+  Md5Indexer indexer(store_.metadata.get(), store_.blobs.get());
+  UploadEvents events;
+  events.Subscribe(&indexer);
+  events.Committed({.run = {"e", "p", "r"}, .name = "a", .sha256 = a, .size = 43, .version = 1});
+  events.Committed({.run = {"e", "p", "r"}, .name = "b", .sha256 = b, .size = 28, .version = 1, .by_reference = true});
+  indexer.WaitIdle();
+  auto md5a = store_.metadata->GetBlobMd5(a);
+  ASSERT_TRUE(md5a.ok() && md5a->has_value());
+  EXPECT_EQ(**md5a, "nhB9nTcrtoJr2B01QqQZ1g==");
+  auto md5b = store_.metadata->GetBlobMd5(b);
+  ASSERT_TRUE(md5b.ok());
+  EXPECT_FALSE(md5b->has_value());
+}
+
 TEST_F(BlobMd5Test, IndexerStopsPromptlyWithWorkQueued) {
   const std::string big = Put(std::string(64 << 20, 'y'));
   const auto start = std::chrono::steady_clock::now();
