@@ -590,6 +590,9 @@ void PartialDownload::Worker(bool whole) {
       part = &parts_[next_part_++];
     }
     Status st = FetchPart(*part, whole, throttle);
+    if (!st.ok() && transfer_.cancelled && transfer_.cancelled()) {
+      st = CancelledError("the restore of " + what_ + " was cancelled");  // a retry wait cut short by it
+    }
     if (!st.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       if (error_.ok() && !stop_.load()) error_ = st;
@@ -661,7 +664,7 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
     return true;
   };
 
-  Backoff backoff(retry_);
+  Backoff backoff(retry_, transfer_.cancelled);
   while (part.begin + part.received < part.end) {
     const std::uint64_t at = part.begin + part.received;
     req.headers.clear();

@@ -175,7 +175,8 @@ RetryPolicy RetryPolicy::FromEnvironment() {
   return p;
 }
 
-Backoff::Backoff(const RetryPolicy& policy) : policy_(policy), start_(std::chrono::steady_clock::now()) {}
+Backoff::Backoff(const RetryPolicy& policy, std::function<bool()> cancelled)
+    : policy_(policy), cancelled_(std::move(cancelled)), start_(std::chrono::steady_clock::now()) {}
 
 void Backoff::Reset() {
   attempts_ = 1;
@@ -197,7 +198,17 @@ bool Backoff::WaitBeforeRetry(std::optional<milliseconds> retry_after) {
   }
   auto elapsed = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start_);
   if (elapsed + delay > policy_.max_total) return false;
-  std::this_thread::sleep_for(delay);
+  if (cancelled_) {
+    constexpr milliseconds kSlice{50};
+    for (const auto until = std::chrono::steady_clock::now() + delay; std::chrono::steady_clock::now() < until;) {
+      if (cancelled_()) return false;
+      std::this_thread::sleep_for(std::min(kSlice, std::chrono::duration_cast<milliseconds>(
+                                                       until - std::chrono::steady_clock::now())));
+    }
+    if (cancelled_()) return false;
+  } else {
+    std::this_thread::sleep_for(delay);
+  }
   ++attempts_;
   return true;
 }
@@ -464,7 +475,7 @@ Status StatusFromResponse(const HttpClientResponse& response, std::string_view m
 
 StatusOr<HttpClientResponse> PerformWithRetry(HttpTransport& transport, const RetryPolicy& policy,
                                               const HttpClientRequest& request, bool* ambiguous) {
-  Backoff backoff(policy);
+  Backoff backoff(policy, request.cancelled);
   while (true) {
     auto result = transport.Perform(request);
     if (auto* response = std::get_if<HttpClientResponse>(&result)) {

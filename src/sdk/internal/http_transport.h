@@ -46,7 +46,10 @@ struct RetryPolicy {
 // Tracks one call's retries. Not thread-safe; one per call.
 class Backoff {
  public:
-  explicit Backoff(const RetryPolicy& policy);
+  // `cancelled`, when given, is polled during each wait: once it returns true
+  // the wait ends early and WaitBeforeRetry returns false (a Ctrl-C in Python
+  // must not sit out a backoff of several seconds).
+  explicit Backoff(const RetryPolicy& policy, std::function<bool()> cancelled = {});
   // After a retryable failure: sleeps and returns true when another attempt is
   // allowed, else returns false at once. `retry_after` (a server's
   // Retry-After) replaces the computed wait; one beyond the remaining budget
@@ -58,6 +61,7 @@ class Backoff {
 
  private:
   RetryPolicy policy_;
+  std::function<bool()> cancelled_;
   int attempts_ = 1;
   std::chrono::steady_clock::time_point start_;
 };
