@@ -34,25 +34,34 @@ enum class StatusCode {
 // A short lowercase name for a code ("not_found"), stable, used in JSON errors.
 const char* StatusCodeName(StatusCode code);
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;  // OK
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  // With a `reason`: a stable, machine-readable refinement of the code.
+  Status(StatusCode code, std::string message, std::string reason)
+      : code_(code), message_(std::move(message)), reason_(std::move(reason)) {}
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
   // Says what failed, naming the input, and what to do next.
   const std::string& message() const { return message_; }
+  // A stable lowercase refinement of code() that programs may branch on
+  // ("run_not_found" for a kNotFound about a run path), like google-cloud-cpp's
+  // ErrorInfo::reason(); "" when there is none. Test this, never message():
+  // messages are for people and may change.
+  const std::string& reason() const { return reason_; }
   // "not_found: run alice/mnist/x1 does not exist ..."
   std::string ToString() const;
 
   friend bool operator==(const Status& a, const Status& b) {
-    return a.code_ == b.code_ && a.message_ == b.message_;
+    return a.code_ == b.code_ && a.message_ == b.message_ && a.reason_ == b.reason_;
   }
 
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  std::string reason_;
 };
 
 std::ostream& operator<<(std::ostream& os, const Status& s);
@@ -74,7 +83,7 @@ inline Status CancelledError(std::string m) { return {StatusCode::kCancelled, st
 // A value or the Status that explains its absence. Accessing value() of a
 // non-OK StatusOr is a programming error (asserts in debug builds).
 template <typename T>
-class StatusOr {
+class [[nodiscard]] StatusOr {
  public:
   StatusOr(const T& value) : v_(value) {}            // NOLINT(google-explicit-constructor)
   StatusOr(T&& value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
@@ -100,4 +109,38 @@ class StatusOr {
   std::variant<Status, T> v_;
 };
 
+namespace status_internal {
+inline const Status& AsStatus(const Status& s) { return s; }
+template <typename T>
+Status AsStatus(const StatusOr<T>& s) {
+  return s.status();
+}
+}  // namespace status_internal
+
 }  // namespace cairn
+
+// Early returns on errors, as in abseil and google-cloud-cpp. In a function
+// returning Status or StatusOr<U>:
+//
+//   CAIRN_RETURN_IF_ERROR(ValidateId(id, "entity"));   // a Status or a StatusOr<T>
+//   CAIRN_ASSIGN_OR_RETURN(RunRecord run, store.GetRun(key));
+//   CAIRN_ASSIGN_OR_RETURN(auto page, store.ListRuns(e, p, cursor, limit));
+//
+// The first returns the error of `expr` when it is not OK. The second
+// evaluates `rexpr` (a StatusOr<T>) once, returns its error when it has one,
+// and otherwise moves its value into `lhs` (a declaration or an lvalue); it
+// is a statement of its own (not for an unbraced if/else branch).
+#define CAIRN_RETURN_IF_ERROR(expr)                                                                  \
+  do {                                                                                               \
+    if (::cairn::Status cairn_status_ = ::cairn::status_internal::AsStatus(expr); !cairn_status_.ok()) \
+      return cairn_status_;                                                                          \
+  } while (false)
+
+#define CAIRN_ASSIGN_OR_RETURN(lhs, rexpr) \
+  CAIRN_ASSIGN_OR_RETURN_IMPL_(CAIRN_STATUS_CONCAT_(cairn_statusor_, __LINE__), lhs, rexpr)
+#define CAIRN_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
+  auto statusor = (rexpr);                                 \
+  if (!statusor.ok()) return statusor.status();            \
+  lhs = std::move(statusor).value()
+#define CAIRN_STATUS_CONCAT_(a, b) CAIRN_STATUS_CONCAT_IMPL_(a, b)
+#define CAIRN_STATUS_CONCAT_IMPL_(a, b) a##b

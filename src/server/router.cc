@@ -58,14 +58,14 @@ StatusOr<std::string> DecodeId(std::string_view raw, std::string_view what) {
   if (!id) {
     return InvalidArgumentError("malformed percent-encoding in " + std::string(what) + " \"" + std::string(raw) + "\"");
   }
-  if (Status s = ValidateId(*id, what); !s.ok()) return s;
+  CAIRN_RETURN_IF_ERROR(ValidateId(*id, what));
   return *id;
 }
 
 StatusOr<std::string> DecodeFileName(std::string_view raw) {
   std::optional<std::string> name = UrlDecode(raw);
   if (!name) return InvalidArgumentError("malformed percent-encoding in file name \"" + std::string(raw) + "\"");
-  if (Status s = ValidateFileName(*name); !s.ok()) return s;
+  CAIRN_RETURN_IF_ERROR(ValidateFileName(*name));
   return *std::move(name);
 }
 

@@ -183,14 +183,12 @@ Status RunServer(const ServerOptions& options) {
   // SIGPIPE, whose default action ends the whole server. Asio's own writes
   // pass MSG_NOSIGNAL; every write error is handled where it happens.
   ::signal(SIGPIPE, SIG_IGN);
-  StatusOr<std::pair<std::string, unsigned short>> host_port = SplitHostPort(options.listen);
-  if (!host_port.ok()) return host_port.status();
-  const auto& [host, port] = *host_port;
+  CAIRN_ASSIGN_OR_RETURN(const auto host_port, SplitHostPort(options.listen));
+  const auto& [host, port] = host_port;
   std::optional<asio::ssl::context> tls;
   if (!options.tls_cert.empty() || !options.tls_key.empty()) {
-    StatusOr<asio::ssl::context> ctx = TlsContext(options.tls_cert, options.tls_key);
-    if (!ctx.ok()) return ctx.status();
-    tls.emplace(std::move(*ctx));
+    CAIRN_ASSIGN_OR_RETURN(asio::ssl::context ctx, TlsContext(options.tls_cert, options.tls_key));
+    tls.emplace(std::move(ctx));
   }
 
   StatusOr<Store> store = OpenStore(StoreOptions{.data_dir = options.data_dir,
@@ -198,16 +196,15 @@ Status RunServer(const ServerOptions& options) {
                                                  .blobs_url = options.blobs_url,
                                                  .s3_presign = options.s3_presign});
   if (!store.ok()) return store.status();
-  StatusOr<std::unique_ptr<Authenticator>> auth = Authenticator::Create(store->metadata.get(), options.data_dir);
-  if (!auth.ok()) return auth.status();
-  StatusOr<std::unique_ptr<UploadSessions>> uploads =
-      UploadSessions::Open(options.data_dir / "uploads", options.upload_ttl);
-  if (!uploads.ok()) return uploads.status();
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Authenticator> auth,
+                         Authenticator::Create(store->metadata.get(), options.data_dir));
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<UploadSessions> uploads,
+                         UploadSessions::Open(options.data_dir / "uploads", options.upload_ttl));
 
   auto log = std::make_shared<spdlog::logger>("cairn-server", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   auto state = std::make_shared<ServerState>(options, store->metadata.get(), store->blobs.get(), store->url_signer,
-                                             auth->get(), uploads->get(), log);
+                                             auth.get(), uploads.get(), log);
 
   if (tls) state->tls = &*tls;
 
@@ -217,10 +214,9 @@ Status RunServer(const ServerOptions& options) {
   Control control(ioc);
   state->control = &control;
 
-  StatusOr<asio::ip::address> address = Listen(ioc, control.acceptor, host, port, options.listen);
-  if (!address.ok()) return address.status();
+  CAIRN_ASSIGN_OR_RETURN(const asio::ip::address address, Listen(ioc, control.acceptor, host, port, options.listen));
   const unsigned short bound_port = control.acceptor.local_endpoint().port();
-  std::string shown_host = address->is_v6() ? "[" + host + "]" : host;
+  std::string shown_host = address.is_v6() ? "[" + host + "]" : host;
   std::printf("cairn server listening on %s://%s:%u\n", tls ? "https" : "http", shown_host.c_str(),
               static_cast<unsigned>(bound_port));
   std::fflush(stdout);
@@ -239,4 +235,3 @@ Status RunServer(const ServerOptions& options) {
 }
 
 }  // namespace cairn::internal
-

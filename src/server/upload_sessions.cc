@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "common/sha256.h"
 #include "common/validate.h"
+#include "store/verifying_writer.h"
 
 namespace cairn::internal {
 namespace {
@@ -20,9 +21,8 @@ namespace {
 constexpr std::size_t kCopyChunk = 1 << 20;
 
 bool IsSessionId(const std::string& id) {
-  return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return id.size() == 32 &&
+         std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 long long MtimeMs(const std::filesystem::path& p) {
@@ -43,65 +43,38 @@ struct Fd {
   }
 };
 
-// Writes one part at its offset of the session's data file.
-class PartWriter final : public BlobWriter {
+// One part, written at its offset of the session's data file; published by
+// making the bytes durable and then marking the part.
+class PartSink final : public BlobSink {
  public:
-  PartWriter(int fd, std::filesystem::path dir, std::uint64_t n, std::uint64_t offset)
+  PartSink(int fd, std::filesystem::path dir, std::uint64_t n, std::uint64_t offset)
       : fd_(fd), dir_(std::move(dir)), n_(n), offset_(offset) {}
-  ~PartWriter() override { Cancel(); }
 
-  Status Append(const void* data, std::size_t n) override {
-    if (fd_ < 0) return FailedPreconditionError("part writer is already committed or cancelled");
-    const char* p = static_cast<const char*>(data);
-    std::size_t left = n;
-    while (left > 0) {
-      ssize_t w = ::pwrite(fd_, p, left, static_cast<off_t>(offset_ + size_));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return StorageErrnoStatus(errno, "write", dir_ / "data");
-      }
-      p += w;
-      left -= static_cast<std::size_t>(w);
-      size_ += static_cast<std::uint64_t>(w);
-    }
-    hasher_.Update(data, n);
-    return OkStatus();
+  Status Write(const char* data, std::size_t n, std::uint64_t offset) override {
+    return WriteAllToFd(fd_, data, n, static_cast<long long>(offset_ + offset), "write", dir_ / "data");
   }
 
-  Status Commit(const std::string& expected_sha256, std::uint64_t expected_size) override {
-    if (fd_ < 0) return FailedPreconditionError("part writer is already committed or cancelled");
-    const std::string actual = hasher_.FinishHex();
-    if (size_ != expected_size || (!expected_sha256.empty() && actual != expected_sha256)) {
-      Cancel();
-      return DataLossError("part " + std::to_string(n_) + " arrived as " + std::to_string(size_) +
-                           " bytes with SHA-256 " + actual + ", expected " + std::to_string(expected_size) +
-                           " bytes" + (expected_sha256.empty() ? "" : " with SHA-256 " + expected_sha256) +
-                           "; send the part again");
-    }
+  Status Publish(const std::string& /*sha256*/, std::uint64_t /*size*/) override {
     // The bytes first, then the marker: a marker always means a whole part.
     if (::fdatasync(fd_) != 0) return StorageErrnoStatus(errno, "fsync", dir_ / "data");
     const std::filesystem::path marker = dir_ / "parts" / std::to_string(n_);
     Fd m{::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644)};
     if (m.fd < 0) return StorageErrnoStatus(errno, "create", marker);
-    if (Status s = SyncDir(marker.parent_path()); !s.ok()) return s;
+    CAIRN_RETURN_IF_ERROR(SyncDir(marker.parent_path()));
     ::utimensat(AT_FDCWD, (dir_ / "session.json").c_str(), nullptr, 0);  // activity
-    Cancel();
     return OkStatus();
   }
 
-  void Cancel() override {
+  void Discard() override {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
-  std::uint64_t size() const override { return size_; }
 
  private:
   int fd_;
   std::filesystem::path dir_;
   std::uint64_t n_;
   std::uint64_t offset_;
-  std::uint64_t size_ = 0;
-  Sha256 hasher_;
 };
 
 }  // namespace
@@ -164,8 +137,8 @@ StatusOr<UploadSession> UploadSessions::Create(const RunKey& run, const std::str
   Fd fd{::open(data.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)};
   if (fd.fd < 0) return StorageErrnoStatus(errno, "create", data);
   if (::ftruncate(fd.fd, static_cast<off_t>(size)) != 0) return StorageErrnoStatus(errno, "size", data);
-  nlohmann::json j{{"entity", run.entity}, {"project", run.project}, {"run", run.run_id},
-                   {"name", name},         {"sha256", sha256},       {"size", size},
+  nlohmann::json j{{"entity", run.entity},   {"project", run.project},    {"run", run.run_id},
+                   {"name", name},           {"sha256", sha256},          {"size", size},
                    {"part_size", part_size}, {"created_ms", s.created_ms}};
   if (Status st = WriteFileAtomic(dir / "session.json", j.dump()); !st.ok()) {
     std::filesystem::remove_all(dir, ec);
@@ -191,8 +164,8 @@ StatusOr<UploadSession> UploadSessions::Get(const std::string& id) {
   }
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
   try {
-    s.run = RunKey{j.at("entity").get<std::string>(), j.at("project").get<std::string>(),
-                   j.at("run").get<std::string>()};
+    s.run =
+        RunKey{j.at("entity").get<std::string>(), j.at("project").get<std::string>(), j.at("run").get<std::string>()};
     s.name = j.at("name").get<std::string>();
     s.sha256 = j.at("sha256").get<std::string>();
     s.size = j.at("size").get<std::uint64_t>();
@@ -215,13 +188,18 @@ StatusOr<UploadSession> UploadSessions::Get(const std::string& id) {
 
 StatusOr<std::unique_ptr<BlobWriter>> UploadSessions::NewPartWriter(const UploadSession& session, std::uint64_t n) {
   if (n >= session.part_count()) {
-    return InvalidArgumentError("part " + std::to_string(n) + " is out of range: upload " + session.id + " has parts 0-" +
-                                std::to_string(session.part_count() - 1));
+    return InvalidArgumentError("part " + std::to_string(n) + " is out of range: upload " + session.id +
+                                " has parts 0-" + std::to_string(session.part_count() - 1));
   }
   const std::filesystem::path data = Dir(session.id) / "data";
   int fd = ::open(data.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT ? NotFound(session.id) : StorageErrnoStatus(errno, "open", data);
-  return std::unique_ptr<BlobWriter>(new PartWriter(fd, Dir(session.id), n, n * session.part_size));
+  return std::unique_ptr<BlobWriter>(
+      std::make_unique<VerifyingWriter>(std::make_unique<PartSink>(fd, Dir(session.id), n, n * session.part_size),
+                                        VerifyingWriterOptions{.what = "part writer",
+                                                               .received = "part " + std::to_string(n) + " arrived as",
+                                                               .advice = "send the part again",
+                                                               .digest_optional = true}));
 }
 
 Status UploadSessions::AssembleInto(const UploadSession& session, BlobStore& blobs) {
@@ -270,11 +248,13 @@ Status UploadSessions::AssembleInto(const UploadSession& session, BlobStore& blo
   if (!writer.ok()) return writer.status();
   std::unique_ptr<char[]> buf(new char[kCopyChunk]);
   for (std::uint64_t off = 0; off < session.size;) {
-    ssize_t n = ::pread(fd.fd, buf.get(), static_cast<std::size_t>(std::min<std::uint64_t>(kCopyChunk, session.size - off)),
-                        static_cast<off_t>(off));
+    ssize_t n =
+        ::pread(fd.fd, buf.get(), static_cast<std::size_t>(std::min<std::uint64_t>(kCopyChunk, session.size - off)),
+                static_cast<off_t>(off));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return StorageErrnoStatus(errno, "read", data);
-    if (n == 0) return DataLossError(data.string() + " is shorter than the upload's " + std::to_string(session.size) + " bytes");
+    if (n == 0)
+      return DataLossError(data.string() + " is shorter than the upload's " + std::to_string(session.size) + " bytes");
     if (Status s = (*writer)->Append(buf.get(), static_cast<std::size_t>(n)); !s.ok()) return s;
     off += static_cast<std::uint64_t>(n);
   }

@@ -63,11 +63,14 @@ enum class ResumeMode { kNever, kAllow, kMust };
 enum class RunPathPart { kEntity, kProject, kRun };
 
 // kNotFound whose message names the missing part, e.g.
-//   "project alice/mnist does not exist: check the run path ..."
+//   "project alice/mnist does not exist: check the run path ...",
+// and whose reason() is "entity_not_found", "project_not_found" or
+// "run_not_found".
 Status RunPathNotFoundError(RunPathPart part, const RunKey& run);
 
-// Which part a Status built by RunPathNotFoundError() names; nullopt for any
-// other Status (including OK and other kNotFound errors).
+// Which part a Status built by RunPathNotFoundError() names, by its reason()
+// (never by its message); nullopt for any other Status (including OK and
+// other kNotFound errors).
 std::optional<RunPathPart> MissingRunPathPart(const Status& status);
 
 template <typename T>

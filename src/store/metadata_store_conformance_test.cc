@@ -109,6 +109,10 @@ TEST_P(MetadataStoreConformance, NotFoundNamesTheMissingPart) {
 
   Status s = store_->GetRun({"alice", "cifar", "r1"}).status();
   EXPECT_NE(s.message().find("alice/cifar"), std::string::npos) << s;
+  // Recognized by its reason, never by its text: the same words in another
+  // error are just words.
+  EXPECT_EQ(s.reason(), "project_not_found");
+  EXPECT_EQ(MissingRunPathPart(NotFoundError(s.message())), std::nullopt);
 
   EXPECT_EQ(MissingRunPathPart(store_->CommitVersion({"alice", "mnist", "r9"}, "f", kSha, 1).status()),
             RunPathPart::kRun);

@@ -40,17 +40,13 @@ Status RunPathNotFoundError(RunPathPart part, const RunKey& run) {
   }
   std::string msg = std::string(PartName(part)) + " " + what + " does not exist: check the run path";
   if (part != RunPathPart::kRun) msg += " (entities and projects are created by their first run)";
-  return NotFoundError(std::move(msg));
+  return Status(StatusCode::kNotFound, std::move(msg), std::string(PartName(part)) + "_not_found");
 }
 
 std::optional<RunPathPart> MissingRunPathPart(const Status& status) {
   if (status.code() != StatusCode::kNotFound) return std::nullopt;
-  const std::string& m = status.message();
-  const bool names_missing = m.find(" does not exist: check the run path") != std::string::npos;
-  if (!names_missing) return std::nullopt;
   for (RunPathPart part : {RunPathPart::kEntity, RunPathPart::kProject, RunPathPart::kRun}) {
-    std::string prefix = std::string(PartName(part)) + " ";
-    if (m.compare(0, prefix.size(), prefix) == 0) return part;
+    if (status.reason() == std::string(PartName(part)) + "_not_found") return part;
   }
   return std::nullopt;
 }
@@ -98,7 +94,8 @@ StatusOr<Store> OpenStore(const StoreOptions& options) {
     store.blobs = std::move(blobs).value();
     store.description += ", blobs in " + options.blobs_url + (options.s3_presign ? " (presigned downloads)" : "");
   } else {
-    StatusOr<std::unique_ptr<LocalBlobStore>> blobs = LocalBlobStore::Open(options.data_dir / "blobs", {.clear_uploads = !options.beside_server});
+    StatusOr<std::unique_ptr<LocalBlobStore>> blobs =
+        LocalBlobStore::Open(options.data_dir / "blobs", {.clear_uploads = !options.beside_server});
     if (!blobs.ok()) return blobs.status();
     store.blobs = std::move(blobs).value();
     store.description += ", blobs in " + (options.data_dir / "blobs").string();

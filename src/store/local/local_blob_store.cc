@@ -12,6 +12,7 @@
 
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "store/verifying_writer.h"
 
 namespace cairn::internal {
 namespace {
@@ -52,50 +53,27 @@ Status PlaceBlob(const std::filesystem::path& file, const std::filesystem::path&
   return SyncDir(final_path.parent_path());
 }
 
-class LocalBlobWriter final : public BlobWriter {
+// A temporary file under tmp/, renamed into place once verified.
+class LocalBlobSink final : public BlobSink {
  public:
-  LocalBlobWriter(LocalBlobStore* store, int fd, std::filesystem::path tmp_path)
+  LocalBlobSink(LocalBlobStore* store, int fd, std::filesystem::path tmp_path)
       : store_(store), fd_(fd), tmp_path_(std::move(tmp_path)) {}
-  ~LocalBlobWriter() override { Cancel(); }
 
-  Status Append(const void* data, std::size_t n) override {
-    if (fd_ < 0) return FailedPreconditionError("blob writer is already committed or cancelled");
-    const char* p = static_cast<const char*>(data);
-    std::size_t left = n;
-    while (left > 0) {
-      ssize_t w = ::write(fd_, p, left);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return StorageErrnoStatus(errno, "write", tmp_path_);
-      }
-      p += w;
-      left -= static_cast<std::size_t>(w);
-    }
-    hasher_.Update(data, n);
-    size_ += n;
-    return OkStatus();
+  Status Write(const char* data, std::size_t n, std::uint64_t /*offset*/) override {
+    return WriteAllToFd(fd_, data, n, -1, "write", tmp_path_);
   }
 
-  Status Commit(const std::string& expected_sha256, std::uint64_t expected_size) override {
-    if (fd_ < 0) return FailedPreconditionError("blob writer is already committed or cancelled");
-    if (!IsSha256Hex(expected_sha256)) {
-      Cancel();
-      return InvalidArgumentError("\"" + expected_sha256 + "\" is not a lowercase hex SHA-256");
-    }
-    const std::string actual = hasher_.FinishHex();
-    if (actual != expected_sha256 || size_ != expected_size) {
-      Status s = DataLossError("received " + std::to_string(size_) + " bytes with SHA-256 " + actual + ", expected " +
-                               std::to_string(expected_size) + " bytes with SHA-256 " + expected_sha256 +
-                               "; nothing was stored, upload again");
-      Cancel();
-      return s;
-    }
-    Status s = Publish(actual);
-    if (!s.ok()) Cancel();
+  Status Publish(const std::string& sha256, std::uint64_t /*size*/) override {
+    if (::fsync(fd_) != 0) return StorageErrnoStatus(errno, "fsync", tmp_path_);
+    int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) return StorageErrnoStatus(errno, "close", tmp_path_);
+    Status s = PlaceBlob(tmp_path_, store_->BlobPath(sha256));
+    if (s.ok()) tmp_path_.clear();
     return s;
   }
 
-  void Cancel() override {
+  void Discard() override {
     if (fd_ >= 0) {
       ::close(fd_);
       fd_ = -1;
@@ -106,24 +84,10 @@ class LocalBlobWriter final : public BlobWriter {
     }
   }
 
-  std::uint64_t size() const override { return size_; }
-
  private:
-  Status Publish(const std::string& sha256) {
-    if (::fsync(fd_) != 0) return StorageErrnoStatus(errno, "fsync", tmp_path_);
-    int rc = ::close(fd_);
-    fd_ = -1;
-    if (rc != 0) return StorageErrnoStatus(errno, "close", tmp_path_);
-    Status s = PlaceBlob(tmp_path_, store_->BlobPath(sha256));
-    if (s.ok()) tmp_path_.clear();
-    return s;
-  }
-
   LocalBlobStore* store_;
   int fd_;
   std::filesystem::path tmp_path_;  // empty once published or removed
-  Sha256 hasher_;
-  std::uint64_t size_ = 0;
 };
 
 class LocalBlobReader final : public BlobReader, public LocalFileRange {
@@ -227,7 +191,8 @@ StatusOr<std::unique_ptr<BlobWriter>> LocalBlobStore::NewWriter() {
   std::string tmpl = (root_ / kTmpDir / "upload-XXXXXX").string();
   int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
   if (fd < 0) return StorageErrnoStatus(errno, "create temporary file in", root_ / kTmpDir);
-  return std::unique_ptr<BlobWriter>(new LocalBlobWriter(this, fd, tmpl));
+  return std::unique_ptr<BlobWriter>(
+      std::make_unique<VerifyingWriter>(std::make_unique<LocalBlobSink>(this, fd, std::move(tmpl))));
 }
 
 StatusOr<std::optional<std::uint64_t>> LocalBlobStore::Stat(const std::string& sha256) {

@@ -13,6 +13,7 @@
 
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "store/verifying_writer.h"
 
 namespace cairn::internal {
 namespace {
@@ -42,59 +43,29 @@ std::optional<std::uint64_t> ParseU64(const std::string& s) {
   return v;
 }
 
-class S3BlobWriter final : public BlobWriter {
+// An anonymous staging file, sent to the bucket once verified.
+class S3BlobSink final : public BlobSink {
  public:
-  S3BlobWriter(S3BlobStore* store, int fd) : store_(store), fd_(fd) {}
-  ~S3BlobWriter() override { Cancel(); }
+  S3BlobSink(S3BlobStore* store, int fd) : store_(store), fd_(fd) {}
 
-  Status Append(const void* data, std::size_t n) override {
-    if (fd_ < 0) return FailedPreconditionError("blob writer is already committed or cancelled");
-    const char* p = static_cast<const char*>(data);
-    std::size_t left = n;
-    while (left > 0) {
-      ssize_t w = ::write(fd_, p, left);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return StorageErrnoStatus(errno, "write upload staging file in", store_->options().staging_dir);
-      }
-      p += w;
-      left -= static_cast<std::size_t>(w);
-    }
-    hasher_.Update(data, n);
-    size_ += n;
-    return OkStatus();
+  Status Write(const char* data, std::size_t n, std::uint64_t /*offset*/) override {
+    return WriteAllToFd(fd_, data, n, -1, "write upload staging file in", store_->options().staging_dir);
   }
 
-  Status Commit(const std::string& expected_sha256, std::uint64_t expected_size) override {
-    if (fd_ < 0) return FailedPreconditionError("blob writer is already committed or cancelled");
-    if (!IsSha256Hex(expected_sha256)) {
-      Cancel();
-      return InvalidArgumentError("\"" + expected_sha256 + "\" is not a lowercase hex SHA-256");
-    }
-    const std::string actual = hasher_.FinishHex();
-    if (actual != expected_sha256 || size_ != expected_size) {
-      Status s = DataLossError("received " + std::to_string(size_) + " bytes with SHA-256 " + actual + ", expected " +
-                               std::to_string(expected_size) + " bytes with SHA-256 " + expected_sha256 +
-                               "; nothing was stored, upload again");
-      Cancel();
-      return s;
-    }
-    Status s = Publish(actual);
-    Cancel();  // the staging file is no longer needed either way
-    return s;
+  Status Publish(const std::string& sha256, std::uint64_t size) override {
+    size_ = size;
+    return PublishBlob(sha256);
   }
 
-  void Cancel() override {
+  void Discard() override {
     if (fd_ >= 0) {
       ::close(fd_);  // the file was unlinked at creation: this frees it
       fd_ = -1;
     }
   }
 
-  std::uint64_t size() const override { return size_; }
-
  private:
-  Status Publish(const std::string& sha256) {
+  Status PublishBlob(const std::string& sha256) {
     // Already there (content-addressed): nothing to send.
     StatusOr<std::optional<std::uint64_t>> existing = store_->Stat(sha256);
     if (!existing.ok()) return existing.status();
@@ -160,7 +131,6 @@ class S3BlobWriter final : public BlobWriter {
 
   S3BlobStore* store_;
   int fd_;
-  Sha256 hasher_;
   std::uint64_t size_ = 0;
 };
 
@@ -284,7 +254,7 @@ StatusOr<std::unique_ptr<BlobWriter>> S3BlobStore::NewWriter() {
   int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
   if (fd < 0) return StorageErrnoStatus(errno, "create staging file in", options_.staging_dir);
   ::unlink(tmpl.c_str());  // anonymous from now on: nothing is left behind by a crash
-  return std::unique_ptr<BlobWriter>(new S3BlobWriter(this, fd));
+  return std::unique_ptr<BlobWriter>(std::make_unique<VerifyingWriter>(std::make_unique<S3BlobSink>(this, fd)));
 }
 
 StatusOr<std::optional<std::uint64_t>> S3BlobStore::Stat(const std::string& sha256) {
@@ -327,7 +297,8 @@ StatusOr<std::string> S3BlobStore::PresignGet(const std::string& sha256, std::ch
 Status S3BlobStore::Touch(const std::string& sha256) {
   const std::string key = ObjectKey(sha256);
   StatusOr<S3Response> r = client_.Send(
-      kPut, key, {}, {{"x-amz-copy-source", "/" + client_.location().bucket + "/" + key}, {"x-amz-metadata-directive", "REPLACE"}},
+      kPut, key, {},
+      {{"x-amz-copy-source", "/" + client_.location().bucket + "/" + key}, {"x-amz-metadata-directive", "REPLACE"}},
       S3Body{});
   if (!r.ok()) return r.status();
   return S3Status(*r, "refresh blob " + sha256);
