@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
+#include "common/run_config.h"
 #include "common/sha256.h"
 #include "common/validate.h"
 #include "server/graphql/blob_md5.h"
@@ -32,12 +33,18 @@ HttpResponse JsonResponse(int status, const Json& body) {
   return r;
 }
 
-Json RunJson(const RunRecord& r) {
+// `stale_after`: a "running" run without a heartbeat for longer is "crashed".
+Json RunJson(const RunRecord& r, std::chrono::seconds stale_after) {
+  Json config = Json::parse(r.config, nullptr, /*allow_exceptions=*/false);
   return Json{{"entity", r.entity},
               {"project", r.project},
               {"id", r.run_id},
               {"created_at", FormatTimeMs(r.created_ms)},
-              {"updated_at", FormatTimeMs(r.updated_ms)}};
+              {"updated_at", FormatTimeMs(r.updated_ms)},
+              {"state", EffectiveRunState(r.state, r.heartbeat_ms, NowMs(),
+                                          std::chrono::milliseconds(stale_after).count())},
+              {"heartbeat_at", r.heartbeat_ms == 0 ? Json(nullptr) : Json(FormatTimeMs(r.heartbeat_ms))},
+              {"config", config.is_object() ? config : Json::object()}};
 }
 
 Json FileJson(const FileVersionRecord& f) {
@@ -235,13 +242,14 @@ RangeSpec ParseRange(std::string_view header, std::uint64_t size) {
 }
 
 Api::Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, BlobUrlSigner* url_signer,
-         std::chrono::seconds presign_ttl, UploadSessions* uploads)
+         std::chrono::seconds presign_ttl, UploadSessions* uploads, std::chrono::seconds run_stale_after)
     : metadata_(metadata),
       blobs_(blobs),
       auth_(auth),
       url_signer_(url_signer),
       presign_ttl_(presign_ttl),
       uploads_(uploads),
+      run_stale_after_(run_stale_after),
       md5_indexer_(std::make_unique<graphql::Md5Indexer>(metadata, blobs)) {}
 
 Api::~Api() = default;
@@ -385,7 +393,7 @@ Call Api::Begin(const HttpRequest& req) const {
     case Route::kGetRun: {
       StatusOr<RunRecord> run = metadata_->GetRun(call.run);
       if (!run.ok()) return answer(StatusResponse(run.status()));
-      return answer(JsonResponse(200, RunJson(*run)));
+      return answer(JsonResponse(200, RunJson(*run, run_stale_after_)));
     }
     case Route::kListRuns: {
       StatusOr<int> limit = ParseLimit(*query);
@@ -394,7 +402,7 @@ Call Api::Begin(const HttpRequest& req) const {
           metadata_->ListRuns(call.run.entity, call.run.project, QueryValue(*query, "cursor"), *limit);
       if (!page.ok()) return answer(StatusResponse(page.status()));
       Json runs = Json::array();
-      for (const RunRecord& r : page->items) runs.push_back(RunJson(r));
+      for (const RunRecord& r : page->items) runs.push_back(RunJson(r, run_stale_after_));
       return answer(JsonResponse(200, Json{{"runs", std::move(runs)}, {"next_cursor", CursorJson(page->next_cursor)}}));
     }
     case Route::kListFiles: {
@@ -584,10 +592,15 @@ HttpResponse Api::Finish(Call& call, std::string_view body) const {
                                "\"resume\" must be \"never\", \"allow\" or \"must\", not " + Dump(*resume));
         }
       }
+      StatusOr<RunUpdate> update = ParseRunUpdate(json);  // run_update.cc
+      if (!update.ok()) return StatusResponse(update.status());
       bool created = false;
       StatusOr<RunRecord> run = metadata_->CreateOrResumeRun(call.run, mode, &created);
+      if (run.ok() && (!update->config_patch.empty() || !update->state.empty())) {
+        run = metadata_->UpdateRun(call.run, *update);
+      }
       if (!run.ok()) return StatusResponse(run.status());
-      return JsonResponse(created ? 201 : 200, RunJson(*run));
+      return JsonResponse(created ? 201 : 200, RunJson(*run, run_stale_after_));
     }
     case Route::kCreateUpload:
       return FinishCreateUpload(call, json);
@@ -648,7 +661,8 @@ HttpResponse Api::FinishGraphql(const Call& call, std::string_view body) const {
                                 .presign_ttl = presign_ttl_,
                                 .principal = call.principal,
                                 .base_url = call.base_url,
-                                .md5_indexer = md5_indexer_.get()};
+                                .md5_indexer = md5_indexer_.get(),
+                                .run_stale_after = run_stale_after_};
   return GraphqlHttpResponse(graphql::Execute(body, *graphql::NewWandbQuery(context)));
 }
 

@@ -129,7 +129,8 @@ class Api {
   // routes of uploads in parts answer 404. Each committed blob's MD5 (for W&B
   // clients, docs/wandb.md) is computed by a background thread the Api owns.
   Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, BlobUrlSigner* url_signer = nullptr,
-      std::chrono::seconds presign_ttl = std::chrono::seconds(300), UploadSessions* uploads = nullptr);
+      std::chrono::seconds presign_ttl = std::chrono::seconds(300), UploadSessions* uploads = nullptr,
+      std::chrono::seconds run_stale_after = std::chrono::seconds(60));
   ~Api();
 
   Call Begin(const HttpRequest& request) const;
@@ -155,8 +156,14 @@ class Api {
   BlobUrlSigner* url_signer_;
   std::chrono::seconds presign_ttl_;
   UploadSessions* uploads_;
+  std::chrono::seconds run_stale_after_;  // a "running" run silent this long is "crashed"
   std::unique_ptr<graphql::Md5Indexer> md5_indexer_;
 };
+
+// The config and state fields of a run PUT's body (docs/http-api.md):
+// "config" a JSON object (merged into the stored one), "state" "running" (a
+// heartbeat) or "finished". kInvalidArgument naming the field otherwise.
+StatusOr<RunUpdate> ParseRunUpdate(const nlohmann::json& body);
 
 // A file version as every route shows it (docs/http-api.md, Objects).
 HttpResponse FileResponse(int status, const FileVersionRecord& file);
