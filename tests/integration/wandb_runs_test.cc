@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cairn/cairn.h"
 #include "testing/server_fixture.h"
 
 namespace cairn {
@@ -320,6 +321,33 @@ TEST_F(WandbRuns, KilledTrainingIsCrashedThenRunningAgainThenFinished) {
   ASSERT_EQ(done.exit_code, 0) << done.out << done.err;
   EXPECT_NE(done.out.find("resumed run alice/crash/" + id), std::string::npos) << done.out;
   EXPECT_EQ(StateOf("crash", id), "finished");
+}
+
+TEST_F(WandbRuns, InitSetsTheConfigAndResumeMergesIt) {
+  TempDir dir;
+  const ClientOptions client{.base_url = server_->base_url(), .api_key = alice_, .entity = "alice",
+                             .project = "sdk", .dir = dir.path().string()};
+  auto bad = init({.client = client, .id = "c1", .config = "[32]"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("JSON object"), std::string::npos) << bad.status();
+  auto huge = init({.client = client, .id = "c1", .config = R"({"x":")" + std::string(70000, 'y') + "\"}"});
+  ASSERT_EQ(huge.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(huge.status().message().find("65536"), std::string::npos) << huge.status();
+
+  auto run = init({.client = client, .id = "c1", .config = R"({"batch_size": 32, "lr": 0.1})"});
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(StateOf("sdk", "c1"), "running");
+  ASSERT_TRUE(run->finish().ok());
+  EXPECT_EQ(StateOf("sdk", "c1"), "finished");
+
+  auto resumed = init({.client = client, .id = "c1", .resume = "must", .config = R"({"lr": 0.01})"});
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(StateOf("sdk", "c1"), "running");
+  ASSERT_TRUE(resumed->finish().ok());
+  Json r = Post(kRunConfig, {{"project", "sdk"}, {"entity", "alice"}, {"name", "c1"}});
+  Json config = Json::parse(r["data"]["project"]["run"]["config"].get<std::string>());
+  EXPECT_EQ(config, Json::parse(R"({"batch_size":{"value":32,"desc":null},"lr":{"value":0.01,"desc":null}})"));
 }
 
 }  // namespace
