@@ -25,6 +25,10 @@ struct RunInfo {
   std::string id;
   std::string created_at;  // RFC 3339 UTC
   std::string updated_at;  // RFC 3339 UTC
+  // "running" (a process holds it and sends heartbeats), "finished", or
+  // "crashed" (it stopped sending heartbeats without finishing).
+  std::string state;
+  std::string config = "{}";  // the run's config: a JSON object as text
   std::string path() const { return entity + "/" + project + "/" + id; }
 };
 

@@ -29,6 +29,14 @@ struct InitOptions {
   // run exists. "must": the run must exist. "auto": resume the run named in
   // <dir>/cairn/resume.json when present.
   std::string resume;
+  // The run's config (hyperparameters and the like): a JSON object as text,
+  // e.g. R"({"batch_size": 32, "lr": 0.1})", at most 64 KiB as compact JSON.
+  // Empty (default): none. On resume its top-level keys replace the stored
+  // ones and the others stay. Shown by `cairn runs --json`, the HTTP API and
+  // W&B clients (run.config), which can filter runs on it. Not valid JSON,
+  // not an object, or too large: init() fails with kInvalidArgument. Offline,
+  // it is kept in the run directory's run.json only.
+  std::string config;
 };
 
 enum class SavePolicy {

@@ -168,6 +168,20 @@ StatusOr<internal::Store> OpenOperatorStore(const StoreFlags& flags, fs::path* d
                               .beside_server = true});
 }
 
+// A whole number of seconds from 1 to max_s in environment variable `name`,
+// else `default_s`; kInvalidArgument naming the variable when malformed.
+StatusOr<std::chrono::seconds> EnvSeconds(const char* name, long default_s, long max_s) {
+  const std::string t = FlagOrEnv("", name);
+  if (t.empty()) return std::chrono::seconds(default_s);
+  char* end = nullptr;
+  const long v = std::strtol(t.c_str(), &end, 10);
+  if (end == t.c_str() || *end != '\0' || v < 1 || v > max_s) {
+    return InvalidArgumentError(std::string(name) + " '" + t + "' must be a number of seconds from 1 to " +
+                                std::to_string(max_s));
+  }
+  return std::chrono::seconds(v);
+}
+
 // "90", "90s", "15m", "1h", "7d" -> milliseconds.
 std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) {
   std::size_t digits = 0;
@@ -192,24 +206,22 @@ int Server(const std::string& data_dir, const std::string& listen, int threads, 
   if (!data) return Fail(data.status());
   // How long a request's headers, and each chunk of an upload, may take to
   // arrive (seconds; default 30). Lowered by the fault tests.
-  std::chrono::seconds request_timeout{30};
-  if (std::string t = FlagOrEnv("", "CAIRN_REQUEST_TIMEOUT"); !t.empty()) {
-    char* end = nullptr;
-    const long v = std::strtol(t.c_str(), &end, 10);
-    if (end == t.c_str() || *end != '\0' || v < 1 || v > 3600) {
-      return Fail(InvalidArgumentError("CAIRN_REQUEST_TIMEOUT '" + t + "' must be a number of seconds from 1 to 3600"));
-    }
-    request_timeout = std::chrono::seconds(v);
-  }
+  auto request_timeout = EnvSeconds("CAIRN_REQUEST_TIMEOUT", 30, 3600);
+  if (!request_timeout) return Fail(request_timeout.status());
+  // A running run silent this long reads as "crashed" (seconds; default 60,
+  // twice the SDK's heartbeat interval). Lowered by tests.
+  auto run_stale_after = EnvSeconds("CAIRN_RUN_STALE_AFTER_S", 60, 86400);
+  if (!run_stale_after) return Fail(run_stale_after.status());
   Status st = internal::RunServer({.data_dir = *data,
                                    .listen = listen,
                                    .threads = threads,
                                    .db_url = FlagOrEnv(db_url, "CAIRN_DB_URL"),
                                    .blobs_url = FlagOrEnv(blobs_url, "CAIRN_BLOBS_URL"),
                                    .s3_presign = s3_presign,
-                                   .request_timeout = request_timeout,
+                                   .request_timeout = *request_timeout,
                                    .tls_cert = tls_cert,
-                                   .tls_key = tls_key});
+                                   .tls_key = tls_key,
+                                   .run_stale_after = *run_stale_after});
   return st.ok() ? kExitOk : Fail(st);
 }
 
@@ -381,8 +393,14 @@ int Runs(const Global& g, const std::string& project, bool json) {
   if (json) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& r : *runs) {
-      arr.push_back({{"entity", r.entity}, {"project", r.project}, {"id", r.id}, {"created_at", r.created_at},
-                     {"updated_at", r.updated_at}});
+      nlohmann::json config = nlohmann::json::parse(r.config, nullptr, /*allow_exceptions=*/false);
+      arr.push_back({{"entity", r.entity},
+                     {"project", r.project},
+                     {"id", r.id},
+                     {"created_at", r.created_at},
+                     {"updated_at", r.updated_at},
+                     {"state", r.state},
+                     {"config", config.is_object() ? config : nlohmann::json::object()}});
     }
     std::cout << arr.dump(2) << "\n";
     return kExitOk;

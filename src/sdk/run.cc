@@ -36,6 +36,7 @@
 #include <utility>
 
 #include "common/fs.h"
+#include "common/run_config.h"
 #include "common/sha256.h"
 #include "common/validate.h"
 #include "sdk/internal/client.h"
@@ -278,6 +279,7 @@ std::shared_ptr<Run::Impl> CurrentRunImpl() {
 }  // namespace internal
 
 Run::Impl::~Impl() {
+  heartbeat.reset();  // no beat after this handle is gone: a run never finished reads "crashed"
   watcher.reset();   // it feeds the uploader: stop it first
   uploader.reset();  // cancels what is in flight and joins its threads
   if (lock_fd >= 0) ::close(lock_fd);
@@ -300,6 +302,8 @@ StatusOr<Run> init(const InitOptions& options) {
     return InvalidArgumentError("invalid resume '" + resume + "': use never, allow, must or auto (CAIRN_RESUME)");
   }
   const std::string id = !options.id.empty() ? options.id : Env("CAIRN_RUN_ID");
+  StatusOr<std::string> config = internal::NormalizeRunConfig(options.config);
+  if (!config.ok()) return config.status();
 
   const fs::path cairn_dir = fs::path(settings->dir) / "cairn";
   const fs::path resume_file = cairn_dir / "resume.json";
@@ -362,8 +366,12 @@ StatusOr<Run> init(const InitOptions& options) {
     impl->client = *client;
     if (Status st = impl->client->ResolveEntity(path); !st.ok()) return st;
     bool created = false;
-    StatusOr<RunInfo> info = impl->client->PutRun(path, server_resume, &created);
+    StatusOr<RunInfo> info = impl->client->PutRun(
+        path, server_resume, &created, {.config = *config == "{}" ? std::string() : *config, .state = "running"});
     if (!info.ok()) return info.status();
+    impl->heartbeat = std::make_unique<internal::Heartbeat>(
+        [client = impl->client, path] { (void)client->PutRun(path, "must", nullptr, {.state = "running", .once = true}); },
+        internal::HeartbeatOptions::FromEnvironment());
     impl->resumed = !created;
     impl->uploader = std::make_unique<internal::Uploader>(ClientUploadFn(impl->client, path),
                                                           internal::UploaderOptions::FromEnvironment());
@@ -393,7 +401,8 @@ StatusOr<Run> init(const InitOptions& options) {
                              {"project", path.project},
                              {"id", path.run_id},
                              {"mode", settings->mode == Mode::kOffline ? "offline" : "online"},
-                             {"started_at", internal::FormatTimeMs(internal::NowMs())}};
+                             {"started_at", internal::FormatTimeMs(internal::NowMs())},
+                             {"config", nlohmann::json::parse(*config)}};
   if (Status st = internal::WriteFileAtomic(run_dir / "run.json", run_json.dump(2) + "\n"); !st.ok()) return st;
 
   nlohmann::json resume_json = {{"run_path", PathString(path)}, {"run_dir", run_dir.string()}, {"pid", ::getpid()}};
@@ -534,6 +543,20 @@ Status Run::finish(const FinishOptions& options) {
     }
   }
 
+  if (impl_->heartbeat) {
+    // No beat may follow the "finished" below. When uploads failed the run is
+    // left unfinished: without beats it reads "crashed" until resumed.
+    impl_->heartbeat->Stop();
+    if (result.ok()) {
+      StatusOr<RunInfo> marked = impl_->client->PutRun(impl_->run_path, "must", nullptr, {.state = "finished"});
+      if (!marked.ok()) {
+        result = Status(marked.status().code(),
+                        "finishing run " + path() + ": every file was uploaded, but marking the run finished failed (" +
+                            marked.status().message() + "); " + impl_->resume_file.string() +
+                            " is kept, so init(resume=\"auto\") in the same directory continues the run");
+      }
+    }
+  }
   impl_->finished = true;
   impl_->finish_status = result;
   if (result.ok() && !options.failed && !impl_->resume_file.empty()) {

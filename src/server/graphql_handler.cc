@@ -40,7 +40,8 @@ HttpResponse HandleGraphql(const Services& s, Call& call, const nlohmann::json& 
                                 .presign_ttl = s.presign_ttl,
                                 .principal = call.principal,
                                 .base_url = proto + "://" + (req.host.empty() ? std::string("localhost") : req.host),
-                                .md5_indexer = s.md5_indexer};
+                                .md5_indexer = s.md5_indexer,
+                                .run_stale_after = s.run_stale_after};
   return GraphqlHttpResponse(graphql::Execute(raw, *graphql::NewWandbQuery(context)));
 }
 

@@ -46,6 +46,8 @@ struct Services {
   std::chrono::seconds presign_ttl{300};
   // Null: the routes of uploads in parts answer 404.
   UploadSessions* uploads = nullptr;
+  // A "running" run without a heartbeat for this long shows as "crashed".
+  std::chrono::seconds run_stale_after{60};
   // Every committed file version is announced here (upload_events.h).
   const UploadEvents* upload_events = nullptr;
   // The W&B endpoint waits for a blob this indexer is hashing rather than
@@ -91,7 +93,8 @@ class Api {
   // routes of uploads in parts answer 404. Each committed blob's MD5 (for W&B
   // clients, docs/wandb.md) is computed by a background thread the Api owns.
   Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, BlobUrlSigner* url_signer = nullptr,
-      std::chrono::seconds presign_ttl = std::chrono::seconds(300), UploadSessions* uploads = nullptr);
+      std::chrono::seconds presign_ttl = std::chrono::seconds(300), UploadSessions* uploads = nullptr,
+      std::chrono::seconds run_stale_after = std::chrono::seconds(60));
   ~Api();
 
   Call Begin(const HttpRequest& request) const { return router_.Begin(services_, request); }
@@ -106,6 +109,11 @@ class Api {
   Services services_;
   Router router_;
 };
+
+// The config and state fields of a run PUT's body (docs/http-api.md):
+// "config" a JSON object (merged into the stored one), "state" "running" (a
+// heartbeat) or "finished". kInvalidArgument naming the field otherwise.
+StatusOr<RunUpdate> ParseRunUpdate(const nlohmann::json& body);
 
 // A file version as every route shows it (docs/http-api.md, Objects).
 HttpResponse FileResponse(int status, const FileVersionRecord& file);

@@ -69,7 +69,7 @@ std::vector<Route> ApiRoutes() {
 }
 
 Api::Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, BlobUrlSigner* url_signer,
-         std::chrono::seconds presign_ttl, UploadSessions* uploads)
+         std::chrono::seconds presign_ttl, UploadSessions* uploads, std::chrono::seconds run_stale_after)
     : md5_indexer_(std::make_unique<graphql::Md5Indexer>(metadata, blobs)),
       services_{.metadata = metadata,
                 .blobs = blobs,
@@ -77,6 +77,7 @@ Api::Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, B
                 .url_signer = url_signer,
                 .presign_ttl = presign_ttl,
                 .uploads = uploads,
+                .run_stale_after = run_stale_after,
                 .upload_events = &upload_events_,
                 .md5_indexer = md5_indexer_.get()},
       router_(ApiRoutes()) {

@@ -31,6 +31,9 @@ struct ServerOptions {
   // (the default): plain HTTP. Only one of them is an error.
   std::filesystem::path tls_cert;
   std::filesystem::path tls_key;
+  // A run whose holder sent no heartbeat for this long (SDK: every 30 s) and
+  // did not finish reads as "crashed" (CAIRN_RUN_STALE_AFTER_S).
+  std::chrono::seconds run_stale_after{60};
 };
 
 // Opens the store, binds, prints exactly one line

@@ -62,7 +62,7 @@ struct Control {
 struct ServerState {
   ServerState(const ServerOptions& o, MetadataStore* metadata, BlobStore* blobs, BlobUrlSigner* url_signer,
               const Authenticator* auth, UploadSessions* uploads, std::shared_ptr<spdlog::logger> l)
-      : options(o), api(metadata, blobs, auth, url_signer, o.presign_ttl, uploads), log(std::move(l)) {}
+      : options(o), api(metadata, blobs, auth, url_signer, o.presign_ttl, uploads, o.run_stale_after), log(std::move(l)) {}
 
   const ServerOptions options;
   const Api api;

@@ -28,6 +28,27 @@ struct RunRecord {
   std::string run_id;
   long long created_ms = 0;
   long long updated_ms = 0;
+  // A JSON object as compact text (common/run_config.h); "{}" when none.
+  std::string config = "{}";
+  // As stored: "running" or "finished" (common/run_config.h); readers see
+  // EffectiveRunState(state, heartbeat_ms, now, stale-after).
+  std::string state = "finished";
+  long long heartbeat_ms = 0;  // last UpdateRun(state "running"); 0 never
+};
+
+// What UpdateRun changes; empty fields are left as they are.
+struct RunUpdate {
+  // A JSON object whose top-level keys replace the stored config's
+  // (MergeRunConfig).
+  std::string config_patch;
+  // "running": a process holds the run (heartbeat_ms = now). "finished".
+  std::string state;
+};
+
+struct ProjectRecord {
+  std::string entity;
+  std::string name;
+  long long created_ms = 0;
 };
 
 struct FileVersionRecord {
@@ -95,6 +116,16 @@ class MetadataStore {
   // from a previous page. kNotFound when the project does not exist.
   virtual StatusOr<Page<RunRecord>> ListRuns(const std::string& entity, const std::string& project,
                                              const std::string& cursor, int limit) = 0;
+
+  // Merges a config patch and/or sets the state, in one transaction; returns
+  // the run as it now is. A new run starts "finished" with config "{}".
+  // kNotFound naming what is missing; kInvalidArgument when the merged config
+  // exceeds kMaxRunConfigBytes or a field is malformed.
+  virtual StatusOr<RunRecord> UpdateRun(const RunKey& run, const RunUpdate& update) = 0;
+
+  // Every project of `entity`, by name (bytewise). kNotFound when the entity
+  // does not exist.
+  virtual StatusOr<std::vector<ProjectRecord>> ListProjects(const std::string& entity) = 0;
 
   // Commits a new version of `name` pointing at an already durable blob.
   // Versions are assigned atomically (two concurrent commits get distinct,

@@ -365,6 +365,60 @@ TEST_P(MetadataStoreConformance, BlobMd5IsRecordedOnceAndSeenByOtherReplicas) {
   EXPECT_FALSE(unrelated->has_value());
 }
 
+TEST_P(MetadataStoreConformance, RunConfigMergesAcrossReplicasAndStateIsKept) {
+  const RunRecord fresh = MustCreate(kRun);
+  EXPECT_EQ(fresh.config, "{}");
+  EXPECT_EQ(fresh.state, "finished");
+  EXPECT_EQ(fresh.heartbeat_ms, 0);
+
+  auto running = store_->UpdateRun(kRun, {.config_patch = R"({"batch_size":32,"lr":0.1})", .state = "running"});
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_EQ(running->state, "running");
+  EXPECT_GT(running->heartbeat_ms, 0);
+  // A resume elsewhere replaces the keys it names and keeps the others.
+  std::unique_ptr<MetadataStore> other = OpenAnother();
+  ASSERT_NE(other, nullptr);
+  auto merged = other->UpdateRun(kRun, {.config_patch = R"({"lr":0.01,"opt":{"name":"adam"}})"});
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  EXPECT_EQ(merged->config, R"({"batch_size":32,"lr":0.01,"opt":{"name":"adam"}})");
+  EXPECT_EQ(merged->state, "running");  // untouched
+
+  ASSERT_TRUE(store_->UpdateRun(kRun, {.state = "finished"}).ok());
+  auto got = store_->GetRun(kRun);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->config, merged->config);
+  EXPECT_EQ(got->state, "finished");
+  EXPECT_EQ(got->heartbeat_ms, running->heartbeat_ms);
+  auto listed = store_->ListRuns("alice", "mnist", "", 10);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->items.size(), 1u);
+  EXPECT_EQ(listed->items[0].config, merged->config);
+  EXPECT_EQ(listed->items[0].state, "finished");
+
+  auto bad_state = store_->UpdateRun(kRun, {.state = "crashed"});
+  EXPECT_EQ(bad_state.status().code(), StatusCode::kInvalidArgument);
+  auto too_big = store_->UpdateRun(kRun, {.config_patch = R"({"blob":")" + std::string(70000, 'x') + "\"}"});
+  ASSERT_EQ(too_big.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(too_big.status().message().find("65536"), std::string::npos) << too_big.status();
+  auto missing = store_->UpdateRun({"alice", "mnist", "nope"}, {.state = "running"});
+  EXPECT_EQ(MissingRunPathPart(missing.status()), RunPathPart::kRun) << missing.status();
+}
+
+TEST_P(MetadataStoreConformance, ListProjectsOfAnEntityByName) {
+  MustCreate({"alice", "zeta", "r1"});
+  MustCreate({"alice", "alpha", "r1"});
+  MustCreate({"alice", "alpha", "r2"});
+  MustCreate({"bob", "beta", "r1"});
+  auto projects = store_->ListProjects("alice");
+  ASSERT_TRUE(projects.ok()) << projects.status();
+  ASSERT_EQ(projects->size(), 2u);
+  EXPECT_EQ((*projects)[0].name, "alpha");
+  EXPECT_EQ((*projects)[1].name, "zeta");
+  EXPECT_GT((*projects)[0].created_ms, 0);
+  auto nobody = store_->ListProjects("carol");
+  EXPECT_EQ(MissingRunPathPart(nobody.status()), RunPathPart::kEntity) << nobody.status();
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreConformance, ::testing::Values("Sqlite", "Postgres"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

@@ -119,6 +119,20 @@ CREATE TABLE blob_md5 (
     // entity: an index by digest keeps that one probe per upload.
     {3, "CREATE INDEX file_versions_by_sha256 ON file_versions (sha256, run);",
      "CREATE INDEX file_versions_by_sha256 ON file_versions (sha256, run);"},
+    // 4: a run's config (a JSON object as text) and state for W&B clients'
+    // runs() queries (docs/wandb.md). Runs made before this were not held by
+    // a process that reports heartbeats: they are "finished".
+    {4,
+     R"sql(
+ALTER TABLE runs ADD COLUMN config TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE runs ADD COLUMN state TEXT NOT NULL DEFAULT 'finished';
+ALTER TABLE runs ADD COLUMN heartbeat_ms INTEGER NOT NULL DEFAULT 0;
+)sql",
+     R"sql(
+ALTER TABLE runs ADD COLUMN config TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE runs ADD COLUMN state TEXT NOT NULL DEFAULT 'finished';
+ALTER TABLE runs ADD COLUMN heartbeat_ms BIGINT NOT NULL DEFAULT 0;
+)sql"},
 };
 
 // Valid in both dialects (SQLite accepts BIGINT as an integer type).

@@ -51,6 +51,13 @@ struct UploadControl {
   std::optional<std::chrono::milliseconds> retry_after;
 };
 
+// What a run PUT also sets (docs/http-api.md, Runs); empty: nothing.
+struct RunFields {
+  std::string config;  // a JSON object as text, merged into the run's config
+  std::string state;   // "running" (a heartbeat) or "finished"
+  bool once = false;   // one attempt, no retries (heartbeats: the next one retries)
+};
+
 class Client {
  public:
   // Fails with kInvalidArgument on a malformed base_url. Makes no request.
@@ -65,7 +72,8 @@ class Client {
 
   // PUT /api/v1/runs/...; resume is "never" | "allow" | "must". *created
   // (optional) says whether the run was created.
-  StatusOr<RunInfo> PutRun(const RunPath& run, const std::string& resume, bool* created = nullptr);
+  StatusOr<RunInfo> PutRun(const RunPath& run, const std::string& resume, bool* created = nullptr,
+                           const RunFields& fields = {});
   StatusOr<RunInfo> GetRun(const RunPath& run);
   StatusOr<ListPage<RunInfo>> ListRuns(const std::string& entity, const std::string& project,
                                        const std::string& cursor);

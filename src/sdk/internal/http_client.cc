@@ -535,6 +535,8 @@ StatusOr<RunInfo> RunFromJson(const json& j, std::string_view context) {
   r.id = *id;
   if (auto c = Field<std::string>(j, "created_at", context); c.ok()) r.created_at = *c;
   if (auto u = Field<std::string>(j, "updated_at", context); u.ok()) r.updated_at = *u;
+  if (auto st = Field<std::string>(j, "state", context); st.ok()) r.state = *st;
+  if (auto c = j.find("config"); c != j.end() && c->is_object()) r.config = c->dump();
   return r;
 }
 
@@ -643,16 +645,26 @@ Status Client::ResolveEntity(RunPath& path) {
                               "CAIRN_ENTITY");
 }
 
-StatusOr<RunInfo> Client::PutRun(const RunPath& run, const std::string& resume, bool* created) {
+StatusOr<RunInfo> Client::PutRun(const RunPath& run, const std::string& resume, bool* created,
+                                 const RunFields& fields) {
   HttpClientRequest req;
   req.method = "PUT";
   req.target = RunTarget(run);
-  req.json_body = json{{"resume", resume}}.dump();
+  json body{{"resume", resume}};
+  if (!fields.config.empty()) {
+    json config = json::parse(fields.config, nullptr, /*allow_exceptions=*/false);
+    if (!config.is_object()) return InvalidArgumentError("run config must be a JSON object");
+    body["config"] = std::move(config);
+  }
+  if (!fields.state.empty()) body["state"] = fields.state;
+  req.json_body = body.dump();
   const std::string what = "run " + run.ToString();
+  RetryPolicy retry = impl_->retry;
+  if (fields.once) retry.max_attempts = 1;
   // PUT is idempotent for "allow" and "must"; for "never" a retry after a lost
   // answer may see 409 for the run it created itself (handled below).
   bool ambiguous = false;
-  StatusOr<HttpClientResponse> resp = PerformWithRetry(impl_->transport, impl_->retry, req, &ambiguous);
+  StatusOr<HttpClientResponse> resp = PerformWithRetry(impl_->transport, retry, req, &ambiguous);
   if (!resp.ok()) return resp.status();
   if (resp->status == 409 && ambiguous && resume == "never") {
     // Our first attempt most likely created it (ids are random); accept it.

@@ -14,6 +14,7 @@
 #include "cairn/settings.h"
 #include "common/validate.h"
 #include "sdk/internal/client.h"
+#include "sdk/internal/heartbeat.h"
 #include "sdk/internal/live_watcher.h"
 #include "sdk/internal/uploader.h"
 
@@ -45,6 +46,8 @@ struct Run::Impl {
   // Online only: the background uploader (kNow, kLive, and everything at
   // finish()).
   std::unique_ptr<internal::Uploader> uploader;
+  // Online only: tells the server the run is alive until finish() (or death).
+  std::unique_ptr<internal::Heartbeat> heartbeat;
 
   // save() holds it shared for its whole duration, finish() exclusively, so
   // no save is half-done when the run finishes.

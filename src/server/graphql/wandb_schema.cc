@@ -13,6 +13,8 @@
 #include "common/sha256.h"
 #include "common/validate.h"
 #include "server/graphql/blob_md5.h"
+#include "server/graphql/wandb_objects.h"
+#include "server/graphql/wandb_runs.h"
 
 namespace cairn::internal::graphql {
 namespace {
@@ -20,22 +22,6 @@ namespace {
 // The client asks for 50 files a page; more than this is refused.
 constexpr long long kDefaultPage = 50;
 constexpr long long kMaxPage = 1000;
-
-// W&B's timestamps: UTC, seconds, no zone suffix ("2026-11-29T06:30:00").
-std::string WandbTime(long long unix_ms) {
-  const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  return buf;
-}
-
-// A decimal id that is stable for a project (W&B's are database integers;
-// clients only pass them back).
-std::string ProjectInternalId(const std::string& entity, const std::string& project) {
-  return std::to_string(std::stoull(Sha256Hex(entity + "/" + project).substr(0, 12), nullptr, 16));
-}
 
 std::string MimeType(std::string_view name) {
   static const std::map<std::string, std::string, std::less<>> kTypes = {
@@ -81,89 +67,9 @@ bool Like(std::string_view s, std::string_view p) {
   return pi == p.size();
 }
 
-// An object whose fields are values or functions of the arguments.
-class Record : public Object {
- public:
-  using Fn = std::function<StatusOr<Result>(const Json& args)>;
-  explicit Record(std::string type) : type_(std::move(type)) {}
 
-  Record& Set(const std::string& field, Json value) {
-    values_[field] = Result::Scalar(std::move(value));
-    return *this;
-  }
-  Record& Set(const std::string& field, Result value) {
-    values_[field] = std::move(value);
-    return *this;
-  }
-  Record& Lazy(const std::string& field, Fn fn) {
-    fns_[field] = std::move(fn);
-    return *this;
-  }
 
-  std::string TypeName() const override { return type_; }
-  StatusOr<Result> Resolve(std::string_view field, const Json& args) override {
-    if (auto f = fns_.find(field); f != fns_.end()) return f->second(args);
-    if (auto v = values_.find(field); v != values_.end()) return v->second;
-    return Result::Null();
-  }
 
- private:
-  std::string type_;
-  std::map<std::string, Result, std::less<>> values_;
-  std::map<std::string, Fn, std::less<>> fns_;
-};
-
-struct Edge {
-  std::shared_ptr<Object> node;
-  std::string cursor;
-};
-
-// A Relay connection: edges { node cursor } pageInfo { ... }.
-Result Connection(const std::string& type, std::vector<Edge> edges, bool has_next) {
-  auto page = std::make_shared<Record>("PageInfo");
-  page->Set("hasNextPage", has_next)
-      .Set("hasPreviousPage", false)
-      .Set("startCursor", edges.empty() ? Json(nullptr) : Json(edges.front().cursor))
-      .Set("endCursor", edges.empty() ? Json(nullptr) : Json(edges.back().cursor));
-  std::vector<Result> items;
-  for (Edge& e : edges) {
-    auto edge = std::make_shared<Record>(type + "Edge");
-    edge->Set("node", Result::Of(std::move(e.node))).Set("cursor", e.cursor);
-    items.push_back(Result::Of(edge));
-  }
-  auto conn = std::make_shared<Record>(type + "Connection");
-  conn->Set("edges", Result::List(std::move(items))).Set("pageInfo", Result::Of(page));
-  return Result::Of(conn);
-}
-
-std::shared_ptr<Object> NewUser(const std::string& name, const std::optional<std::string>& entity, bool admin) {
-  auto user = std::make_shared<Record>("User");
-  user->Set("id", EncodeBase64("User:" + name))
-      .Set("name", name)
-      .Set("username", name)
-      .Set("email", nullptr)
-      .Set("admin", admin)
-      .Set("flags", nullptr)
-      .Set("entity", entity ? Json(*entity) : Json(nullptr))
-      .Set("deletedAt", nullptr)
-      .Set("apiKeys", Connection("ApiKey", {}, false))
-      .Set("teams", Connection("Entity", {}, false));
-  return user;
-}
-
-// Optional arguments: absent and null are the same.
-const Json* Arg(const Json& args, const char* name) {
-  auto it = args.find(name);
-  return it == args.end() || it->is_null() ? nullptr : &*it;
-}
-
-StatusOr<std::string> StringArg(const Json& args, const char* name, const std::string& field) {
-  const Json* v = Arg(args, name);
-  if (v == nullptr || !v->is_string()) {
-    return InvalidArgumentError(field + " needs the argument " + name + ": String");
-  }
-  return v->get<std::string>();
-}
 
 class WandbSchema : public std::enable_shared_from_this<WandbSchema> {
  public:
@@ -177,6 +83,8 @@ class WandbSchema : public std::enable_shared_from_this<WandbSchema> {
                                             c_.principal.admin)));
     auto project = [self](const Json& args) { return self->Project(args); };
     query->Lazy("project", project).Lazy("model", project);  // model: older clients' name
+    query->Lazy("models", [self](const Json& args) { return ResolveModels(self->c_, args); });
+    query->Lazy("__type", [](const Json& args) { return ResolveTypeProbe(args); });
     return query;
   }
 
@@ -205,6 +113,10 @@ class WandbSchema : public std::enable_shared_from_this<WandbSchema> {
         .Set("readOnly", false);
     auto run = [self, entity = *entity, name = *name](const Json& a) { return self->Run(entity, name, a); };
     p->Lazy("run", run).Lazy("bucket", run);  // bucket: older clients' name
+    auto runs = std::make_shared<ProjectRuns>(c_, *entity, *name,
+                                              [self](const RunRecord& r) { return self->RunObject(r); });
+    p->Lazy("runCount", [runs](const Json& a) { return runs->Count(a); });
+    p->Lazy("runs", [runs](const Json& a) { return runs->Page(a); });
     return Result::Of(p);
   }
 
@@ -218,20 +130,28 @@ class WandbSchema : public std::enable_shared_from_this<WandbSchema> {
       if (MissingRunPathPart(rec.status())) return Result::Null();
       return rec.status();
     }
+    return Result::Of(RunObject(*rec));
+  }
+
+  std::shared_ptr<Object> RunObject(const RunRecord& rec) {
+    const std::string& entity = rec.entity;
+    const std::string& project = rec.project;
+    const std::string* id = &rec.run_id;
+    const RunKey key{entity, project, *id};
     auto r = std::make_shared<Record>("Run");
     r->Set("id", EncodeBase64("Run:v1:" + *id + ":" + project + ":" + entity))
         .Set("name", *id)
         .Set("displayName", *id)
-        .Set("state", "finished")
-        .Set("config", "{}")
+        .Set("state", RunStateNow(rec, c_.run_stale_after))
+        .Set("config", WandbConfigText(rec.config))
         .Set("summaryMetrics", "{}")
         .Set("systemMetrics", "{}")
         .Set("sweepName", nullptr)
         .Set("tags", Json::array())
         .Set("readOnly", false)
-        .Set("createdAt", WandbTime(rec->created_ms))
-        .Set("updatedAt", WandbTime(rec->updated_ms))
-        .Set("heartbeatAt", WandbTime(rec->updated_ms))
+        .Set("createdAt", WandbTime(rec.created_ms))
+        .Set("updatedAt", WandbTime(rec.updated_ms))
+        .Set("heartbeatAt", WandbTime(rec.heartbeat_ms != 0 ? rec.heartbeat_ms : rec.updated_ms))
         .Set("historyLineCount", 0)
         .Set("projectId", ProjectInternalId(entity, project))
         .Set("user", Result::Of(NewUser(entity, entity, false)));
@@ -252,7 +172,7 @@ class WandbSchema : public std::enable_shared_from_this<WandbSchema> {
       return Result::Scalar(static_cast<long long>((*list)->size()));
     });
     r->Lazy("files", [self, key, all](const Json& a) { return self->Files(key, a, all); });
-    return Result::Of(r);
+    return r;
   }
 
   StatusOr<std::vector<FileVersionRecord>> ListAll(const RunKey& key) {

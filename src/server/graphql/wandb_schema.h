@@ -5,11 +5,15 @@
 //   Query.viewer: User                 the key's user (entity = the key's entity)
 //   Query.project(name, entityName)    Project, null when absent (alias: model)
 //   Project.run(name): Run             null when absent (alias: bucket)
+//   Project.runs(filters, after, first, order), Project.runCount(filters)
+//                                      run discovery (wandb_runs.h)
+//   Query.models(entityName, after, first)  the entity's projects
 //   Run.fileCount, Run.files(names, after, first, pattern): FileConnection
 //   File: id name url(upload) directUrl sizeBytes mimetype updatedAt md5
 //
 // Every other field of these types resolves to null or the neutral value a
-// client expects (state "finished", config "{}", tags [], ...). Access follows
+// client expects (summaryMetrics "{}", tags [], ...); Run.state and
+// Run.config come from the store. Access follows
 // the key: another entity's project is null with a permission error.
 //
 // File.md5 comes from blob_md5.h (stored, else computed on demand).
@@ -43,6 +47,8 @@ struct WandbContext {
   // When set, File.md5 waits for a blob this indexer is hashing instead of
   // reading it a second time.
   Md5Indexer* md5_indexer = nullptr;
+  // A "running" run without a heartbeat for this long reads as "crashed".
+  std::chrono::seconds run_stale_after{60};
 };
 
 // The Query object for one request.

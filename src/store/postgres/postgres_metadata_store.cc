@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "common/fs.h"
+#include "common/run_config.h"
 #include "store/migrations.h"
 
 namespace cairn::internal {
@@ -333,7 +334,7 @@ Status PostgresMetadataStore::Execute(Access access, Body&& body) {
 namespace {
 
 constexpr const char* kFindRunSql =
-    "SELECT e.id, p.id, r.id, r.created_ms, r.updated_ms FROM entities e"
+    "SELECT e.id, p.id, r.id, r.created_ms, r.updated_ms, r.config, r.state, r.heartbeat_ms FROM entities e"
     " LEFT JOIN projects p ON p.entity_id = e.id AND p.name = $2"
     " LEFT JOIN runs r ON r.project_id = p.id AND r.run_id = $3"
     " WHERE e.name = $1";
@@ -350,13 +351,29 @@ StatusOr<FoundRun> FindRun(PgConnection& conn, const RunKey& run) {
   if (r->rows() == 0) return RunPathNotFoundError(RunPathPart::kEntity, run);
   if (r->IsNull(0, 1)) return RunPathNotFoundError(RunPathPart::kProject, run);
   if (r->IsNull(0, 2)) return RunPathNotFoundError(RunPathPart::kRun, run);
-  return FoundRun{r->Int(0, 2), RunRecord{run.entity, run.project, run.run_id, r->Int(0, 3), r->Int(0, 4)}};
+  return FoundRun{r->Int(0, 2), RunRecord{run.entity, run.project, run.run_id, r->Int(0, 3), r->Int(0, 4),
+                                          r->Text(0, 5), r->Text(0, 6), r->Int(0, 7)}};
 }
 
 FileVersionRecord FileRow(const PgResult& r, int row, std::string name, int first_col) {
   return FileVersionRecord{std::move(name), r.Int(row, first_col),
                            static_cast<std::uint64_t>(r.Int(row, first_col + 1)), r.Text(row, first_col + 2),
                            r.Int(row, first_col + 3)};
+}
+
+// Locks the run's row until the transaction ends (writers of one run queue
+// here) and returns its id, or the kNotFound naming the missing part.
+StatusOr<std::int64_t> LockRun(PgConnection& conn, const RunKey& run) {
+  StatusOr<PgResult> locked = conn.Query(
+      "SELECT r.id FROM runs r JOIN projects p ON p.id = r.project_id JOIN entities e ON e.id = p.entity_id"
+      " WHERE e.name = $1 AND p.name = $2 AND r.run_id = $3 FOR UPDATE OF r",
+      {run.entity, run.project, run.run_id});
+  if (!locked.ok()) return locked.status();
+  if (locked->rows() == 0) {
+    StatusOr<FoundRun> found = FindRun(conn, run);  // names the missing part
+    return found.ok() ? InternalError("run row vanished while locking it (a bug)") : found.status();
+  }
+  return locked->Int(0, 0);
 }
 
 }  // namespace
@@ -466,7 +483,7 @@ StatusOr<Page<RunRecord>> PostgresMetadataStore::ListRuns(const std::string& ent
     if (proj->rows() == 0) return RunPathNotFoundError(RunPathPart::kEntity, key);
     if (proj->IsNull(0, 1)) return RunPathNotFoundError(RunPathPart::kProject, key);
     StatusOr<PgResult> r = conn.Query(
-        "SELECT run_id, created_ms, updated_ms FROM runs"
+        "SELECT run_id, created_ms, updated_ms, config, state, heartbeat_ms FROM runs"
         " WHERE project_id = $1 AND (created_ms, run_id) > ($2::bigint, $3::text)"
         " ORDER BY created_ms, run_id LIMIT $4",
         {std::to_string(proj->Int(0, 1)), std::to_string(after_ms), after_id, std::to_string(limit + 1)});
@@ -478,12 +495,62 @@ StatusOr<Page<RunRecord>> PostgresMetadataStore::ListRuns(const std::string& ent
         page.next_cursor = std::to_string(last.created_ms) + ":" + last.run_id;
         break;
       }
-      page.items.push_back(RunRecord{entity, project, r->Text(i, 0), r->Int(i, 1), r->Int(i, 2)});
+      page.items.push_back(RunRecord{entity, project, r->Text(i, 0), r->Int(i, 1), r->Int(i, 2), r->Text(i, 3),
+                                     r->Text(i, 4), r->Int(i, 5)});
     }
     return OkStatus();
   });
   if (!s.ok()) return s;
   return page;
+}
+
+StatusOr<RunRecord> PostgresMetadataStore::UpdateRun(const RunKey& run, const RunUpdate& update) {
+  if (!update.state.empty() && update.state != kRunRunning && update.state != kRunFinished) {
+    return InvalidArgumentError("run state must be \"running\" or \"finished\", not \"" + update.state + "\"");
+  }
+  RunRecord out;
+  Status s = Execute(Access::kTransaction, [&](PgConnection& conn) -> Status {
+    // Concurrent merges of the run's config queue on its row lock.
+    StatusOr<std::int64_t> locked = LockRun(conn, run);
+    if (!locked.ok()) return locked.status();
+    StatusOr<FoundRun> found = FindRun(conn, run);
+    if (!found.ok()) return found.status();
+    out = found->record;
+    if (!update.config_patch.empty()) {
+      StatusOr<std::string> merged = MergeRunConfig(out.config, update.config_patch);
+      if (!merged.ok()) return merged.status();
+      out.config = std::move(*merged);
+    }
+    if (!update.state.empty()) {
+      out.state = update.state;
+      if (update.state == kRunRunning) out.heartbeat_ms = NowMs();
+    }
+    return conn
+        .Query("UPDATE runs SET config = $2, state = $3, heartbeat_ms = $4 WHERE id = $1",
+               {std::to_string(found->id), out.config, out.state, std::to_string(out.heartbeat_ms)})
+        .status();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<std::vector<ProjectRecord>> PostgresMetadataStore::ListProjects(const std::string& entity) {
+  std::vector<ProjectRecord> out;
+  Status s = Execute(Access::kRead, [&](PgConnection& conn) -> Status {
+    StatusOr<PgResult> r = conn.Query(
+        "SELECT e.id, p.name, p.created_ms FROM entities e LEFT JOIN projects p ON p.entity_id = e.id"
+        " WHERE e.name = $1 ORDER BY p.name",
+        {entity});
+    if (!r.ok()) return r.status();
+    if (r->rows() == 0) return RunPathNotFoundError(RunPathPart::kEntity, RunKey{entity, "", ""});
+    out.clear();
+    for (int i = 0; i < r->rows(); ++i) {
+      if (!r->IsNull(i, 1)) out.push_back(ProjectRecord{entity, r->Text(i, 1), r->Int(i, 2)});
+    }
+    return OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
 StatusOr<FileVersionRecord> PostgresMetadataStore::CommitVersion(const RunKey& run, const std::string& name,
@@ -496,16 +563,9 @@ StatusOr<FileVersionRecord> PostgresMetadataStore::CommitVersion(const RunKey& r
     // Lock the run's row: commits to one run queue here, so that
     // max(version)+1 below (a fresh snapshot per statement under READ
     // COMMITTED) sees every version committed before us.
-    StatusOr<PgResult> locked = conn.Query(
-        "SELECT r.id FROM runs r JOIN projects p ON p.id = r.project_id JOIN entities e ON e.id = p.entity_id"
-        " WHERE e.name = $1 AND p.name = $2 AND r.run_id = $3 FOR UPDATE OF r",
-        {run.entity, run.project, run.run_id});
+    StatusOr<std::int64_t> locked = LockRun(conn, run);
     if (!locked.ok()) return locked.status();
-    if (locked->rows() == 0) {
-      StatusOr<FoundRun> found = FindRun(conn, run);  // names the missing part
-      return found.ok() ? InternalError("run row vanished while committing (a bug)") : found.status();
-    }
-    const std::string run_id = std::to_string(locked->Int(0, 0));
+    const std::string run_id = std::to_string(*locked);
     rec = FileVersionRecord{name, 0, size, sha256, NowMs()};
     StatusOr<PgResult> ins = conn.Query(
         "INSERT INTO file_versions(run, name, version, size, sha256, created_ms)"

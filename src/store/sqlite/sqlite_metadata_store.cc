@@ -10,6 +10,7 @@
 
 #include "common/fs.h"
 #include "store/migrations.h"
+#include "store/sqlite/sqlite_statement.h"
 
 namespace cairn::internal {
 namespace {
@@ -50,94 +51,6 @@ Status SqliteStatus(int rc, sqlite3* db, std::string_view what) {
       return InternalError(msg);
   }
 }
-
-// A cached statement checked out for one use: binds parameters, steps, reads
-// columns, and resets the statement when it goes out of scope.
-class SqliteMetadataStore::Stmt {
- public:
-  Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
-  ~Stmt() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Stmt& Bind(int index, std::string_view value) {
-    Check(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT));
-    return *this;
-  }
-  Stmt& Bind(int index, std::int64_t value) {
-    Check(sqlite3_bind_int64(stmt_, index, value));
-    return *this;
-  }
-
-  // true: a row is available; false: done.
-  StatusOr<bool> Step() {
-    if (!bind_status_.ok()) return bind_status_;
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return SqliteStatus(rc, db_, "sqlite statement");
-  }
-  // Steps a statement that returns no rows.
-  Status Run() {
-    StatusOr<bool> r = Step();
-    return r.status();
-  }
-
-  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
-  std::string Text(int col) const {
-    const unsigned char* p = sqlite3_column_text(stmt_, col);
-    int n = sqlite3_column_bytes(stmt_, col);
-    return p == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
-  }
-
- private:
-  void Check(int rc) {
-    if (rc != SQLITE_OK && bind_status_.ok()) bind_status_ = SqliteStatus(rc, db_, "sqlite bind");
-  }
-
-  sqlite3* db_;
-  sqlite3_stmt* stmt_;
-  Status bind_status_;
-};
-
-// A transaction: rolled back on destruction unless Commit() succeeded.
-class SqliteMetadataStore::Txn {
- public:
-  explicit Txn(SqliteMetadataStore* store) : store_(store) {}
-  ~Txn() {
-    if (open_) sqlite3_exec(store_->db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  Txn(const Txn&) = delete;
-  Txn& operator=(const Txn&) = delete;
-
-  // `immediate` takes the write lock now, so that a read-modify-write (such as
-  // max(version)+1) cannot race another connection.
-  Status Begin(bool immediate) {
-    Status s = store_->Exec(immediate ? "BEGIN IMMEDIATE" : "BEGIN");
-    open_ = s.ok();
-    return s;
-  }
-  Status Commit() {
-    Status s = store_->Exec("COMMIT");
-    if (s.ok()) open_ = false;
-    return s;
-  }
-
- private:
-  SqliteMetadataStore* store_;
-  bool open_ = false;
-};
-
-// Returns the error of a Status-or-StatusOr expression from the caller.
-#define CAIRN_SQL_RETURN_IF_ERROR(expr)  \
-  do {                                   \
-    ::cairn::Status cairn_s_ = (expr);   \
-    if (!cairn_s_.ok()) return cairn_s_; \
-  } while (false)
 
 StatusOr<std::unique_ptr<SqliteMetadataStore>> SqliteMetadataStore::Open(const std::filesystem::path& path,
                                                                          const SqliteOptions& options) {
@@ -240,7 +153,7 @@ StatusOr<sqlite3_stmt*> SqliteMetadataStore::Prepare(const char* sql) {
 
 namespace {
 constexpr const char* kFindRunSql =
-    "SELECT e.id, p.id, r.id, r.created_ms, r.updated_ms FROM entities e"
+    "SELECT e.id, p.id, r.id, r.created_ms, r.updated_ms, r.config, r.state, r.heartbeat_ms FROM entities e"
     " LEFT JOIN projects p ON p.entity_id = e.id AND p.name = ?2"
     " LEFT JOIN runs r ON r.project_id = p.id AND r.run_id = ?3"
     " WHERE e.name = ?1";
@@ -269,7 +182,7 @@ StatusOr<RunRecord> SqliteMetadataStore::LoadRun(const RunKey& run) {
   if (!*row) return RunPathNotFoundError(RunPathPart::kEntity, run);
   if (q.IsNull(1)) return RunPathNotFoundError(RunPathPart::kProject, run);
   if (q.IsNull(2)) return RunPathNotFoundError(RunPathPart::kRun, run);
-  return RunRecord{run.entity, run.project, run.run_id, q.Int(3), q.Int(4)};
+  return RunRecord{run.entity, run.project, run.run_id, q.Int(3), q.Int(4), q.Text(5), q.Text(6), q.Int(7)};
 }
 
 StatusOr<RunRecord> SqliteMetadataStore::CreateOrResumeRun(const RunKey& run, ResumeMode mode, bool* created) {
@@ -363,7 +276,7 @@ StatusOr<Page<RunRecord>> SqliteMetadataStore::ListRuns(const std::string& entit
     project_id = q.Int(1);
   }
   StatusOr<sqlite3_stmt*> st = Prepare(
-      "SELECT run_id, created_ms, updated_ms FROM runs"
+      "SELECT run_id, created_ms, updated_ms, config, state, heartbeat_ms FROM runs"
       " WHERE project_id = ?1 AND (created_ms, run_id) > (?2, ?3)"
       " ORDER BY created_ms, run_id LIMIT ?4");
   if (!st.ok()) return st.status();
@@ -379,7 +292,7 @@ StatusOr<Page<RunRecord>> SqliteMetadataStore::ListRuns(const std::string& entit
       page.next_cursor = std::to_string(last.created_ms) + ":" + last.run_id;
       break;
     }
-    page.items.push_back(RunRecord{entity, project, q.Text(0), q.Int(1), q.Int(2)});
+    page.items.push_back(RunRecord{entity, project, q.Text(0), q.Int(1), q.Int(2), q.Text(3), q.Text(4), q.Int(5)});
   }
   return page;
 }

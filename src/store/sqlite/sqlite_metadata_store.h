@@ -51,6 +51,8 @@ class SqliteMetadataStore final : public MetadataStore {
   // The cursor is "<created_ms>:<run_id>" of the last run of the previous page.
   StatusOr<Page<RunRecord>> ListRuns(const std::string& entity, const std::string& project, const std::string& cursor,
                                      int limit) override;
+  StatusOr<RunRecord> UpdateRun(const RunKey& run, const RunUpdate& update) override;  // sqlite_runs.cc
+  StatusOr<std::vector<ProjectRecord>> ListProjects(const std::string& entity) override;  // sqlite_runs.cc
   StatusOr<FileVersionRecord> CommitVersion(const RunKey& run, const std::string& name, const std::string& sha256,
                                             std::uint64_t size) override;
   StatusOr<std::optional<FileVersionRecord>> GetFile(const RunKey& run, const std::string& name,
