@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from typing import Iterator, Optional
 
@@ -46,7 +47,8 @@ class File:
 
 class ApiRun:
     """A run in the store: ``entity``, ``project``, ``id``, ``path``,
-    ``created_at``, ``updated_at``."""
+    ``created_at``, ``updated_at``, ``state`` (``"running"``, ``"finished"``
+    or ``"crashed"``) and ``config`` (a dict, as given to ``cairn.init``)."""
 
     def __init__(self, api: _native.Api, info: dict, native: Optional[_native.StoredRun] = None) -> None:
         self._api = api
@@ -56,6 +58,8 @@ class ApiRun:
         self.id: str = info["id"]
         self.created_at: str = info["created_at"]
         self.updated_at: str = info["updated_at"]
+        self.state: str = info["state"]
+        self.config: dict = json.loads(info["config"] or "{}")
 
     @property
     def path(self) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from types import TracebackType
-from typing import Literal, Optional
+from typing import Any, Literal, Mapping, Optional
 
 from . import _native
-from ._errors import Error
+from ._errors import Error, InvalidArgumentError
 from ._restore import PathLike, _restore
 
 Policy = Literal["live", "now", "end"]
@@ -136,6 +137,7 @@ def init(
     resume: Optional[str] = None,
     dir: Optional[PathLike] = None,  # noqa: A002
     mode: Optional[str] = None,
+    config: Optional[Mapping[str, Any]] = None,
     *,
     base_url: Optional[str] = None,
     api_key: Optional[str] = None,
@@ -146,7 +148,10 @@ def init(
     (resume when it exists), ``"must"`` (it must exist) or ``"auto"`` (resume
     the run that an unfinished process left in ``<dir>/cairn/resume.json``).
     ``mode``: ``"online"`` (default), ``"offline"`` or ``"disabled"`` (every
-    call a cheap no-op). Each argument wins over its ``CAIRN_*`` variable,
+    call a cheap no-op). ``config``: a JSON-serializable mapping stored with
+    the run (merged key by key into the stored one on resume; at most 64 KiB
+    as JSON), shown by ``cairn runs --json`` and filterable through the W&B
+    endpoint. Each argument wins over its ``CAIRN_*`` variable,
     which wins over the config file / ``~/.netrc``.
 
     Raises ``InvalidArgumentError``, ``AlreadyExistsError`` (resume "never"
@@ -161,4 +166,10 @@ def init(
         dir=os.fspath(dir) if dir is not None else "",
         mode=mode or "",
     )
-    return Run(_native.init(id or "", resume or "", client))
+    if config is not None and not isinstance(config, Mapping):
+        raise InvalidArgumentError(f"config must be a mapping (a dict), not {type(config).__name__}")
+    try:
+        config_json = json.dumps(dict(config), allow_nan=False) if config is not None else ""
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"config must be JSON-serializable: {e}") from e
+    return Run(_native.init(id or "", resume or "", client, config_json))

@@ -122,7 +122,7 @@ py::dict FileInfoDict(const FileInfo& f) {
 
 py::dict RunInfoDict(const RunInfo& r) {
   return py::dict("entity"_a = r.entity, "project"_a = r.project, "id"_a = r.id, "created_at"_a = r.created_at,
-                  "updated_at"_a = r.updated_at);
+                  "updated_at"_a = r.updated_at, "state"_a = r.state, "config"_a = r.config);
 }
 
 py::list FileInfoList(const std::vector<FileInfo>& files) {
@@ -163,8 +163,9 @@ void BindRun(py::module_& m) {
                         "failed"_a = s.failed, "retries"_a = s.retries, "bytes_sent"_a = s.bytes_sent);
       });
 
-  m.def("init", [](const std::string& id, const std::string& resume, const ClientOptions& client) {
-    InitOptions options{.client = client, .id = id, .resume = resume};
+  m.def("init", [](const std::string& id, const std::string& resume, const ClientOptions& client,
+                   const std::string& config) {
+    InitOptions options{.client = client, .id = id, .resume = resume, .config = config};
     return Take(Blocking([&] { return init(options); }));
   });
   m.def("current_run", &current_run);

@@ -42,6 +42,23 @@ def test_init_save_finish_commits_and_deletes_the_resume_file(env: Env) -> None:
     run.finish()  # idempotent
 
 
+def test_config_is_stored_merged_on_resume_and_validated(env: Env) -> None:
+    d = env.tmp / "d"
+    with cairn.init(project="p", dir=d, id="cfg", config={"batch_size": 32, "lr": 0.1}) as run:
+        assert cairn.Api().run(run.path).state == "running"
+    stored = cairn.Api().run("alice/p/cfg")
+    assert stored.config == {"batch_size": 32, "lr": 0.1} and stored.state == "finished"
+    with cairn.init(project="p", dir=d, id="cfg", resume="must", config={"lr": 0.01, "epochs": 3}):
+        pass
+    assert cairn.Api().run("alice/p/cfg").config == {"batch_size": 32, "lr": 0.01, "epochs": 3}
+    with pytest.raises(cairn.InvalidArgumentError, match="mapping"):
+        cairn.init(project="p", dir=d, config=[1, 2])  # type: ignore[arg-type]
+    with pytest.raises(cairn.InvalidArgumentError, match="JSON"):
+        cairn.init(project="p", dir=d, config={"f": object()})
+    with pytest.raises(cairn.InvalidArgumentError, match="over the limit of 65536 bytes"):
+        cairn.init(project="p", dir=d, config={"big": "x" * 70000})
+
+
 def test_save_of_nothing_is_an_invalid_argument(env: Env) -> None:
     with cairn.init(project="p", dir=env.tmp / "d") as run:
         with pytest.raises(cairn.InvalidArgumentError, match="nothing|match"):
