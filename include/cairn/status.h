@@ -138,9 +138,13 @@ Status AsStatus(const StatusOr<T>& s) {
 
 #define CAIRN_ASSIGN_OR_RETURN(lhs, rexpr) \
   CAIRN_ASSIGN_OR_RETURN_IMPL_(CAIRN_STATUS_CONCAT_(cairn_statusor_, __LINE__), lhs, rexpr)
+// `statusor` names a variable and `lhs` may be a declaration: neither can be
+// parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define CAIRN_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
   auto statusor = (rexpr);                                 \
   if (!statusor.ok()) return statusor.status();            \
   lhs = std::move(statusor).value()
+// NOLINTEND(bugprone-macro-parentheses)
 #define CAIRN_STATUS_CONCAT_(a, b) CAIRN_STATUS_CONCAT_IMPL_(a, b)
 #define CAIRN_STATUS_CONCAT_IMPL_(a, b) a##b

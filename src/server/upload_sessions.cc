@@ -51,7 +51,8 @@ class PartSink final : public BlobSink {
       : fd_(fd), dir_(std::move(dir)), n_(n), offset_(offset) {}
 
   Status Write(const char* data, std::size_t n, std::uint64_t offset) override {
-    return WriteAllToFd(fd_, data, n, static_cast<long long>(offset_ + offset), "write", dir_ / "data");
+    const std::uint64_t at = offset_ + offset;
+    return WriteAllToFd(fd_, data, n, static_cast<long long>(at), "write", dir_ / "data");
   }
 
   Status Publish(const std::string& /*sha256*/, std::uint64_t /*size*/) override {

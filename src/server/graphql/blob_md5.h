@@ -42,7 +42,7 @@ class Md5Indexer final : public UploadObserver {
   // The stores must outlive the indexer.
   Md5Indexer(MetadataStore* metadata, BlobStore* blobs);
   // Stops the thread: the blob being hashed is abandoned, the queue dropped.
-  ~Md5Indexer();
+  ~Md5Indexer() override;
   Md5Indexer(const Md5Indexer&) = delete;
   Md5Indexer& operator=(const Md5Indexer&) = delete;
 
