@@ -11,6 +11,7 @@ packages=(
   libpq-dev postgresql-15
   ceph-mon ceph-osd radosgw ceph-common
   libssl-dev
+  libargon2-dev
   nlohmann-json3-dev
   libcli11-dev
   libspdlog-dev libfmt-dev

@@ -247,16 +247,6 @@ int Login(const Global& g, std::optional<std::string> key) {
   return kExitOk;
 }
 
-int KeysCreate(const Global& g, const std::string& entity, bool read_only) {
-  if (Status st = internal::ValidateId(entity, "entity"); !st.ok()) return Fail(st);
-  auto client = Connect(g);
-  if (!client) return Fail(client.status());
-  auto key = (*client)->CreateKey(entity, read_only);
-  if (!key) return Fail(key.status());
-  std::cout << *key << "\n";
-  return kExitOk;
-}
-
 namespace {
 
 // The file objects of docs/http-api.md, as a JSON array on stdout.

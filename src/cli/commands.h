@@ -50,7 +50,6 @@ int Server(const std::string& data_dir, const std::string& listen, int threads, 
            const std::string& blobs_url, bool s3_presign, const std::string& tls_cert,
            const std::string& tls_key);
 int Login(const Global& g, std::optional<std::string> key);
-int KeysCreate(const Global& g, const std::string& entity, bool read_only);
 // save_command.cc: uploads files, directories (recursively) and quoted globs
 // as one batch, names relative to `base` (default: the working directory);
 // one progress bar on a terminal unless `quiet`. Every name is checked before

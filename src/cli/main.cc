@@ -90,14 +90,6 @@ int main(int argc, char** argv) {
   login->add_option("key", login_key,
                     "The key; read from standard input when omitted (preferred: argv is visible to other users)");
 
-  auto* keys = app.add_subcommand("keys", "Manage API keys (needs the admin key)");
-  keys->require_subcommand(1);
-  std::string key_entity;
-  bool key_read_only = false;
-  auto* keys_create = keys->add_subcommand("create", "Create a key for one entity and print it");
-  keys_create->add_option("--entity", key_entity, "The entity the key may read and write")->required();
-  keys_create->add_flag("--read-only", key_read_only, "The key may only read");
-
   SaveArgs sa;
   auto* save = app.add_subcommand(
       "save",
@@ -185,7 +177,7 @@ int main(int argc, char** argv) {
                  "between an upload's last byte and its commit")
       ->capture_default_str();
 
-  AccountCommands accounts(app, g);  // rm, users, teams, keys ls/revoke, audit
+  AccountCommands accounts(app, g);  // rm, users, teams, service-accounts, keys, login --user, audit
 
   try {
     app.parse(argc, argv);
@@ -203,6 +195,7 @@ int main(int argc, char** argv) {
   HideDbPassword(argc, argv, db_url);
   HideDbPassword(argc, argv, store_flags.db_url);
   if (*server) return Server(data_dir, listen, threads, db_url, blobs_url, s3_presign, tls_cert, tls_key);
+  if (std::optional<int> rc = accounts.Run()) return *rc;  // before `login`: it handles login --user
   if (*login) {
     if (login_key) {
       HideFromArgv(argc, argv, *login_key);
@@ -211,8 +204,6 @@ int main(int argc, char** argv) {
     }
     return Login(g, login_key);
   }
-  if (*keys_create) return KeysCreate(g, key_entity, key_read_only);
-  if (std::optional<int> rc = accounts.Run()) return *rc;
   if (*save) return Save(g, sa);
   if (*restore) return Restore(g, ra);
   if (*versions) return Versions(g, versions_run, versions_name, versions_json);

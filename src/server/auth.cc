@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -11,6 +12,8 @@
 
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "common/validate.h"
+#include "server/passwords.h"
 
 namespace cairn::internal {
 namespace {
@@ -20,7 +23,10 @@ namespace {
 constexpr std::string_view kKeyPrefix = "cairn-";
 constexpr int kKeyRandomChars = 40;
 constexpr std::string_view kHowToGetKey =
-    "run `cairn login` or set CAIRN_API_KEY (an admin creates keys with POST /api/v1/keys)";
+    "run `cairn login` (or `cairn login --user NAME`) or set CAIRN_API_KEY (`cairn keys create` makes keys)";
+// How often a key's last use is written (a key used all the time costs one
+// write a minute, not one per request).
+constexpr long long kTouchEveryMs = 60'000;
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
@@ -166,8 +172,103 @@ StatusOr<Principal> Authenticator::Authenticate(std::string_view authorization) 
   if (!record->has_value()) {
     return UnauthenticatedError("the API key is not known to this server: " + std::string(kHowToGetKey));
   }
-  const KeyRecord& r = **record;
-  return Principal{.entity = r.admin ? "" : r.entity, .admin = r.admin, .read_only = r.read_only};
+  return FromKey(**record);
+}
+
+StatusOr<Principal> Authenticator::FromKey(const KeyRecord& r) const {
+  const long long now = NowMs();
+  if (r.revoked_ms != 0) {
+    return UnauthenticatedError("API key " + r.id + " was revoked on " + FormatTimeMs(r.revoked_ms) + ": " +
+                                std::string(kHowToGetKey));
+  }
+  if (r.expires_ms != 0 && r.expires_ms <= now) {
+    return UnauthenticatedError("API key " + r.id + " expired on " + FormatTimeMs(r.expires_ms) + ": " +
+                                std::string(kHowToGetKey));
+  }
+  // At most one write a minute per key: reads stay reads.
+  if (now - r.last_used_ms >= kTouchEveryMs) {
+    if (Status s = metadata_->TouchKey(r.id, now); !s.ok()) return s;
+  }
+  Principal who{.entity = r.admin ? "" : r.entity, .admin = r.admin, .read_only = r.read_only};
+  who.key_id = r.id;
+  if (r.admin) return who;
+  if (!r.user.empty()) {
+    who.user = r.user;
+    if (Status s = LoadUser(who); !s.ok()) return s;
+    return who;
+  }
+  who.service_account = r.service_account;
+  who.roles.emplace_back(r.entity, r.read_only ? Role::kViewer : Role::kMember);
+  return who;
+}
+
+Status Authenticator::LoadUser(Principal& who) const {
+  StatusOr<std::optional<UserRecord>> user = metadata_->FindUser(who.user);
+  if (!user.ok()) return user.status();
+  if (!user->has_value()) {
+    return UnauthenticatedError("the user of this API key no longer exists: " + std::string(kHowToGetKey));
+  }
+  who.entity = who.user;
+  who.admin = (*user)->admin;
+  const Role cap = who.read_only ? Role::kViewer : Role::kAdmin;
+  who.roles.emplace_back(who.user, cap);
+  StatusOr<std::vector<std::pair<std::string, std::string>>> teams = metadata_->RolesOf(who.user);
+  if (!teams.ok()) return teams.status();
+  for (const auto& [team, role] : *teams) {
+    const Role r = ParseRole(role).value_or(Role::kNone);
+    who.roles.emplace_back(team, std::min(r, cap));
+  }
+  return OkStatus();
+}
+
+StatusOr<Principal> Authenticator::VerifyPassword(std::string_view user, std::string_view password) const {
+  constexpr std::string_view kWrong = "wrong user name or password";
+  if (ValidateId(user, "user").ok() && !password.empty()) {
+    StatusOr<std::optional<UserRecord>> record = metadata_->FindUser(std::string(user));
+    if (!record.ok()) return record.status();
+    if (record->has_value() && PasswordMatches((*record)->password_hash, password)) {
+      Principal who{.user = std::string(user)};
+      if (Status s = LoadUser(who); !s.ok()) return s;
+      return who;
+    }
+    // An unknown user costs a hash too, so timing does not tell users apart.
+    if (!record->has_value()) (void)HashPassword(password);
+  }
+  return UnauthenticatedError(std::string(kWrong));
+}
+
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kViewer:
+      return "viewer";
+    case Role::kMember:
+      return "member";
+    case Role::kAdmin:
+      return "admin";
+    case Role::kNone:
+      break;
+  }
+  return "none";
+}
+
+std::optional<Role> ParseRole(std::string_view name) {
+  if (name == "viewer") return Role::kViewer;
+  if (name == "member") return Role::kMember;
+  if (name == "admin") return Role::kAdmin;
+  return std::nullopt;
+}
+
+Role Principal::RoleIn(std::string_view e) const {
+  for (const auto& [entity_name, role] : roles) {
+    if (entity_name == e) return role;
+  }
+  return Role::kNone;
+}
+
+std::string Principal::Actor() const {
+  if (!user.empty()) return "user:" + user;
+  if (!service_account.empty()) return "sa:" + entity + "/" + service_account;
+  return admin ? "admin" : "";
 }
 
 Status Authenticator::CheckAccess(const Principal& who, std::string_view entity, bool write) {
@@ -175,22 +276,68 @@ Status Authenticator::CheckAccess(const Principal& who, std::string_view entity,
     return PermissionDeniedError("this API key is read-only: use a key with write access to change entity " +
                                  std::string(entity));
   }
-  if (who.admin || who.entity == entity) return OkStatus();
-  return PermissionDeniedError("this API key belongs to entity " + who.entity + " and may not access entity " +
-                               std::string(entity) + ": use a key for " + std::string(entity));
+  if (who.admin) return OkStatus();
+  const Role role = who.RoleIn(entity);
+  if (role >= (write ? Role::kMember : Role::kViewer)) return OkStatus();
+  if (role == Role::kViewer) {
+    return PermissionDeniedError("you are a viewer of " + std::string(entity) +
+                                 ": a team admin can make you a member (cairn teams add " + std::string(entity) +
+                                 " USER --role member)");
+  }
+  const std::string holder = who.user.empty() ? "entity " + who.entity : "user " + who.user;
+  return PermissionDeniedError("this API key belongs to " + holder + " and may not access entity " +
+                               std::string(entity) + ": use a key for " + std::string(entity) +
+                               ", or ask an admin of it to add you");
+}
+
+Status Authenticator::CheckDelete(const Principal& who, std::string_view entity, std::string_view creator) {
+  CAIRN_RETURN_IF_ERROR(CheckAccess(who, entity, /*write=*/true));
+  if (who.admin || who.RoleIn(entity) == Role::kAdmin) return OkStatus();
+  if (!creator.empty() && creator == who.Actor()) return OkStatus();
+  return PermissionDeniedError("only an admin of " + std::string(entity) + " or the run's creator may delete in it");
+}
+
+Status Authenticator::CheckManage(const Principal& who, std::string_view entity) {
+  if (who.read_only) return PermissionDeniedError("this API key is read-only: use a key with write access");
+  if (who.admin || who.RoleIn(entity) == Role::kAdmin) return OkStatus();
+  return PermissionDeniedError("only an admin of " + std::string(entity) + " (or the server admin) may do this");
+}
+
+StatusOr<Authenticator::IssuedKey> Authenticator::IssueKey(const NewKey& k) const {
+  KeyRecord record;
+  if (!k.user.empty()) {
+    StatusOr<std::optional<UserRecord>> user = metadata_->FindUser(k.user);
+    if (!user.ok()) return user.status();
+    if (!user->has_value()) return NotFoundError("there is no user " + k.user + ": create it with `cairn users create`");
+    record.entity = k.user;
+    record.user = k.user;
+  } else {
+    StatusOr<bool> exists = metadata_->ServiceAccountExists(k.entity, k.service_account);
+    if (!exists.ok()) return exists.status();
+    if (!*exists) {
+      return NotFoundError("there is no service account " + k.entity + "/" + k.service_account +
+                           ": create it with `cairn service-accounts create " + k.entity + " " + k.service_account +
+                           "`");
+    }
+    record.entity = k.entity;
+    record.service_account = k.service_account;
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::string secret, GenerateApiKey());
+  record.key_hash = Sha256Hex(secret);
+  record.id = KeyIdFromHash(record.key_hash);
+  record.read_only = k.read_only;
+  record.created_ms = NowMs();
+  record.expires_ms = k.expires_ms;
+  record.name = k.name;
+  CAIRN_RETURN_IF_ERROR(metadata_->PutKey(record));
+  return IssuedKey{std::move(secret), std::move(record)};
 }
 
 StatusOr<std::string> Authenticator::CreateKey(const std::string& entity, bool read_only) const {
-  StatusOr<std::string> key = GenerateApiKey();
-  if (!key.ok()) return key.status();
-  KeyRecord record;
-  record.key_hash = Sha256Hex(*key);
-  record.entity = entity;
-  record.admin = false;
-  record.read_only = read_only;
-  record.created_ms = NowMs();
-  if (Status s = metadata_->PutKey(record); !s.ok()) return s;
-  return key;
+  CAIRN_RETURN_IF_ERROR(metadata_->CreateServiceAccount(entity, "default", /*if_missing=*/true));
+  CAIRN_ASSIGN_OR_RETURN(IssuedKey key, IssueKey({.entity = entity, .service_account = "default",
+                                                  .read_only = read_only, .name = "default"}));
+  return std::move(key.secret);
 }
 
 }  // namespace cairn::internal

@@ -395,7 +395,12 @@ asio::awaitable<bool> ServeOne(ServerState& state, Stream& stream, beast::flat_b
   parser.header_limit(kHeaderLimit);
   parser.body_limit(boost::none);  // limits are per route (RouteOptions), enforced in Handle()
   if (!co_await ReadHeader(state, stream, buffer, parser)) co_return false;
-  const HttpRequest req = ToHttpRequest(parser);
+  HttpRequest req = ToHttpRequest(parser);
+  {
+    boost::system::error_code ec;
+    const auto peer = stream.socket().remote_endpoint(ec);
+    if (!ec) req.peer = peer.address().to_string();
+  }
   bool keep_alive = parser.get().keep_alive();
   const unsigned version = parser.get().version();
 

@@ -15,9 +15,18 @@ using Json = nlohmann::json;
 
 std::string RunPathText(const RunKey& run) { return run.entity + "/" + run.project + "/" + run.run_id; }
 
+// The router checked write access; deleting also needs an admin of the
+// entity or the run's creator.
+Status MayDelete(const Services& s, const Call& call) {
+  StatusOr<std::string> creator = s.metadata->GetRunCreator(call.run);
+  if (!creator.ok()) return creator.status();
+  return Authenticator::CheckDelete(call.principal, call.run.entity, *creator);
+}
+
 }  // namespace
 
 void HandleDeleteRun(const Services& s, Call& call) {
+  if (Status st = MayDelete(s, call); !st.ok()) return call.Fail(st);
   StatusOr<std::int64_t> versions = s.metadata->DeleteRun(call.run);
   if (!versions.ok()) return call.Fail(versions.status());
   call.Answer(JsonResponse(200, Json{{"entity", call.run.entity},
@@ -34,6 +43,7 @@ void HandleDeleteFile(const Services& s, Call& call) {
       return call.Fail(400, "invalid_argument", "version \"" + it->second + "\" must be an integer >= 1");
     }
   }
+  if (Status st = MayDelete(s, call); !st.ok()) return call.Fail(st);
   StatusOr<std::vector<FileVersionRecord>> deleted = s.metadata->DeleteFile(call.run, call.name, version);
   if (!deleted.ok()) return call.Fail(deleted.status());
   if (deleted->empty()) {
@@ -45,6 +55,8 @@ void HandleDeleteFile(const Services& s, Call& call) {
   for (const FileVersionRecord& f : *deleted) {
     versions.push_back(Json{{"version", f.version}, {"size", f.size}, {"sha256", f.sha256}});
   }
+  call.audit_target = RunPathText(call.run) + ":" + call.name +
+                      (version.has_value() ? " v" + std::to_string(*version) : " (every version)");
   call.Answer(JsonResponse(200, Json{{"name", call.name}, {"deleted", versions}}));
 }
 

@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "cairn/status.h"
+#include "server/audit.h"
 #include "server/auth.h"
 #include "server/http.h"
 #include "server/router.h"
@@ -53,16 +54,31 @@ struct Services {
   // The W&B endpoint waits for a blob this indexer is hashing rather than
   // reading it twice (graphql_handler.cc only).
   graphql::Md5Indexer* md5_indexer = nullptr;
+  // The audit log's writer (router step and account handlers); null: none.
+  AuditLog* audit = nullptr;
 };
 
 // The route table: every route the server answers, in one place (routes.cc).
 std::vector<Route> ApiRoutes();
 
 // --- The handlers (BeginFn / FinishFn of router.h), by resource ---
-// keys_handlers.cc: the server itself and keys.
+// keys_handlers.cc: the server itself.
 void HandleHealth(const Services& s, Call& call);
 void HandleWhoami(const Services& s, Call& call);
+// account_handlers.cc: users, teams, service accounts, keys, sign-in, audit log.
+HttpResponse HandleCreateUser(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+void HandleListUsers(const Services& s, Call& call);
+HttpResponse HandleCreateTeam(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+void HandleListTeams(const Services& s, Call& call);
+HttpResponse HandleSetMember(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+void HandleRemoveMember(const Services& s, Call& call);
+HttpResponse HandleCreateServiceAccount(const Services& s, Call& call, const nlohmann::json& body,
+                                        std::string_view raw);
 HttpResponse HandleCreateKey(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+void HandleListKeys(const Services& s, Call& call);
+void HandleRevokeKey(const Services& s, Call& call);
+HttpResponse HandleLogin(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+void HandleListAudit(const Services& s, Call& call);
 // run_handlers.cc
 void HandleGetRun(const Services& s, Call& call);
 void HandleListRuns(const Services& s, Call& call);
@@ -108,6 +124,7 @@ class Api {
 
  private:
   std::unique_ptr<graphql::Md5Indexer> md5_indexer_;  // subscribed to upload_events_
+  std::unique_ptr<AuditLog> audit_;
   UploadEvents upload_events_;
   Services services_;
   Router router_;

@@ -156,7 +156,14 @@ TEST_F(ApiTest, RouterNotFoundVersusMethodNotAllowedWithAllow) {
   const std::pair<const char*, const char*> cases[] = {
       {"/api/v1/health", "GET"},
       {"/api/v1/whoami", "GET"},
-      {"/api/v1/keys", "POST"},
+      {"/api/v1/keys", "GET, POST"},
+      {"/api/v1/keys/k123", "DELETE"},
+      {"/api/v1/login", "POST"},
+      {"/api/v1/users", "GET, POST"},
+      {"/api/v1/teams", "GET, POST"},
+      {"/api/v1/teams/t/members/u", "PUT, DELETE"},
+      {"/api/v1/teams/t/service-accounts", "POST"},
+      {"/api/v1/audit", "GET"},
       {"/api/v1/runs/a/p", "GET"},
       {"/api/v1/runs/a/p/r", "GET, PUT, DELETE"},
       {"/api/v1/runs/a/p/r/files", "GET"},
@@ -188,9 +195,9 @@ TEST_F(ApiTest, RouterAuthenticationComesBeforeValidationAndAccess) {
   HttpResponse g = Do("POST", "/graphql", "", "");
   EXPECT_EQ(g.status, 401);
   EXPECT_TRUE(Json::parse(g.body).contains("errors")) << g.body;
-  // Only the admin creates keys: refused before the body is read.
+  // Only the admin creates users: refused before the body is read.
   const std::string alice = auth_->CreateKey("alice", false).value();
-  Call call = api_->Begin({.method = "POST", .target = "/api/v1/keys", .authorization = "Bearer " + alice});
+  Call call = api_->Begin({.method = "POST", .target = "/api/v1/users", .authorization = "Bearer " + alice});
   ASSERT_TRUE(call.response);
   EXPECT_EQ(call.response->status, 403);
   // Access to the entity is checked after the run path is validated.

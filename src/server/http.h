@@ -35,6 +35,7 @@ struct HttpRequest {
   bool chunked = false;         // Transfer-Encoding: chunked
   std::string host;             // Host, "" when absent (for URLs handed to W&B clients)
   std::string forwarded_proto;  // X-Forwarded-Proto, "" when absent
+  std::string peer;             // the client's address (for the audit log), "" when unknown
 };
 
 struct HttpResponse {

@@ -175,6 +175,7 @@ Call Router::Begin(const Services& services, const HttpRequest& request) const {
   if (!call.response && call.route->options.body == BodyKind::kStream && !call.upload) {
     call.Fail(500, "internal", "the route opened no upload (a bug)");
   }
+  if (call.response && services.audit != nullptr) services.audit->Record(call, *call.response);  // 6.
   return call;
 }
 
@@ -183,6 +184,10 @@ bool Router::Authenticate(const Services& services, Call& call) const {
   if (options.auth == AuthPolicy::kNone) return true;
   StatusOr<Principal> who = services.auth->Authenticate(call.request.authorization);
   if (!who.ok()) {
+    const bool refused = who.status().code() == StatusCode::kUnauthenticated;
+    if (refused && !call.request.authorization.empty() && services.audit != nullptr) {
+      services.audit->AuthFailure(call, "");
+    }
     call.Fail(who.status());
     return false;
   }
@@ -248,14 +253,18 @@ HttpResponse Router::Finish(const Services& services, Call& call, std::string_vi
       return ErrorResponse(400, "invalid_argument", "the request body must be a JSON object");
     }
   }
-  return call.route->finish(services, call, json, body);
+  HttpResponse response = call.route->finish(services, call, json, body);
+  if (services.audit != nullptr) services.audit->Record(call, response);  // 6.
+  return response;
 }
 
 HttpResponse Router::FinishUpload(const Services& services, Call& call) const {
   if (call.route == nullptr || call.route->options.body != BodyKind::kStream || !call.upload) {
     return ErrorResponse(500, "internal", "no upload in progress (a bug)");
   }
-  return call.route->finish(services, call, Json::object(), {});
+  HttpResponse response = call.route->finish(services, call, Json::object(), {});
+  if (services.audit != nullptr) services.audit->Record(call, response);  // 6.
+  return response;
 }
 
 }  // namespace cairn::internal

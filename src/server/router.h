@@ -16,6 +16,8 @@
 //      with a body, prepares to receive it (a Call::upload for kStream).
 //   5. After the body: finish(), with the body parsed as a JSON object (kJson;
 //      400 when it is not one) or streamed into Call::upload (kStream).
+//   6. Audit (RouteOptions::audit): a successful answer is recorded in the
+//      audit log (audit.h), as is every refused key (step 2).
 //
 // Patterns: "/"-separated segments; a literal segment matches itself exactly
 // (encoded bytes are not decoded first, so "%2F" never splits a segment);
@@ -85,6 +87,11 @@ struct RouteOptions {
   std::string_view usage;
   // What the route does ("create keys"), for the 403 of AuthPolicy::kAdmin.
   std::string_view action = "use this route";
+  // What the audit log records for a successful call ("file.save", ...);
+  // empty: nothing. audit_summary: one row per actor, run and minute
+  // (downloads), not one per call.
+  std::string_view audit;
+  bool audit_summary = false;
 };
 
 // begin: see step 4. May leave the Call without an answer only on a body route.
@@ -128,6 +135,7 @@ struct Call {
   QueryParams query;    // after step 3 (run-scoped routes only)
   RunKey run;           // after step 3, or set by the handler
   std::string name;     // file name, decoded and validated ({path...})
+  std::string audit_target;  // set by a handler: what the audit log names (default: run path and name)
 
   // Handler state between begin() and finish().
   std::string sha256;               // upload: expected digest

@@ -69,6 +69,10 @@ HttpResponse HandlePutRun(const Services& s, Call& call, const Json& body, std::
     run = s.metadata->UpdateRun(call.run, *update);
   }
   if (!run.ok()) return StatusResponse(run.status());
+  // Its creator may delete it (auth.h, CheckDelete).
+  if (created) {
+    if (Status st = s.metadata->SetRunCreator(call.run, call.principal.Actor()); !st.ok()) return StatusResponse(st);
+  }
   return JsonResponse(created ? 201 : 200, RunJson(*run, s.run_stale_after));
 }
 

@@ -1,4 +1,5 @@
-// MetadataStore: runs, file versions and API keys. The embedded default is
+// MetadataStore: runs, file versions, and (AccountStore, account_store.h)
+// users, teams, keys and the audit log. The embedded default is
 // SQLite (sqlite/); PostgreSQL (postgres/) serves several server replicas.
 // Every method is one transaction; implementations are thread-safe. Both
 // share one schema-migration mechanism (migrations.h).
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "cairn/status.h"
+#include "store/account_store.h"
 
 namespace cairn::internal {
 
@@ -59,14 +61,6 @@ struct FileVersionRecord {
   long long created_ms = 0;
 };
 
-struct KeyRecord {
-  std::string key_hash;  // lowercase hex SHA-256 of the key
-  std::string entity;    // the one entity the key may touch; empty for admin keys
-  bool admin = false;
-  bool read_only = false;
-  long long created_ms = 0;
-};
-
 // One blob that file versions refer to (MetadataStore::ListBlobReferences).
 struct BlobReference {
   std::string sha256;
@@ -100,9 +94,9 @@ struct Page {
   std::string next_cursor;  // empty: no more pages
 };
 
-class MetadataStore {
+class MetadataStore : public AccountStore {
  public:
-  virtual ~MetadataStore() = default;
+  ~MetadataStore() override = default;
 
   // Creates the run (and its entity/project on first write) or resumes it,
   // per `mode`: kNever on an existing run -> kAlreadyExists; kMust on a
@@ -173,10 +167,6 @@ class MetadataStore {
   // project stay). Returns how many versions were deleted. kNotFound naming
   // the missing part when the run does not exist.
   virtual StatusOr<std::int64_t> DeleteRun(const RunKey& run) = 0;
-
-  // API keys, stored by hash only.
-  virtual Status PutKey(const KeyRecord& key) = 0;
-  virtual StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) = 0;
 
   // The base64 MD5 of blob `sha256` (for W&B clients), when recorded; nullopt
   // otherwise. Recording is idempotent: the first value stays (every caller

@@ -133,6 +133,148 @@ ALTER TABLE runs ADD COLUMN config TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE runs ADD COLUMN state TEXT NOT NULL DEFAULT 'finished';
 ALTER TABLE runs ADD COLUMN heartbeat_ms BIGINT NOT NULL DEFAULT 0;
 )sql"},
+    // 5: who created a run ("user:NAME" / "sa:ENTITY/NAME"), so that a team
+    // member may delete the runs they made (docs/adr/0021). Older runs have
+    // no creator: only an admin of their entity deletes them.
+    {5, "ALTER TABLE runs ADD COLUMN created_by TEXT NOT NULL DEFAULT '';",
+     "ALTER TABLE runs ADD COLUMN created_by TEXT NOT NULL DEFAULT '';"},
+    // 6: accounts (docs/adr/0021): users, teams and roles, service accounts,
+    // and keys with an id, a name, an owner, a scope, an expiry, last use and
+    // revocation. Every api_keys row moves to account_keys, owned by the
+    // service account ENTITY/default, so keys made before keep working.
+    {6,
+     R"sql(
+CREATE TABLE users (
+  name          TEXT PRIMARY KEY,
+  password_hash TEXT NOT NULL,
+  admin         INTEGER NOT NULL,
+  created_ms    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE teams (
+  name       TEXT PRIMARY KEY,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE team_members (
+  team      TEXT NOT NULL REFERENCES teams(name),
+  user_name TEXT NOT NULL REFERENCES users(name),
+  role      TEXT NOT NULL,
+  PRIMARY KEY (team, user_name)
+) WITHOUT ROWID;
+CREATE INDEX team_members_by_user ON team_members (user_name);
+CREATE TABLE service_accounts (
+  entity     TEXT NOT NULL,
+  name       TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (entity, name)
+) WITHOUT ROWID;
+CREATE TABLE account_keys (
+  id              TEXT PRIMARY KEY,
+  key_hash        TEXT NOT NULL UNIQUE,
+  name            TEXT NOT NULL,
+  entity          TEXT NOT NULL,
+  user_name       TEXT NOT NULL,
+  service_account TEXT NOT NULL,
+  admin           INTEGER NOT NULL,
+  read_only       INTEGER NOT NULL,
+  created_ms      INTEGER NOT NULL,
+  expires_ms      INTEGER NOT NULL,
+  last_used_ms    INTEGER NOT NULL,
+  revoked_ms      INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO service_accounts(entity, name, created_ms)
+  SELECT entity, 'default', MIN(created_ms) FROM api_keys WHERE admin = 0 GROUP BY entity;
+INSERT INTO account_keys(id, key_hash, name, entity, user_name, service_account, admin, read_only, created_ms,
+                         expires_ms, last_used_ms, revoked_ms)
+  SELECT 'k' || substr(key_hash, 1, 12), key_hash, 'from api_keys', entity, '',
+         CASE WHEN admin = 0 THEN 'default' ELSE '' END, admin, read_only, created_ms, 0, 0, 0
+  FROM api_keys;
+DROP TABLE api_keys;
+)sql",
+     R"sql(
+CREATE TABLE users (
+  name          TEXT COLLATE "C" PRIMARY KEY,
+  password_hash TEXT NOT NULL,
+  admin         BOOLEAN NOT NULL,
+  created_ms    BIGINT NOT NULL
+);
+CREATE TABLE teams (
+  name       TEXT COLLATE "C" PRIMARY KEY,
+  created_ms BIGINT NOT NULL
+);
+CREATE TABLE team_members (
+  team      TEXT COLLATE "C" NOT NULL REFERENCES teams(name),
+  user_name TEXT COLLATE "C" NOT NULL REFERENCES users(name),
+  role      TEXT NOT NULL,
+  PRIMARY KEY (team, user_name)
+);
+CREATE INDEX team_members_by_user ON team_members (user_name);
+CREATE TABLE service_accounts (
+  entity     TEXT COLLATE "C" NOT NULL,
+  name       TEXT COLLATE "C" NOT NULL,
+  created_ms BIGINT NOT NULL,
+  PRIMARY KEY (entity, name)
+);
+CREATE TABLE account_keys (
+  id              TEXT COLLATE "C" PRIMARY KEY,
+  key_hash        TEXT NOT NULL UNIQUE,
+  name            TEXT NOT NULL,
+  entity          TEXT COLLATE "C" NOT NULL,
+  user_name       TEXT COLLATE "C" NOT NULL,
+  service_account TEXT COLLATE "C" NOT NULL,
+  admin           BOOLEAN NOT NULL,
+  read_only       BOOLEAN NOT NULL,
+  created_ms      BIGINT NOT NULL,
+  expires_ms      BIGINT NOT NULL,
+  last_used_ms    BIGINT NOT NULL,
+  revoked_ms      BIGINT NOT NULL
+);
+INSERT INTO service_accounts(entity, name, created_ms)
+  SELECT entity, 'default', MIN(created_ms) FROM api_keys WHERE NOT admin GROUP BY entity;
+INSERT INTO account_keys(id, key_hash, name, entity, user_name, service_account, admin, read_only, created_ms,
+                         expires_ms, last_used_ms, revoked_ms)
+  SELECT 'k' || substr(key_hash, 1, 12), key_hash, 'from api_keys', entity, '',
+         CASE WHEN admin THEN '' ELSE 'default' END, admin, read_only, created_ms, 0, 0, 0
+  FROM api_keys;
+DROP TABLE api_keys;
+)sql"},
+    // 7: the audit log (docs/adr/0021), append-only. Summary rows (downloads,
+    // failed authentications: one per actor, target and minute) have a
+    // summary_key and grow their hits and bytes instead of adding rows.
+    {7,
+     R"sql(
+CREATE TABLE audit_log (
+  id          INTEGER PRIMARY KEY,
+  time_ms     INTEGER NOT NULL,
+  actor       TEXT NOT NULL,
+  key_id      TEXT NOT NULL,
+  action      TEXT NOT NULL,
+  entity      TEXT NOT NULL,
+  target      TEXT NOT NULL,
+  address     TEXT NOT NULL,
+  hits        INTEGER NOT NULL,
+  bytes       INTEGER NOT NULL,
+  summary_key TEXT UNIQUE
+);
+CREATE INDEX audit_log_by_time ON audit_log (time_ms);
+CREATE INDEX audit_log_by_entity ON audit_log (entity, time_ms);
+)sql",
+     R"sql(
+CREATE TABLE audit_log (
+  id          BIGSERIAL PRIMARY KEY,
+  time_ms     BIGINT NOT NULL,
+  actor       TEXT NOT NULL,
+  key_id      TEXT NOT NULL,
+  action      TEXT NOT NULL,
+  entity      TEXT COLLATE "C" NOT NULL,
+  target      TEXT NOT NULL,
+  address     TEXT NOT NULL,
+  hits        BIGINT NOT NULL,
+  bytes       BIGINT NOT NULL,
+  summary_key TEXT UNIQUE
+);
+CREATE INDEX audit_log_by_time ON audit_log (time_ms);
+CREATE INDEX audit_log_by_entity ON audit_log (entity, time_ms);
+)sql"},
 };
 
 // Valid in both dialects (SQLite accepts BIGINT as an integer type).

@@ -221,5 +221,32 @@ TEST_F(Replicas, PresignedDownloadsComeFromTheObjectStoreAndAreStillVerified) {
   EXPECT_EQ(testing::ReadFile(root / "w.bin"), content);
 }
 
+// Revocation, membership and deletion are read from the shared database on
+// every request (no cache): a key revoked through one replica is refused by
+// another within a second, and so is a member removed from a team.
+TEST_F(Replicas, ARevokedKeyIsRefusedByTheOtherReplicaWithinASecond) {
+  auto a = StartReplica("a");
+  auto b = StartReplica("b");
+  CommandResult made = Cairn({"keys", "create", "--entity", "team", "--name", "ci"}, As(*a, kAdminKey));
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::string key = made.out.substr(0, made.out.find('\n'));
+  ASSERT_EQ(ApiGet(*b, key, "/api/v1/whoami").first, 200);
+  CommandResult ls = Cairn({"keys", "ls", "--json"}, As(*b, kAdminKey));
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  const std::string id = nlohmann::json::parse(ls.out).at(0)["id"];
+
+  ASSERT_EQ(Cairn({"keys", "revoke", id}, As(*a, kAdminKey)).exit_code, 0);
+  const auto revoked_at = std::chrono::steady_clock::now();
+  int status = 200;
+  while (status == 200 && std::chrono::steady_clock::now() - revoked_at < std::chrono::seconds(1)) {
+    status = ApiGet(*b, key, "/api/v1/whoami").first;
+  }
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - revoked_at);
+  EXPECT_EQ(status, 401) << "still accepted by the other replica after " << took.count() << " ms";
+  std::printf("[replicas] revoked key refused by the other replica after %lld ms\n",
+              static_cast<long long>(took.count()));
+  EXPECT_EQ(ApiGet(*a, key, "/api/v1/whoami").first, 401);
+}
+
 }  // namespace
 }  // namespace cairn

@@ -549,31 +549,6 @@ StatusOr<std::vector<BlobReference>> PostgresMetadataStore::ListBlobReferences()
   return out;
 }
 
-Status PostgresMetadataStore::PutKey(const KeyRecord& key) {
-  Status s = Execute(Access::kTransaction, [&](PgConnection& conn) -> Status {
-    return conn
-        .Query("INSERT INTO api_keys(key_hash, entity, admin, read_only, created_ms) VALUES ($1, $2, $3, $4, $5)",
-               {key.key_hash, key.entity, key.admin ? "true" : "false", key.read_only ? "true" : "false",
-                std::to_string(key.created_ms != 0 ? key.created_ms : NowMs())})
-        .status();
-  });
-  if (s.code() == StatusCode::kAlreadyExists) return AlreadyExistsError("an API key with that hash already exists");
-  return s;
-}
-
-StatusOr<std::optional<KeyRecord>> PostgresMetadataStore::FindKey(const std::string& key_hash) {
-  std::optional<KeyRecord> out;
-  Status s = Execute(Access::kRead, [&](PgConnection& conn) -> Status {
-    StatusOr<PgResult> r = conn.Query(
-        "SELECT key_hash, entity, admin, read_only, created_ms FROM api_keys WHERE key_hash = $1", {key_hash});
-    if (!r.ok()) return r.status();
-    if (r->rows() > 0) out = KeyRecord{r->Text(0, 0), r->Text(0, 1), r->Bool(0, 2), r->Bool(0, 3), r->Int(0, 4)};
-    return OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
-}
-
 StatusOr<std::optional<std::uint64_t>> PostgresMetadataStore::FindEntityBlob(const std::string& entity,
                                                                              const std::string& sha256) {
   std::optional<std::uint64_t> out;

@@ -443,35 +443,6 @@ StatusOr<std::vector<BlobReference>> SqliteMetadataStore::ListBlobReferences() {
   return out;
 }
 
-Status SqliteMetadataStore::PutKey(const KeyRecord& key) {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st =
-      Prepare("INSERT INTO api_keys(key_hash, entity, admin, read_only, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
-  Status s = q.Bind(1, key.key_hash)
-                 .Bind(2, key.entity)
-                 .Bind(3, std::int64_t{key.admin ? 1 : 0})
-                 .Bind(4, std::int64_t{key.read_only ? 1 : 0})
-                 .Bind(5, std::int64_t{key.created_ms != 0 ? key.created_ms : NowMs()})
-                 .Run();
-  if (s.code() == StatusCode::kAlreadyExists) return AlreadyExistsError("an API key with that hash already exists");
-  return s;
-}
-
-StatusOr<std::optional<KeyRecord>> SqliteMetadataStore::FindKey(const std::string& key_hash) {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st =
-      Prepare("SELECT key_hash, entity, admin, read_only, created_ms FROM api_keys WHERE key_hash = ?1");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
-  q.Bind(1, key_hash);
-  StatusOr<bool> row = q.Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<KeyRecord>();
-  return std::optional<KeyRecord>(KeyRecord{q.Text(0), q.Text(1), q.Int(2) != 0, q.Int(3) != 0, q.Int(4)});
-}
-
 StatusOr<std::optional<std::uint64_t>> SqliteMetadataStore::FindEntityBlob(const std::string& entity,
                                                                            const std::string& sha256) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -66,8 +66,28 @@ class SqliteMetadataStore final : public MetadataStore {
   StatusOr<std::vector<FileVersionRecord>> DeleteFile(const RunKey& run, const std::string& name,
                                                       std::optional<std::int64_t> version) override;
   StatusOr<std::int64_t> DeleteRun(const RunKey& run) override;
+  // sqlite_accounts.cc / postgres_accounts.cc: the AccountStore part.
+  Status CreateUser(const UserRecord& user) override;
+  StatusOr<std::optional<UserRecord>> FindUser(const std::string& name) override;
+  StatusOr<std::vector<UserRecord>> ListUsers() override;
+  Status CreateTeam(const std::string& name) override;
+  StatusOr<std::vector<TeamRecord>> ListTeams() override;
+  StatusOr<bool> IsTeam(const std::string& name) override;
+  StatusOr<std::string> SetMember(const std::string& team, const std::string& user, const std::string& role) override;
+  StatusOr<bool> RemoveMember(const std::string& team, const std::string& user) override;
+  StatusOr<std::vector<std::pair<std::string, std::string>>> RolesOf(const std::string& user) override;
+  Status CreateServiceAccount(const std::string& entity, const std::string& name, bool if_missing) override;
+  StatusOr<bool> ServiceAccountExists(const std::string& entity, const std::string& name) override;
   Status PutKey(const KeyRecord& key) override;
   StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) override;
+  StatusOr<std::optional<KeyRecord>> FindKeyById(const std::string& id) override;
+  StatusOr<std::vector<KeyRecord>> ListKeys() override;
+  StatusOr<bool> RevokeKey(const std::string& id, long long now_ms) override;
+  Status TouchKey(const std::string& id, long long now_ms) override;
+  Status SetRunCreator(const RunKey& run, const std::string& actor) override;
+  StatusOr<std::string> GetRunCreator(const RunKey& run) override;
+  Status AppendAudit(const AuditEvent& event) override;
+  StatusOr<std::vector<AuditEvent>> ListAudit(const std::string& entity, long long since_ms, int limit) override;
   StatusOr<std::optional<std::uint64_t>> FindEntityBlob(const std::string& entity,
                                                         const std::string& sha256) override;
   StatusOr<std::optional<std::string>> GetBlobMd5(const std::string& sha256) override;
@@ -90,6 +110,10 @@ class SqliteMetadataStore final : public MetadataStore {
   // Resolves a run to its rowid, or the kNotFound naming the missing part.
   StatusOr<std::int64_t> FindRunRowId(const RunKey& run);
   StatusOr<RunRecord> LoadRun(const RunKey& run);
+  // sqlite_accounts.cc: whether a user or a team has `name` (caller holds mu_).
+  StatusOr<bool> NameTaken(const std::string& name);
+  StatusOr<std::optional<KeyRecord>> FindKeyWhere(const char* sql, const std::string& value);
+  static KeyRecord KeyRow(Stmt& q);
 
   std::mutex mu_;
   sqlite3* db_;                                                // guarded by mu_
