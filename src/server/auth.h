@@ -41,6 +41,11 @@ class Authenticator {
   // codes when the key store fails. Thread-safe.
   StatusOr<Principal> Authenticate(std::string_view authorization) const;
 
+  // Resolves a key given by its SHA-256 hex (a web session holds the hash,
+  // never the key: docs/adr/0023-web-ui.md). kUnauthenticated when no such
+  // key exists (any more). Thread-safe.
+  StatusOr<Principal> AuthenticateKeyHash(std::string_view key_hash) const;
+
   // OK when `who` may read (write=false) or write `entity`; kPermissionDenied
   // naming the entity otherwise.
   static Status CheckAccess(const Principal& who, std::string_view entity, bool write);

@@ -35,6 +35,11 @@ struct HttpRequest {
   bool chunked = false;         // Transfer-Encoding: chunked
   std::string host;             // Host, "" when absent (for URLs handed to W&B clients)
   std::string forwarded_proto;  // X-Forwarded-Proto, "" when absent
+  // The web UI (sessions.h): Cookie and X-Cairn-Csrf ("" when absent), and
+  // whether the connection is TLS.
+  std::string cookie;
+  std::string csrf;
+  bool tls = false;
 };
 
 struct HttpResponse {
