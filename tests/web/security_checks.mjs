@@ -1,0 +1,43 @@
+// The web UI's security steps (ui_test.mjs): headers, CSRF, sign-out.
+import assert from 'node:assert/strict';
+
+export async function checkSecurity({ server, page, step, alice }) {
+  await step('CSP without inline script, cookie flags', async () => {
+    const res = await fetch(server.url + '/alice');
+    const csp = res.headers.get('content-security-policy');
+    assert.match(csp, /script-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline/);
+    const html = await res.text();
+    assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)/, 'no inline script in the page');
+    const signin = await fetch(server.url + '/api/v1/session', { method: 'POST', body: JSON.stringify({ key: alice }) });
+    const cookie = signin.headers.get('set-cookie');
+    assert.match(cookie, /HttpOnly/);
+    assert.match(cookie, /SameSite=Strict/);
+    assert.doesNotMatch(cookie, /Secure/, 'no Secure over plain HTTP');
+    const bad = await fetch(server.url + '/api/v1/session', { method: 'POST', body: JSON.stringify({ key: 'nope' }) });
+    assert.equal(bad.status, 401);
+  });
+
+  await step('state-changing requests need the CSRF token; sign-out ends the session', async () => {
+    await page.goto(server.url + '/', { waitUntil: 'networkidle0' });
+    const c = (await page.cookies()).find((x) => x.name === 'cairn_session');
+    const cookie = `cairn_session=${c.value}`;
+    const forged = await fetch(server.url + '/api/v1/session', { method: 'DELETE', headers: { Cookie: cookie } });
+    assert.equal(forged.status, 403, 'DELETE without X-Cairn-Csrf');
+    const put = await fetch(server.url + '/api/v1/runs/alice/mnist/forged', {
+      method: 'PUT', headers: { Cookie: cookie, 'X-Cairn-Csrf': 'wrong' }, body: '{}' });
+    assert.equal(put.status, 403, 'PUT with a wrong token');
+    const ok = await fetch(server.url + '/api/v1/session', { headers: { Cookie: cookie } });
+    assert.equal(ok.status, 200, 'the session still works');
+    await page.click('#sign-out');
+    await page.waitForSelector('#key');
+    const after = await fetch(server.url + '/api/v1/session', { headers: { Cookie: cookie } });
+    assert.equal(after.status, 401, 'the old cookie is refused after sign-out');
+    const files = await fetch(server.url + '/api/v1/runs/alice/mnist/run-2/files', { headers: { Cookie: cookie } });
+    assert.equal(files.status, 401);
+    // Signed in again for the steps after this one.
+    await page.type('#key', alice);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#entities');
+  });
+}
