@@ -52,14 +52,12 @@ Json SessionJson(const Principal& who, const std::optional<BrowserSession>& sess
 bool IsPagePath(const Call& call) {
   const std::string_view entity = call.Param("entity");
   if (entity == "api" || entity == "graphql" || entity == "assets") return false;
-  const std::pair<std::string_view, std::string_view> ids[] = {
-      {"entity", "entity"}, {"project", "project"}, {"run", "run id"}};
-  for (const auto& [param, what] : ids) {
-    const std::string_view raw = call.Param(param);
-    if (raw.empty() && std::none_of(call.params.begin(), call.params.end(),
-                                    [&](const auto& p) { return p.first == param; })) {
-      continue;
-    }
+  for (const auto& [param, raw] : call.params) {
+    const std::string_view what = param == "entity"    ? "entity"
+                                  : param == "project" ? "project"
+                                  : param == "run"     ? "run id"
+                                                       : "";
+    if (what.empty()) continue;
     std::optional<std::string> id = UrlDecode(raw);
     if (!id || !ValidateId(*id, what).ok()) return false;
   }

@@ -41,7 +41,7 @@ class WebApiTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  HttpResponse Do(HttpRequest req, const std::string& body = "") {
+  HttpResponse Do(const HttpRequest& req, const std::string& body = "") {
     Call call = api_->Begin(req);
     if (call.response) return std::move(*call.response);
     return api_->Finish(call, body);

@@ -92,7 +92,26 @@ try {
     await shot('file');
   });
 
+  await step('keyboard: Tab reaches a link with a visible focus ring, Enter follows it', async () => {
+    await page.goto(`${server.url}/alice/mnist`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('#runs tbody tr');
+    await page.focus('#run-filter');
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => {
+      const el = document.activeElement;
+      return { text: el.textContent, outline: getComputedStyle(el).outlineStyle };
+    });
+    assert.equal(focused.text, 'run-2');
+    assert.notEqual(focused.outline, 'none', 'focus is visible');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#files tbody tr');
+    assert.ok(page.url().endsWith('/alice/mnist/runs/run-2'));
+  });
+
   await step('preview and diff', async () => {
+    await page.goto(`${server.url}/alice/mnist/runs/run-2/files/config.yaml`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('#diff');
+    await page.waitForSelector('#preview');
     assert.match(await text('#preview'), /lr: 0\.01/);
     const diff = await text('#diff');
     assert.match(diff, /- lr: 0\.1\n/);

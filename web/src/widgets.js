@@ -40,8 +40,17 @@ export function Status({ error }) {
 // A command shown as text with a button that copies it.
 export function Copy({ label, text, id }) {
   const [done, setDone] = useState(false);
-  const copy = async () => {
-    await navigator.clipboard.writeText(text);
+  const copy = async (ev) => {
+    if (navigator.clipboard) {
+      await navigator.clipboard.writeText(text);
+    } else {
+      // Plain HTTP to another host is no secure context: no Clipboard API.
+      const range = document.createRange();
+      range.selectNodeContents(ev.currentTarget.previousElementSibling);
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
+      document.execCommand('copy');
+    }
     setDone(true);
     setTimeout(() => setDone(false), 1500);
   };
