@@ -15,12 +15,12 @@ export const puppeteer = require('puppeteer-core');
 
 export const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 
-// Starts `cairn server` from BUILD/bin; resolves {url, adminKey, dir, stop}.
-export async function startServer(build) {
-  const dir = mkdtempSync(join(tmpdir(), 'cairn-web-'));
+// Starts `cairn server` from BUILD/bin (with `args` besides --data and
+// --listen); resolves {url, adminKey, dir, stop}. `dir` may be given.
+export async function startServer(build, args = [], dir = mkdtempSync(join(tmpdir(), 'cairn-web-'))) {
   const adminKey = 'cairn-webtestadmin0123456789abcdefghijklmnopq';
   const bin = join(build, 'bin/cairn');
-  const proc = spawn(bin, ['server', '--data', join(dir, 'data'), '--listen', '127.0.0.1:0'], {
+  const proc = spawn(bin, ['server', '--data', join(dir, 'data'), '--listen', '127.0.0.1:0', ...args], {
     env: { ...process.env, CAIRN_ADMIN_KEY: adminKey },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -74,10 +74,10 @@ export async function saveFile(server, key, runPath, name, content) {
     { 'X-Cairn-Sha256': sha256(buf), 'Content-Type': 'application/octet-stream' });
 }
 
-export async function launchBrowser() {
+export async function launchBrowser(extraArgs = []) {
   return puppeteer.launch({
     executablePath: process.env.CAIRN_CHROMIUM || '/usr/bin/chromium',
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', ...extraArgs],
   });
 }

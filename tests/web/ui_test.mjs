@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createKey, createRun, launchBrowser, saveFile, sha256, startServer } from './harness.mjs';
 import { checkSecurity } from './security_checks.mjs';
+import { checkTls } from './tls_checks.mjs';
 
 const build = resolve(process.argv[2] || 'build');
 const shots = join(build, 'web-screenshots');
@@ -209,6 +210,7 @@ try {
     await shot('keys');
   });
 
+  await checkTls({ build, step });
   assert.deepEqual(pageErrors, [], 'no script errors');
   console.log(`web UI tests passed: ${steps.length} steps; screenshots in ${shots}`);
 } finally {
