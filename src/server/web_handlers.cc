@@ -67,6 +67,11 @@ bool IsPagePath(const Call& call) {
 }  // namespace
 
 HttpResponse HandleSignIn(const Services& s, Call& call, const Json& body, std::string_view /*raw*/) {
+  // Against login CSRF: a form of another site cannot send a custom header
+  // (and a script of another site would need a CORS preflight we never grant).
+  if (call.request.csrf.empty()) {
+    return ErrorResponse(403, "permission_denied", "sign-in needs an X-Cairn-Csrf header (any value)");
+  }
   if (body.contains("user") || body.contains("password")) {
     return ErrorResponse(501, "not_implemented",
                          "this server signs in with an API key only: send {\"key\": \"<API key>\"}");

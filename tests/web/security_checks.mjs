@@ -9,12 +9,16 @@ export async function checkSecurity({ server, page, step, alice }) {
     assert.doesNotMatch(csp, /unsafe-inline/);
     const html = await res.text();
     assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)/, 'no inline script in the page');
-    const signin = await fetch(server.url + '/api/v1/session', { method: 'POST', body: JSON.stringify({ key: alice }) });
+    const form = await fetch(server.url + '/api/v1/session', { method: 'POST', body: JSON.stringify({ key: alice }) });
+    assert.equal(form.status, 403, 'sign-in without X-Cairn-Csrf (a cross-site form)');
+    const signin = await fetch(server.url + '/api/v1/session',
+      { method: 'POST', headers: { 'X-Cairn-Csrf': '1' }, body: JSON.stringify({ key: alice }) });
     const cookie = signin.headers.get('set-cookie');
     assert.match(cookie, /HttpOnly/);
     assert.match(cookie, /SameSite=Strict/);
     assert.doesNotMatch(cookie, /Secure/, 'no Secure over plain HTTP');
-    const bad = await fetch(server.url + '/api/v1/session', { method: 'POST', body: JSON.stringify({ key: 'nope' }) });
+    const bad = await fetch(server.url + '/api/v1/session',
+      { method: 'POST', headers: { 'X-Cairn-Csrf': '1' }, body: JSON.stringify({ key: 'nope' }) });
     assert.equal(bad.status, 401);
   });
 
