@@ -13,6 +13,7 @@ const build = resolve(process.argv[2] || 'build');
 const shots = join(build, 'web-screenshots');
 mkdirSync(shots, { recursive: true });
 const kXssName = '<img src=x onerror=alert(1)>.txt';
+const kOddName = `données/"q" & it's ü 100%.csv`;
 
 const server = await startServer(build);
 const browser = await launchBrowser();
@@ -29,12 +30,14 @@ try {
   const bob = await createKey(server, 'bob');
   await createRun(server, alice, 'alice/mnist/run-1');
   await createRun(server, alice, 'alice/mnist/run-2');
+  await createRun(server, alice, 'alice/mnist/run-3');
   await saveFile(server, alice, 'alice/mnist/run-2', 'config.yaml', 'lr: 0.1\nbatch: 32\nepochs: 10\n');
   await saveFile(server, alice, 'alice/mnist/run-2', 'config.yaml', 'lr: 0.01\nbatch: 32\nepochs: 20\n');
   await saveFile(server, alice, 'alice/mnist/run-2', 'ckpt/model-0001.pt', Buffer.alloc(70000, 7));
   await saveFile(server, alice, 'alice/mnist/run-2', 'ckpt/model-0002.pt', Buffer.alloc(90000, 9));
   await saveFile(server, alice, 'alice/mnist/run-2', 'metrics.json', '{"acc":0.98,"loss":[0.5,0.2]}');
   await saveFile(server, alice, 'alice/mnist/run-2', kXssName, 'not a script\n');
+  await saveFile(server, alice, 'alice/mnist/run-3', kOddName, 'a,b\n1,2\n');
   await createRun(server, bob, 'bob/secret/run-b');
   await saveFile(server, bob, 'bob/secret/run-b', 'bob.txt', 'bob only\n');
 
@@ -74,8 +77,8 @@ try {
     await page.click('#projects a');
     await page.waitForSelector('#runs tbody tr');
     const runs = await page.$$eval('#runs tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
-    assert.deepEqual(runs, ['run-2', 'run-1'], 'newest first');
-    const files = await page.$eval('#runs tbody tr', (tr) => tr.children[4].textContent);
+    assert.deepEqual(runs, ['run-3', 'run-2', 'run-1'], 'newest first');
+    const files = await page.$eval('#runs tbody tr:nth-child(2)', (tr) => tr.children[4].textContent);
     assert.equal(files, '5');
     await page.type('#run-filter', '-1');
     await page.waitForFunction(() => document.querySelectorAll('#runs tbody tr').length === 1);
@@ -102,11 +105,11 @@ try {
       const el = document.activeElement;
       return { text: el.textContent, outline: getComputedStyle(el).outlineStyle };
     });
-    assert.equal(focused.text, 'run-2');
+    assert.equal(focused.text, 'run-3');
     assert.notEqual(focused.outline, 'none', 'focus is visible');
     await page.keyboard.press('Enter');
     await page.waitForSelector('#files tbody tr');
-    assert.ok(page.url().endsWith('/alice/mnist/runs/run-2'));
+    assert.ok(page.url().endsWith('/alice/mnist/runs/run-3'));
   });
 
   await step('preview and diff', async () => {
@@ -170,6 +173,25 @@ try {
     assert.equal(await page.$$eval('img', (imgs) => imgs.filter((i) => i.getAttribute('src') === 'x').length), 0);
     await shot('file-html-name');
     assert.deepEqual(dialogs, [], 'no alert ran');
+  });
+
+  await step('unicode, quotes, & and % in a name: shown, previewed, restored by the copied command', async () => {
+    await page.goto(`${server.url}/alice/mnist/runs/run-3`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('#files button.toggle');
+    assert.equal(await text('#files button.toggle'), '▸ données/');
+    await page.click('#files button.toggle');
+    await page.waitForSelector('#files a');
+    assert.equal(await text('#files a'), `"q" & it's ü 100%.csv`);
+    await page.click('#files a');
+    await page.waitForSelector('#preview');
+    assert.equal(await text('h1.filename'), kOddName);
+    assert.equal(await text('#preview'), 'a,b\n1,2\n');
+    const root = join(server.dir, 'restore-odd');
+    mkdirSync(root);
+    execFileSync('bash', ['-c', await text('#restore-cli')], { cwd: root, stdio: 'pipe',
+      env: { ...process.env, PATH: `${join(build, 'bin')}:${process.env.PATH}`, CAIRN_BASE_URL: server.url,
+             CAIRN_API_KEY: alice, HOME: server.dir, XDG_CACHE_HOME: join(server.dir, 'cache') } });
+    assert.equal(readFileSync(join(root, kOddName), 'utf8'), 'a,b\n1,2\n');
   });
 
   await step('an entity key does not see another entity', async () => {
