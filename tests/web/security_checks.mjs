@@ -1,7 +1,19 @@
 // The web UI's security steps (ui_test.mjs): headers, CSRF, sign-out.
 import assert from 'node:assert/strict';
+import { gzipSync } from 'node:zlib';
 
 export async function checkSecurity({ server, page, step, alice }) {
+  await step('page weight under 200 KB compressed', async () => {
+    let total = 0;
+    for (const path of ['/', '/assets/app.js', '/assets/app.css']) {
+      const res = await fetch(server.url + path);
+      assert.equal(res.status, 200, path);
+      total += gzipSync(Buffer.from(await res.arrayBuffer()), { level: 9 }).length;
+    }
+    assert.ok(total < 200 * 1024, `${total} bytes gzipped`);
+    console.log(`# page weight: ${total} bytes gzipped`);
+  });
+
   await step('CSP without inline script, cookie flags', async () => {
     const res = await fetch(server.url + '/alice');
     const csp = res.headers.get('content-security-policy');
