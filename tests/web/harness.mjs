@@ -16,8 +16,9 @@ export const puppeteer = require('puppeteer-core');
 export const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 
 // Starts `cairn server` from BUILD/bin (with `args` besides --data and
-// --listen); resolves {url, adminKey, dir, stop}. `dir` may be given.
-export async function startServer(build, args = [], dir = mkdtempSync(join(tmpdir(), 'cairn-web-'))) {
+// --listen) on data in DIR/data, DIR a new temporary directory unless given;
+// resolves {url, adminKey, dir, stop}. stop() removes DIR unless `keep`.
+export async function startServer(build, { args = [], dir = mkdtempSync(join(tmpdir(), 'cairn-web-')), keep = false } = {}) {
   const adminKey = 'cairn-webtestadmin0123456789abcdefghijklmnopq';
   const bin = join(build, 'bin/cairn');
   const proc = spawn(bin, ['server', '--data', join(dir, 'data'), '--listen', '127.0.0.1:0', ...args], {
@@ -39,7 +40,7 @@ export async function startServer(build, args = [], dir = mkdtempSync(join(tmpdi
   const stop = async () => {
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
+    if (!keep) rmSync(dir, { recursive: true, force: true });
   };
   return { url, adminKey, dir, bin, stop, log: () => log };
 }

@@ -1,8 +1,9 @@
 // The web UI's security steps (ui_test.mjs): headers, CSRF, sign-out.
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
+import { startServer } from './harness.mjs';
 
-export async function checkSecurity({ server, page, step, alice }) {
+export async function checkSecurity({ build, server, page, step, alice }) {
   await step('page weight under 200 KB compressed', async () => {
     let total = 0;
     for (const path of ['/', '/assets/app.js', '/assets/app.css']) {
@@ -45,6 +46,14 @@ export async function checkSecurity({ server, page, step, alice }) {
     assert.equal(put.status, 403, 'PUT with a wrong token');
     const ok = await fetch(server.url + '/api/v1/session', { headers: { Cookie: cookie } });
     assert.equal(ok.status, 200, 'the session still works');
+    // Another replica on the same store knows the session.
+    const replica = await startServer(build, { dir: server.dir, keep: true });
+    try {
+      const there = await fetch(replica.url + '/api/v1/runs/alice/mnist/run-2/tree', { headers: { Cookie: cookie } });
+      assert.equal(there.status, 200, 'the session works on another replica');
+    } finally {
+      await replica.stop();
+    }
     await page.click('#sign-out');
     await page.waitForSelector('#key');
     const after = await fetch(server.url + '/api/v1/session', { headers: { Cookie: cookie } });

@@ -14,7 +14,7 @@ export async function checkTls({ build, step }) {
     const key = join(dir, 'key.pem');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
       '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'pipe' });
-    const server = await startServer(build, ['--tls-cert', cert, '--tls-key', key], dir);
+    const server = await startServer(build, { args: ['--tls-cert', cert, '--tls-key', key], dir });
     const browser = await launchBrowser(['--ignore-certificate-errors']);
     try {
       assert.match(server.url, /^https:/);

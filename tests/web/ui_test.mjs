@@ -201,7 +201,7 @@ try {
     assert.ok(!(await page.content()).includes('run-b'));
   });
 
-  await checkSecurity({ server, page, step, alice });
+  await checkSecurity({ build, server, page, step, alice });
 
   await step('phone-sized window', async () => {
     await page.setViewport({ width: 390, height: 844 });
