@@ -128,7 +128,12 @@ void Call::Fail(int status, std::string_view code, std::string_view message) {
 }
 
 Router::Router(std::vector<Route> routes) : routes_(std::move(routes)) {
-  for (const Route& r : routes_) CheckRoute(r);
+  bool pages = false;
+  for (const Route& r : routes_) {
+    CheckRoute(r);
+    if (pages && !r.options.page) BadTable(r, "web UI pages (RouteOptions::page) must come after every other route");
+    pages = pages || r.options.page;
+  }
 }
 
 Call Router::Begin(const Services& services, const HttpRequest& request) const {
