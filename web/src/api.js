@@ -46,9 +46,10 @@ export async function loadSession() {
   }
 }
 
-export async function signIn(key) {
+// credentials: {key} or {user, password}.
+export async function signIn(credentials) {
   csrf = 'sign-in';  // any value: proves a same-origin script sent it
-  const s = await post('/api/v1/session', { key });
+  const s = await post('/api/v1/session', credentials);
   csrf = s.csrf;
   return s;
 }
