@@ -37,7 +37,7 @@ function Versions({ versions, e, p, r, name, selected, onSelect }) {
 }
 
 export function FilePage({ e, p, r, name }) {
-  const [data, error] = useLoad(() => get(`${apiRun(e, p, r)}/versions/${encodeName(name)}`), [e, p, r, name]);
+  const [data, error] = useLoad(() => get(`${apiRun(e, p, r)}/versions/${encodeName(name)}?md5=1`), [e, p, r, name]);
   const [selected, setSelected] = useState(null);
   const [diffFrom, setDiffFrom] = useState(null);
   if (!data) return html`<${Status} error=${error} />`;
