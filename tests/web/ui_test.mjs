@@ -175,6 +175,20 @@ try {
     assert.deepEqual(dialogs, [], 'no alert ran');
   });
 
+  await step('runs are paginated: 50 a page, Older and Newer', async () => {
+    for (let i = 0; i < 52; i++) await createRun(server, alice, `alice/many/r${String(i).padStart(2, '0')}`);
+    await page.goto(`${server.url}/alice/many`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('#runs tbody tr');
+    const firstPage = await page.$$eval('#runs tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+    assert.equal(firstPage.length, 50);
+    assert.equal(firstPage[0], 'r51');
+    await page.click('#older');
+    await page.waitForFunction(() => document.querySelectorAll('#runs tbody tr').length === 2);
+    const second = await page.$$eval('#runs tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+    assert.deepEqual(second, ['r01', 'r00']);
+    assert.ok(await page.$eval('#older', (b) => b.disabled));
+  });
+
   await step('unicode, quotes, & and % in a name: shown, previewed, restored by the copied command', async () => {
     await page.goto(`${server.url}/alice/mnist/runs/run-3`, { waitUntil: 'networkidle0' });
     await page.waitForSelector('#files button.toggle');
