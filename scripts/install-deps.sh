@@ -24,7 +24,12 @@ packages=(
   # python/ (the `cairn` package, pybind11) and its tests; examples/python, examples/libtorch
   python3-dev python3-venv python3-pip python3-wheel python3-setuptools python3-pytest
   pybind11-dev python3-pybind11 python3-torch python3-numpy libtorch-dev
+  # web/ (the web UI, scripts/build-web.sh) and its browser tests (tests/web: puppeteer-core drives
+  # Debian's Chromium; chromium-driver for WebDriver clients)
+  nodejs chromium chromium-driver
 )
+# npm: Debian's package, unless a Node.js distribution that brings its own is installed.
+if ! command -v npm >/dev/null; then packages+=(npm); fi
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
@@ -40,3 +45,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "install-deps: all packages present"
+# The web UI's npm packages, pinned by web/package-lock.json (no browser download).
+bash "$(dirname "$0")/build-web.sh"

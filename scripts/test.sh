@@ -6,7 +6,9 @@
 #   fuzz     every libFuzzer target for CAIRN_FUZZ_SECONDS (default 20) s (build-fuzz/)
 #   tidy     clang-tidy over src/ with -Wthread-safety (scripts/clang-tidy.sh)
 # Before them, `python`: the `cairn` Python package installed into a venv and
-# its pytest suite (python/tests) against ./build's server.
+# its pytest suite (python/tests) against ./build's server; and `web`: the web
+# UI's browser tests (tests/web, headless Chromium against ./build's server;
+# screenshots in build/web-screenshots).
 # CAIRN_CI_QUICK=1 stops after the normal suite (for local runs; ignored when
 # CI=true). CAIRN_CI_PHASES="asan tidy" runs only the listed extra phases.
 set -euo pipefail
@@ -111,6 +113,8 @@ python_tests() {
     CAIRN_BUILD_DIR=$PWD/build "$venv/bin/python" -P -m pytest -q -p no:cacheprovider python/tests
 }
 
+web_tests() { node tests/web/ui_test.mjs build; }
+
 asan() {
   sanitized_build build-asan address,undefined all && sanitized_tests build-asan "${sanitizer_suite[@]}"
 }
@@ -124,6 +128,7 @@ phase deps bash scripts/install-deps.sh
 phase build env CAIRN_JOBS="$jobs" bash scripts/build.sh
 phase tests normal_tests
 phase python python_tests
+phase web web_tests
 
 if [ "${CAIRN_CI_QUICK:-0}" = 1 ] && [ "${CI:-}" != true ]; then
   echo "CAIRN_CI_QUICK=1: skipping the sanitizer, fuzz and clang-tidy phases"

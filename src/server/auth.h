@@ -91,6 +91,11 @@ class Authenticator {
   // ms): callers should limit attempts. To get a key usable by a session,
   // follow with IssueKey({.user = user, .expires_ms = ..., .name = ...}).
   StatusOr<Principal> VerifyPassword(std::string_view user, std::string_view password) const;
+  // Resolves a key given by its SHA-256 hex (a web session holds the hash,
+  // never the key: docs/adr/0023-web-ui.md). kUnauthenticated when no such
+  // key exists (any more). Thread-safe.
+  StatusOr<Principal> AuthenticateKeyHash(std::string_view key_hash) const;
+
 
   // OK when `who` may read (write=false) or write `entity` (kMember or
   // more, and not read-only); kPermissionDenied naming the entity otherwise.

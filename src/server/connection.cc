@@ -344,6 +344,8 @@ HttpRequest ToHttpRequest(const http::request_parser<http::buffer_body>& parser)
   req.chunked = parser.chunked();
   req.host = HeaderValue(hdr, http::field::host);
   if (auto it = hdr.find("X-Forwarded-Proto"); it != hdr.end()) req.forwarded_proto = std::string(it->value());
+  req.cookie = HeaderValue(hdr, http::field::cookie);
+  if (auto it = hdr.find("X-Cairn-Csrf"); it != hdr.end()) req.csrf = std::string(it->value());
   return req;
 }
 
@@ -401,6 +403,7 @@ asio::awaitable<bool> ServeOne(ServerState& state, Stream& stream, beast::flat_b
     const auto peer = stream.socket().remote_endpoint(ec);
     if (!ec) req.peer = peer.address().to_string();
   }
+  req.tls = stream.is_tls();
   bool keep_alive = parser.get().keep_alive();
   const unsigned version = parser.get().version();
 

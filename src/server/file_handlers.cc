@@ -188,8 +188,18 @@ void HandleGetMeta(const Services& s, Call& call) {
 void HandleListVersions(const Services& s, Call& call) {
   StatusOr<std::vector<FileVersionRecord>> versions = s.metadata->ListVersions(call.run, call.name);
   if (!versions.ok()) return call.Fail(versions.status());
+  // ?md5=1 (the web UI): each version's MD5 when the server has computed it
+  // (in the background, for W&B clients), else null.
+  const bool with_md5 = QueryValue(call.query, "md5") == "1";
   Json list = Json::array();
-  for (const FileVersionRecord& f : *versions) list.push_back(FileJson(f));
+  for (const FileVersionRecord& f : *versions) {
+    Json v = FileJson(f);
+    if (with_md5) {
+      StatusOr<std::optional<std::string>> md5 = s.metadata->GetBlobMd5(f.sha256);
+      v["md5"] = md5.ok() && md5->has_value() ? Json(**md5) : Json(nullptr);
+    }
+    list.push_back(std::move(v));
+  }
   call.Answer(JsonResponse(200, Json{{"versions", std::move(list)}}));
 }
 

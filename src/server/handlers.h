@@ -56,6 +56,8 @@ struct Services {
   graphql::Md5Indexer* md5_indexer = nullptr;
   // The audit log's writer (router step and account handlers); null: none.
   AuditLog* audit = nullptr;
+  // Web UI sessions (sessions.h); null: cookies are ignored.
+  const WebSessions* sessions = nullptr;
 };
 
 // The route table: every route the server answers, in one place (routes.cc).
@@ -100,6 +102,17 @@ void HandleDeleteUpload(const Services& s, Call& call);
 void HandleCompleteUpload(const Services& s, Call& call);
 void HandleOpenPart(const Services& s, Call& call);
 HttpResponse HandleCommitPart(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+// web_handlers.cc: the web UI's pages, assets, sessions and summaries
+// (docs/adr/0023-web-ui.md).
+HttpResponse HandleSignIn(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+void HandleGetSession(const Services& s, Call& call);
+void HandleSignOut(const Services& s, Call& call);
+void HandleListEntities(const Services& s, Call& call);
+void HandleListProjects(const Services& s, Call& call);
+void HandleRunSummaries(const Services& s, Call& call);
+void HandleFileTree(const Services& s, Call& call);
+void HandleWebPage(const Services& s, Call& call);
+void HandleWebAsset(const Services& s, Call& call);
 // graphql_handler.cc: the W&B-compatible endpoint (docs/wandb.md).
 extern const ErrorStyle kGraphqlErrors;
 HttpResponse HandleGraphql(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
@@ -125,6 +138,7 @@ class Api {
  private:
   std::unique_ptr<graphql::Md5Indexer> md5_indexer_;  // subscribed to upload_events_
   std::unique_ptr<AuditLog> audit_;
+  WebSessions sessions_;
   UploadEvents upload_events_;
   Services services_;
   Router router_;

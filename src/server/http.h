@@ -36,6 +36,11 @@ struct HttpRequest {
   std::string host;             // Host, "" when absent (for URLs handed to W&B clients)
   std::string forwarded_proto;  // X-Forwarded-Proto, "" when absent
   std::string peer;             // the client's address (for the audit log), "" when unknown
+  // The web UI (sessions.h): Cookie and X-Cairn-Csrf ("" when absent), and
+  // whether the connection is TLS.
+  std::string cookie;
+  std::string csrf;
+  bool tls = false;
 };
 
 struct HttpResponse {

@@ -128,7 +128,12 @@ void Call::Fail(int status, std::string_view code, std::string_view message) {
 }
 
 Router::Router(std::vector<Route> routes) : routes_(std::move(routes)) {
-  for (const Route& r : routes_) CheckRoute(r);
+  bool pages = false;
+  for (const Route& r : routes_) {
+    CheckRoute(r);
+    if (pages && !r.options.page) BadTable(r, "web UI pages (RouteOptions::page) must come after every other route");
+    pages = pages || r.options.page;
+  }
 }
 
 Call Router::Begin(const Services& services, const HttpRequest& request) const {
@@ -141,6 +146,7 @@ Call Router::Begin(const Services& services, const HttpRequest& request) const {
   std::vector<std::string_view> allowed;
   const Route* matched_path = nullptr;
   for (const Route& route : routes_) {
+    if (route.options.page && matched_path != nullptr && !matched_path->options.page) break;
     std::optional<PathParams> params = MatchPath(route.pattern, path);
     if (!params) continue;
     if (matched_path == nullptr) matched_path = &route;
@@ -182,7 +188,21 @@ Call Router::Begin(const Services& services, const HttpRequest& request) const {
 bool Router::Authenticate(const Services& services, Call& call) const {
   const RouteOptions& options = call.route->options;
   if (options.auth == AuthPolicy::kNone) return true;
-  StatusOr<Principal> who = services.auth->Authenticate(call.request.authorization);
+  // A browser's session cookie (sessions.h) stands in for the key when the
+  // request carries no Authorization header.
+  StatusOr<Principal> who = UnauthenticatedError("");
+  StatusOr<std::optional<BrowserSession>> session = std::optional<BrowserSession>();
+  if (call.request.authorization.empty() && services.sessions != nullptr) {
+    session = services.sessions->Resolve(call.request);
+  }
+  if (!session.ok()) {
+    who = session.status();
+  } else if (session->has_value()) {
+    who = (*session)->principal;
+    call.session = *std::move(*session);
+  } else {
+    who = services.auth->Authenticate(call.request.authorization);
+  }
   if (!who.ok()) {
     const bool refused = who.status().code() == StatusCode::kUnauthenticated;
     if (refused && !call.request.authorization.empty() && services.audit != nullptr) {

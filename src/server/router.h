@@ -8,7 +8,9 @@
 //      method: 405 with Allow (the methods of the matching routes, in table
 //      order).
 //   2. Authenticate (RouteOptions::auth): 401 for a missing or unknown key,
-//      403 when the route is the admin's only.
+//      403 when the route is the admin's only. Without an Authorization
+//      header, a web UI session cookie (sessions.h) may stand in for the key
+//      (403 for a state-changing request without its CSRF header).
 //   3. Run scope (RouteOptions::access): the query is parsed, the {entity},
 //      {project}, {run} and {path...} parameters are percent-decoded and
 //      validated (400), then the key's access to the entity is checked (403).
@@ -40,6 +42,7 @@
 
 #include "server/auth.h"
 #include "server/http.h"
+#include "server/sessions.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
 
@@ -92,6 +95,9 @@ struct RouteOptions {
   // (downloads), not one per call.
   std::string_view audit;
   bool audit_summary = false;
+  // A web UI page (listed after every API route): it matches only a path
+  // that no other route matched, so "GET /graphql" stays a 405.
+  bool page = false;
 };
 
 // begin: see step 4. May leave the Call without an answer only on a body route.
@@ -132,6 +138,8 @@ struct Call {
   // The path parameters as matched, still percent-encoded.
   std::vector<std::pair<std::string_view, std::string>> params;
   Principal principal;  // after step 2 (empty for AuthPolicy::kNone)
+  // After step 2, when a browser's session cookie authenticated the call.
+  std::optional<BrowserSession> session;
   QueryParams query;    // after step 3 (run-scoped routes only)
   RunKey run;           // after step 3, or set by the handler
   std::string name;     // file name, decoded and validated ({path...})

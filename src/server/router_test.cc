@@ -50,6 +50,22 @@ TEST(RouterTest, TableIsCheckedAtStartup) {
   EXPECT_DEATH(Router(std::vector<Route>{{"GET", "/a"}}), "needs begin");
   EXPECT_DEATH(Router({{"PUT", "/a", nullptr, nullptr, {.body = BodyKind::kJson}}}), "needs finish");
   EXPECT_DEATH(Router({{"GET", "/a", answer, nullptr, {.access = EntityAccess::kRead}}}), "entity");
+  EXPECT_DEATH(Router({{"GET", "/{p}", answer, nullptr, {.page = true}}, {"GET", "/a", answer}}), "must come after");
+}
+
+// A web UI page route answers only a path no other route matched: a path an
+// API route owns keeps its 405 even when a page pattern matches it too.
+TEST(RouterTest, PageRoutesMatchOnlyPathsNoOtherRouteMatched) {
+  const Router router({
+      {"POST", "/graphql", nullptr, [](const Services&, Call&, const Json&, std::string_view) { return HttpResponse{}; },
+       {.auth = AuthPolicy::kNone, .body = BodyKind::kJson}},
+      {"GET", "/{page}", [](const Services&, Call& c) { c.Answer(HttpResponse{.status = 299}); }, nullptr,
+       {.auth = AuthPolicy::kNone, .page = true}},
+  });
+  const Services none;
+  EXPECT_EQ(router.Begin(none, {.method = "GET", .target = "/graphql"}).response->status, 405);
+  EXPECT_EQ(router.Begin(none, {.method = "GET", .target = "/alice"}).response->status, 299);
+  EXPECT_EQ(router.Begin(none, {.method = "PUT", .target = "/alice"}).response->status, 405);
 }
 
 TEST(RouterTest, OneLinePerRouteAndTheFirstMatchWins) {

@@ -87,6 +87,14 @@ std::vector<Route> ApiRoutes() {
       {"DELETE", "/api/v1/uploads/{id}", HandleDeleteUpload},
       {"POST", "/api/v1/uploads/{id}/complete", HandleCompleteUpload, nullptr, {.audit = "file.save"}},
       {"PUT", "/api/v1/uploads/{id}/parts/{part}", HandleOpenPart, HandleCommitPart, {.body = kStream}},
+      // The web UI's sessions and summaries (docs/adr/0023-web-ui.md).
+      {"POST", "/api/v1/session", nullptr, HandleSignIn, {.auth = kNoKey, .body = kJson, .body_limit = 4096}},
+      {"GET", "/api/v1/session", HandleGetSession},
+      {"DELETE", "/api/v1/session", HandleSignOut},
+      {"GET", "/api/v1/entities", HandleListEntities},
+      {"GET", "/api/v1/entities/{entity}/projects", HandleListProjects, nullptr, {.access = kRead}},
+      {"GET", "/api/v1/projects/{entity}/{project}/runs", HandleRunSummaries, nullptr, {.access = kRead}},
+      {"GET", "/api/v1/runs/{entity}/{project}/{run}/tree", HandleFileTree, nullptr, {.access = kRead}},
       // The W&B-compatible endpoint (docs/wandb.md).
       {"POST",
        "/graphql",
@@ -95,6 +103,15 @@ std::vector<Route> ApiRoutes() {
        {.body = kJson,
         .errors = &kGraphqlErrors,
         .usage = "POST the query as JSON {\"query\": \"...\", \"variables\": {...}} to /graphql"}},
+      // The web UI: its assets, and its pages (last: they match only paths no
+      // route above matched; each answers the same index.html).
+      {"GET", "/assets/{file}", HandleWebAsset, nullptr, {.auth = kNoKey, .page = true}},
+      {"GET", "/", HandleWebPage, nullptr, {.auth = kNoKey, .page = true}},
+      {"GET", "/~/{page}", HandleWebPage, nullptr, {.auth = kNoKey, .page = true}},
+      {"GET", "/{entity}", HandleWebPage, nullptr, {.auth = kNoKey, .page = true}},
+      {"GET", "/{entity}/{project}", HandleWebPage, nullptr, {.auth = kNoKey, .page = true}},
+      {"GET", "/{entity}/{project}/runs/{run}", HandleWebPage, nullptr, {.auth = kNoKey, .page = true}},
+      {"GET", "/{entity}/{project}/runs/{run}/files/{path...}", HandleWebPage, nullptr, {.auth = kNoKey, .page = true}},
   };
 }
 
@@ -102,6 +119,7 @@ Api::Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, B
          std::chrono::seconds presign_ttl, UploadSessions* uploads, std::chrono::seconds run_stale_after)
     : md5_indexer_(std::make_unique<graphql::Md5Indexer>(metadata, blobs)),
       audit_(std::make_unique<AuditLog>(metadata)),
+      sessions_(metadata, auth),
       services_{.metadata = metadata,
                 .blobs = blobs,
                 .auth = auth,
@@ -111,7 +129,8 @@ Api::Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, B
                 .run_stale_after = run_stale_after,
                 .upload_events = &upload_events_,
                 .md5_indexer = md5_indexer_.get(),
-                .audit = audit_.get()},
+                .audit = audit_.get(),
+                .sessions = &sessions_},
       router_(ApiRoutes()) {
   upload_events_.Subscribe(md5_indexer_.get());
 }

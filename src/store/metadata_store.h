@@ -61,6 +61,32 @@ struct FileVersionRecord {
   long long created_ms = 0;
 };
 
+// A signed-in browser session (docs/adr/0023-web-ui.md), stored by the
+// SHA-256 of its token only, so that every server replica sharing the store
+// knows it and a leaked database holds no usable token.
+struct SessionRecord {
+  std::string token_hash;  // lowercase hex SHA-256 of the session token
+  // Who signed in: "key:<SHA-256 of the API key>" (the key is checked again
+  // on every request, so revoking it ends its sessions); other forms
+  // ("user:<name>") belong to the accounts work.
+  std::string subject;
+  long long created_ms = 0;
+  long long expires_ms = 0;  // FindSession ignores the session from then on
+};
+
+// A run with what the web UI lists beside it: its files (latest versions).
+struct RunSummary {
+  RunRecord run;
+  std::int64_t files = 0;   // distinct file names
+  std::uint64_t bytes = 0;  // sum of the latest versions' sizes
+};
+
+// A file's latest version and how many versions it has.
+struct FileSummary {
+  FileVersionRecord latest;
+  std::int64_t versions = 0;
+};
+
 // One blob that file versions refer to (MetadataStore::ListBlobReferences).
 struct BlobReference {
   std::string sha256;
@@ -167,6 +193,25 @@ class MetadataStore : public AccountStore {
   // project stay). Returns how many versions were deleted. kNotFound naming
   // the missing part when the run does not exist.
   virtual StatusOr<std::int64_t> DeleteRun(const RunKey& run) = 0;
+
+  // --- For the web UI (docs/adr/0023-web-ui.md) ---
+  // Every entity, by name (bytewise).
+  virtual StatusOr<std::vector<std::string>> ListEntities() = 0;
+  // Runs of a project, newest first (created, then run id descending), whose
+  // id contains `id_contains` (every run when empty), with their file counts
+  // and sizes. `cursor` is opaque ("" for the first page). kNotFound naming
+  // the entity or project when missing.
+  virtual StatusOr<Page<RunSummary>> SummarizeRuns(const std::string& entity, const std::string& project,
+                                                   const std::string& id_contains, const std::string& cursor,
+                                                   int limit) = 0;
+  // Every file of a run (its latest version and version count), by name, in
+  // one consistent read. kNotFound naming what is missing.
+  virtual StatusOr<std::vector<FileSummary>> SummarizeFiles(const RunKey& run) = 0;
+  // Sessions. PutSession: kAlreadyExists on a duplicate hash. FindSession:
+  // nullopt when unknown or expired at `now_ms`. DeleteSession: idempotent.
+  virtual Status PutSession(const SessionRecord& session) = 0;
+  virtual StatusOr<std::optional<SessionRecord>> FindSession(const std::string& token_hash, long long now_ms) = 0;
+  virtual Status DeleteSession(const std::string& token_hash) = 0;
 
   // The base64 MD5 of blob `sha256` (for W&B clients), when recorded; nullopt
   // otherwise. Recording is idempotent: the first value stays (every caller

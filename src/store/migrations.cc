@@ -275,6 +275,28 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_by_time ON audit_log (time_ms);
 CREATE INDEX audit_log_by_entity ON audit_log (entity, time_ms);
 )sql"},
+    // 15: browser sessions of the web UI (docs/adr/0023-web-ui.md), by the
+    // SHA-256 of the token. (15-16 are the web UI's; 5-14 the accounts work's.)
+    {15,
+     R"sql(
+CREATE TABLE web_sessions (
+  token_hash TEXT PRIMARY KEY,
+  subject    TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
+     R"sql(
+CREATE TABLE web_sessions (
+  token_hash TEXT PRIMARY KEY,
+  subject    TEXT NOT NULL,
+  created_ms BIGINT NOT NULL,
+  expires_ms BIGINT NOT NULL
+);
+)sql"},
+    // 16: the web UI lists a project's runs newest first.
+    {16, "CREATE INDEX runs_by_created_desc ON runs (project_id, created_ms DESC, run_id DESC);",
+     "CREATE INDEX runs_by_created_desc ON runs (project_id, created_ms DESC, run_id DESC);"},
 };
 
 // Valid in both dialects (SQLite accepts BIGINT as an integer type).

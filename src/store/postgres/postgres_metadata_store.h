@@ -104,6 +104,15 @@ class PostgresMetadataStore final : public MetadataStore {
   StatusOr<std::vector<AuditEvent>> ListAudit(const std::string& entity, long long since_ms, int limit) override;
   StatusOr<std::optional<std::uint64_t>> FindEntityBlob(const std::string& entity,
                                                         const std::string& sha256) override;
+  // The web UI's reads and sessions (postgres_metadata_store.cc).
+  StatusOr<std::vector<std::string>> ListEntities() override;
+  StatusOr<Page<RunSummary>> SummarizeRuns(const std::string& entity, const std::string& project,
+                                           const std::string& id_contains, const std::string& cursor,
+                                           int limit) override;
+  StatusOr<std::vector<FileSummary>> SummarizeFiles(const RunKey& run) override;
+  Status PutSession(const SessionRecord& session) override;
+  StatusOr<std::optional<SessionRecord>> FindSession(const std::string& token_hash, long long now_ms) override;
+  Status DeleteSession(const std::string& token_hash) override;
   StatusOr<std::optional<std::string>> GetBlobMd5(const std::string& sha256) override;
   Status PutBlobMd5(const std::string& sha256, const std::string& md5_base64) override;
 

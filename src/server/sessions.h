@@ -1,0 +1,78 @@
+// Browser sessions of the web UI (docs/adr/0023-web-ui.md; private to
+// src/server; free of Boost).
+//
+// Signing in (POST /api/v1/session) checks a credential and stores a new
+// session in the MetadataStore, by the SHA-256 of its random token only, so
+// every replica sharing the store knows it. The browser holds the token in a
+// cookie (HttpOnly, SameSite=Strict, Secure under TLS); JavaScript never sees
+// it. A session names its subject, not a principal: "key:<key hash>" is
+// resolved again on every request, so revoking the key ends the session.
+// Accounts add "user:<name>" subjects (a password check) without changing
+// the cookie, the store or the CSRF rule.
+//
+// CSRF: a request authenticated by the cookie whose method changes state
+// (anything but GET/HEAD) must carry X-Cairn-Csrf with the session's CSRF
+// token, which only a page of this origin can read (GET /api/v1/session).
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "cairn/status.h"
+#include "server/auth.h"
+#include "server/http.h"
+#include "store/metadata_store.h"
+
+namespace cairn::internal {
+
+inline constexpr std::string_view kSessionCookie = "cairn_session";
+
+// A signed-in browser, as one request sees it.
+struct BrowserSession {
+  Principal principal;
+  std::string subject;     // "key:<hash>"
+  std::string csrf;        // what X-Cairn-Csrf must carry
+  std::string token_hash;  // the stored key of the session
+};
+
+class WebSessions {
+ public:
+  // Both must outlive this. Sessions last `ttl` from sign-in.
+  WebSessions(MetadataStore* metadata, const Authenticator* auth,
+              std::chrono::seconds ttl = std::chrono::hours(12))
+      : metadata_(metadata), auth_(auth), ttl_(ttl) {}
+
+  // A new session for the holder of API key `key`: the session and its token
+  // (for the cookie). kUnauthenticated for an unknown key. Thread-safe.
+  StatusOr<std::pair<BrowserSession, std::string>> StartWithKey(std::string_view key) const;
+
+  // The session named by the request's cookie: nullopt when it carries no
+  // session cookie; kUnauthenticated when the session is unknown or expired
+  // or its key is gone; kPermissionDenied when the method changes state and
+  // X-Cairn-Csrf is missing or wrong. Thread-safe.
+  StatusOr<std::optional<BrowserSession>> Resolve(const HttpRequest& request) const;
+
+  // Deletes the session (idempotent).
+  Status End(const BrowserSession& session) const;
+
+  // The Set-Cookie value that stores `token` (Secure when `secure`), and the
+  // one that clears it.
+  std::string SetCookie(std::string_view token, bool secure) const;
+  static std::string ClearCookie(bool secure);
+
+ private:
+  StatusOr<BrowserSession> FromSubject(std::string subject, std::string_view token) const;
+
+  MetadataStore* metadata_;
+  const Authenticator* auth_;
+  std::chrono::seconds ttl_;
+};
+
+// The value of cookie `name` in a Cookie header, "" when absent.
+std::string_view CookieValue(std::string_view header, std::string_view name);
+// Whether the request came over TLS (or through a proxy that says so).
+bool RequestIsSecure(const HttpRequest& request);
+
+}  // namespace cairn::internal

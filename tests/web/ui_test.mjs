@@ -1,0 +1,255 @@
+// Browser tests of the web UI (docs/adr/0023-web-ui.md) against a real
+// `cairn server`, in headless Debian Chromium. Usage: node ui_test.mjs BUILD
+// Screenshots of every page go to BUILD/web-screenshots/ (CI artifacts).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createKey, createRun, launchBrowser, saveFile, sha256, startServer } from './harness.mjs';
+import { checkSecurity } from './security_checks.mjs';
+import { checkTls } from './tls_checks.mjs';
+
+const build = resolve(process.argv[2] || 'build');
+const shots = join(build, 'web-screenshots');
+mkdirSync(shots, { recursive: true });
+const kXssName = '<img src=x onerror=alert(1)>.txt';
+const kOddName = `données/"q" & it's ü 100%.csv`;
+
+const server = await startServer(build);
+const browser = await launchBrowser();
+const steps = [];
+const step = async (name, fn) => {
+  const t = Date.now();
+  await fn();
+  steps.push(`${name} (${Date.now() - t} ms)`);
+  console.log(`ok - ${name}`);
+};
+
+try {
+  const alice = await createKey(server, 'alice');
+  const bob = await createKey(server, 'bob');
+  await createRun(server, alice, 'alice/mnist/run-1');
+  await createRun(server, alice, 'alice/mnist/run-2');
+  await createRun(server, alice, 'alice/mnist/run-3');
+  await saveFile(server, alice, 'alice/mnist/run-2', 'config.yaml', 'lr: 0.1\nbatch: 32\nepochs: 10\n');
+  await saveFile(server, alice, 'alice/mnist/run-2', 'config.yaml', 'lr: 0.01\nbatch: 32\nepochs: 20\n');
+  await saveFile(server, alice, 'alice/mnist/run-2', 'ckpt/model-0001.pt', Buffer.alloc(70000, 7));
+  await saveFile(server, alice, 'alice/mnist/run-2', 'ckpt/model-0002.pt', Buffer.alloc(90000, 9));
+  await saveFile(server, alice, 'alice/mnist/run-2', 'metrics.json', '{"acc":0.98,"loss":[0.5,0.2]}');
+  await saveFile(server, alice, 'alice/mnist/run-2', kXssName, 'not a script\n');
+  await saveFile(server, alice, 'alice/mnist/run-3', kOddName, 'a,b\n1,2\n');
+  await createRun(server, bob, 'bob/secret/run-b');
+  await saveFile(server, bob, 'bob/secret/run-b', 'bob.txt', 'bob only\n');
+
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1280, height: 800 });
+  const dialogs = [];
+  page.on('dialog', async (d) => { dialogs.push(d.message()); await d.dismiss(); });
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  const ctx = browser.defaultBrowserContext();
+  await ctx.overridePermissions(server.url, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write']);
+  const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`) });
+  const text = (sel) => page.$eval(sel, (el) => el.textContent);
+
+  await step('sign in with an API key', async () => {
+    await page.goto(server.url + '/', { waitUntil: 'networkidle0' });
+    await page.waitForSelector('#key');
+    await shot('signin');
+    await page.type('#key', alice);
+    await page.keyboard.press('Enter');  // keyboard only
+    await page.waitForSelector('#entities');
+    const cookies = await page.cookies();
+    const c = cookies.find((x) => x.name === 'cairn_session');
+    assert.ok(c && c.httpOnly && c.sameSite === 'Strict', 'session cookie HttpOnly + SameSite=Strict');
+    assert.ok(!(await page.evaluate(() => document.cookie)).includes('cairn_session'), 'cookie hidden from JS');
+    assert.equal(await page.evaluate(() => localStorage.length + sessionStorage.length), 0);
+    assert.ok(!page.url().includes(alice));
+    await shot('entities');
+  });
+
+  await step('walk entity -> project -> run -> file', async () => {
+    const entities = await page.$$eval('#entities a', (as) => as.map((a) => a.textContent));
+    assert.deepEqual(entities, ['alice'], 'an entity key sees its own entity only');
+    await page.click('#entities a');
+    await page.waitForSelector('#projects a');
+    await shot('projects');
+    await page.click('#projects a');
+    await page.waitForSelector('#runs tbody tr');
+    const runs = await page.$$eval('#runs tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+    assert.deepEqual(runs, ['run-3', 'run-2', 'run-1'], 'newest first');
+    const files = await page.$eval('#runs tbody tr:nth-child(2)', (tr) => tr.children[4].textContent);
+    assert.equal(files, '5');
+    await page.type('#run-filter', '-1');
+    await page.waitForFunction(() => document.querySelectorAll('#runs tbody tr').length === 1);
+    await shot('runs');
+    await page.$eval('#run-filter', (el) => { el.value = ''; });
+    await page.goto(`${server.url}/alice/mnist/runs/run-2`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('#files tbody tr');
+    await page.click('#files button.toggle');  // open ckpt/
+    await page.waitForFunction(() => document.querySelectorAll('#files tbody tr').length === 6);
+    await shot('run');
+    await page.click('#files a[href$="config.yaml"]');
+    await page.waitForSelector('#versions tbody tr');
+    assert.equal((await page.$$('#versions tbody tr')).length, 2);
+    await page.waitForSelector('#diff');
+    await shot('file');
+  });
+
+  await step('keyboard: Tab reaches a link with a visible focus ring, Enter follows it', async () => {
+    await page.goto(`${server.url}/alice/mnist`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('#runs tbody tr');
+    await page.focus('#run-filter');
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => {
+      const el = document.activeElement;
+      return { text: el.textContent, outline: getComputedStyle(el).outlineStyle };
+    });
+    assert.equal(focused.text, 'run-3');
+    assert.notEqual(focused.outline, 'none', 'focus is visible');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#files tbody tr');
+    assert.ok(page.url().endsWith('/alice/mnist/runs/run-3'));
+  });
+
+  await step('preview and diff', async () => {
+    await page.goto(`${server.url}/alice/mnist/runs/run-2/files/config.yaml`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('#diff');
+    await page.waitForSelector('#preview');
+    assert.match(await text('#preview'), /lr: 0\.01/);
+    const diff = await text('#diff');
+    assert.match(diff, /- lr: 0\.1\n/);
+    assert.match(diff, /\+ lr: 0\.01\n/);
+    assert.match(diff, /\+ epochs: 20/);
+    await page.goto(`${server.url}/alice/mnist/runs/run-2/files/metrics.json`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('#preview');
+    assert.match(await text('#preview'), /"acc": 0\.98/);  // pretty-printed JSON
+  });
+
+  await step('download version 1 and compare its SHA-256', async () => {
+    await page.goto(`${server.url}/alice/mnist/runs/run-2/files/config.yaml`, { waitUntil: 'networkidle0' });
+    const dir = join(server.dir, 'downloads');
+    mkdirSync(dir);
+    const cdp = await page.createCDPSession();
+    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: dir });
+    const want = await page.$eval('#versions tbody tr', (tr) => tr.querySelector('code.sha').textContent);
+    await page.click('#download-1');
+    const file = join(dir, 'config.yaml');
+    for (let i = 0; i < 100 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(readdirSync(dir), ['config.yaml'], 'downloaded with the file name');
+    assert.equal(sha256(readFileSync(file)), want);
+    assert.equal(readFileSync(file, 'utf8'), 'lr: 0.1\nbatch: 32\nepochs: 10\n');
+  });
+
+  await step('copy the restore command and run it', async () => {
+    await page.click('#versions tbody tr:first-child button');  // select version 1
+    await page.waitForFunction(() => document.querySelector('#restore-cli').textContent.includes('--version 1'));
+    await page.click('#restore-cli + button');
+    const cmd = await page.evaluate(() => navigator.clipboard.readText());
+    assert.equal(cmd, await text('#restore-cli'));
+    assert.match(cmd, /^cairn restore config\.yaml --run http:\/\/127\.0\.0\.1:\d+\/alice\/mnist\/runs\/run-2 --version 1$/);
+    assert.match(await text('#restore-py'), /^cairn\.restore\("config\.yaml", run_path="alice\/mnist\/run-2", version=1\)$/);
+    const root = join(server.dir, 'restore');
+    mkdirSync(root);
+    execFileSync('bash', ['-c', cmd], {
+      cwd: root,
+      env: { ...process.env, PATH: `${join(build, 'bin')}:${process.env.PATH}`, CAIRN_BASE_URL: server.url,
+             CAIRN_API_KEY: alice, HOME: server.dir, XDG_CACHE_HOME: join(server.dir, 'cache') },
+      stdio: 'pipe',
+    });
+    assert.equal(readFileSync(join(root, 'config.yaml'), 'utf8'), 'lr: 0.1\nbatch: 32\nepochs: 10\n');
+  });
+
+  await step('a file named like HTML is shown as text, no script runs', async () => {
+    await page.goto(`${server.url}/alice/mnist/runs/run-2`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('#files tbody tr');
+    const names = await page.$$eval('#files a', (as) => as.map((a) => a.textContent));
+    assert.ok(names.includes(kXssName), names.join(','));
+    await page.type('#file-filter', 'onerror');
+    await page.waitForSelector('#match-count');
+    await page.click('#files a');
+    await page.waitForSelector('#preview');
+    assert.equal(await text('h1.filename'), kXssName);
+    assert.equal(await page.$$eval('img', (imgs) => imgs.filter((i) => i.getAttribute('src') === 'x').length), 0);
+    await shot('file-html-name');
+    assert.deepEqual(dialogs, [], 'no alert ran');
+  });
+
+  await step('runs are paginated: 50 a page, Older and Newer', async () => {
+    for (let i = 0; i < 52; i++) await createRun(server, alice, `alice/many/r${String(i).padStart(2, '0')}`);
+    await page.goto(`${server.url}/alice/many`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('#runs tbody tr');
+    const firstPage = await page.$$eval('#runs tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+    assert.equal(firstPage.length, 50);
+    assert.equal(firstPage[0], 'r51');
+    await page.click('#older');
+    await page.waitForFunction(() => document.querySelectorAll('#runs tbody tr').length === 2);
+    const second = await page.$$eval('#runs tbody tr td:first-child', (tds) => tds.map((t) => t.textContent));
+    assert.deepEqual(second, ['r01', 'r00']);
+    assert.ok(await page.$eval('#older', (b) => b.disabled));
+  });
+
+  await step('unicode, quotes, & and % in a name: shown, previewed, restored by the copied command', async () => {
+    await page.goto(`${server.url}/alice/mnist/runs/run-3`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('#files button.toggle');
+    assert.equal(await text('#files button.toggle'), '▸ données/');
+    await page.click('#files button.toggle');
+    await page.waitForSelector('#files a');
+    assert.equal(await text('#files a'), `"q" & it's ü 100%.csv`);
+    await page.click('#files a');
+    await page.waitForSelector('#preview');
+    assert.equal(await text('h1.filename'), kOddName);
+    assert.equal(await text('#preview'), 'a,b\n1,2\n');
+    const root = join(server.dir, 'restore-odd');
+    mkdirSync(root);
+    execFileSync('bash', ['-c', await text('#restore-cli')], { cwd: root, stdio: 'pipe',
+      env: { ...process.env, PATH: `${join(build, 'bin')}:${process.env.PATH}`, CAIRN_BASE_URL: server.url,
+             CAIRN_API_KEY: alice, HOME: server.dir, XDG_CACHE_HOME: join(server.dir, 'cache') } });
+    assert.equal(readFileSync(join(root, kOddName), 'utf8'), 'a,b\n1,2\n');
+  });
+
+  await step('an entity key does not see another entity', async () => {
+    await page.goto(`${server.url}/bob/secret`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('.error');
+    assert.match(await text('.error'), /may not access entity bob/);
+    assert.ok(!(await page.content()).includes('run-b'));
+  });
+
+  await checkSecurity({ build, server, page, step, alice });
+
+  await step('phone-sized window', async () => {
+    await page.setViewport({ width: 390, height: 844 });
+    await page.goto(`${server.url}/alice/mnist/runs/run-2/files/config.yaml`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('#versions');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 1, `no horizontal scroll on a phone (${overflow}px)`);
+    await shot('file-phone');
+    await page.setViewport({ width: 1280, height: 800 });
+  });
+
+  await step('admin creates a key in the keys page', async () => {
+    await page.goto(server.url + '/', { waitUntil: 'networkidle0' });
+    await page.click('#sign-out');
+    await page.waitForSelector('#key');
+    await page.type('#key', server.adminKey);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#entities');
+    const all = await page.$$eval('#entities a', (as) => as.map((a) => a.textContent));
+    assert.deepEqual(all, ['alice', 'bob'], 'the admin sees every entity');
+    await page.click('a[href="/~/keys"]');
+    await page.type('#key-entity', 'carol');
+    await page.click('#create-key button');
+    await page.waitForSelector('#new-key');
+    const key = await text('#new-key');
+    const who = await (await fetch(`${server.url}/api/v1/whoami`, { headers: { Authorization: `Bearer ${key}` } })).json();
+    assert.equal(who.entity, 'carol');
+    await shot('keys');
+  });
+
+  await checkTls({ build, step });
+  assert.deepEqual(pageErrors, [], 'no script errors');
+  console.log(`web UI tests passed: ${steps.length} steps; screenshots in ${shots}`);
+} finally {
+  await browser.close();
+  await server.stop();
+}
