@@ -12,6 +12,9 @@ namespace cairn::internal {
 namespace {
 
 constexpr std::string_view kKeySubject = "key:";
+// A password sign-in: the session holds a user key of its own (issued at
+// sign-in, expiring with the session), revoked when the session ends.
+constexpr std::string_view kUserKeySubject = "userkey:";
 
 // 32 bytes from OpenSSL's CSPRNG, base64url without padding (43 characters).
 StatusOr<std::string> NewToken() {
@@ -46,10 +49,15 @@ std::string_view CookieValue(std::string_view header, std::string_view name) {
 bool RequestIsSecure(const HttpRequest& request) { return request.tls || request.forwarded_proto == "https"; }
 
 StatusOr<BrowserSession> WebSessions::FromSubject(std::string subject, std::string_view token) const {
-  if (!subject.starts_with(kKeySubject)) {
+  std::string_view hash;
+  if (subject.starts_with(kKeySubject)) {
+    hash = std::string_view(subject).substr(kKeySubject.size());
+  } else if (subject.starts_with(kUserKeySubject)) {
+    hash = std::string_view(subject).substr(kUserKeySubject.size());
+  } else {
     return UnauthenticatedError("this session's kind of sign-in is not supported by this server: sign in again");
   }
-  StatusOr<Principal> who = auth_->AuthenticateKeyHash(std::string_view(subject).substr(kKeySubject.size()));
+  StatusOr<Principal> who = auth_->AuthenticateKeyHash(hash);
   if (!who.ok()) {
     if (who.status().code() != StatusCode::kUnauthenticated) return who.status();
     return UnauthenticatedError("the API key of this session was revoked: sign in again");
@@ -63,13 +71,31 @@ StatusOr<BrowserSession> WebSessions::FromSubject(std::string subject, std::stri
 StatusOr<std::pair<BrowserSession, std::string>> WebSessions::StartWithKey(std::string_view key) const {
   key = TrimSpace(key);
   if (key.empty()) return InvalidArgumentError("sign in with an API key: the \"key\" field is empty");
+  return Start(key, kKeySubject);
+}
+
+StatusOr<std::pair<BrowserSession, std::string>> WebSessions::StartWithPassword(std::string_view user,
+                                                                                std::string_view password) const {
+  if (user.empty() || password.empty()) {
+    return InvalidArgumentError("sign in with {\"user\": ..., \"password\": ...}: both must be non-empty");
+  }
+  CAIRN_RETURN_IF_ERROR(auth_->VerifyPassword(user, password).status());
+  const long long expires = NowMs() + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count();
+  StatusOr<Authenticator::IssuedKey> issued =
+      auth_->IssueKey({.user = std::string(user), .expires_ms = expires, .name = "web session"});
+  if (!issued.ok()) return issued.status();
+  return Start(issued->secret, kUserKeySubject);
+}
+
+StatusOr<std::pair<BrowserSession, std::string>> WebSessions::Start(std::string_view key,
+                                                                    std::string_view subject_kind) const {
   StatusOr<Principal> who = auth_->Authenticate("Bearer " + std::string(key));
   if (!who.ok()) return who.status();
   StatusOr<std::string> token = NewToken();
   if (!token.ok()) return token.status();
   const long long now = NowMs();
   SessionRecord record{.token_hash = Sha256Hex(*token),
-                       .subject = std::string(kKeySubject) + Sha256Hex(key),
+                       .subject = std::string(subject_kind) + Sha256Hex(key),
                        .created_ms = now,
                        .expires_ms = now + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count()};
   CAIRN_RETURN_IF_ERROR(metadata_->PutSession(record));
@@ -98,7 +124,14 @@ StatusOr<std::optional<BrowserSession>> WebSessions::Resolve(const HttpRequest& 
   return std::optional<BrowserSession>(*std::move(session));
 }
 
-Status WebSessions::End(const BrowserSession& session) const { return metadata_->DeleteSession(session.token_hash); }
+Status WebSessions::End(const BrowserSession& session) const {
+  CAIRN_RETURN_IF_ERROR(metadata_->DeleteSession(session.token_hash));
+  // A password sign-in's own key ends with it (a key signed in with stays).
+  if (session.subject.starts_with(kUserKeySubject) && !session.principal.key_id.empty()) {
+    return metadata_->RevokeKey(session.principal.key_id, NowMs()).status();
+  }
+  return OkStatus();
+}
 
 std::string WebSessions::SetCookie(std::string_view token, bool secure) const {
   return std::string(kSessionCookie) + "=" + std::string(token) + "; Path=/; Max-Age=" + std::to_string(ttl_.count()) +

@@ -32,7 +32,7 @@ inline constexpr std::string_view kSessionCookie = "cairn_session";
 // A signed-in browser, as one request sees it.
 struct BrowserSession {
   Principal principal;
-  std::string subject;     // "key:<hash>"
+  std::string subject;     // "key:<hash>", or "userkey:<hash>" (a password sign-in's own key)
   std::string csrf;        // what X-Cairn-Csrf must carry
   std::string token_hash;  // the stored key of the session
 };
@@ -47,6 +47,12 @@ class WebSessions {
   // A new session for the holder of API key `key`: the session and its token
   // (for the cookie). kUnauthenticated for an unknown key. Thread-safe.
   StatusOr<std::pair<BrowserSession, std::string>> StartWithKey(std::string_view key) const;
+  // A new session for user `user` with `password` (Authenticator::VerifyPassword):
+  // the session gets a user key of its own named "web session", expiring with
+  // it and revoked by End(). kUnauthenticated, the same for an unknown user
+  // and a wrong password. Thread-safe.
+  StatusOr<std::pair<BrowserSession, std::string>> StartWithPassword(std::string_view user,
+                                                                     std::string_view password) const;
 
   // The session named by the request's cookie: nullopt when it carries no
   // session cookie; kUnauthenticated when the session is unknown or expired
@@ -54,7 +60,7 @@ class WebSessions {
   // X-Cairn-Csrf is missing or wrong. Thread-safe.
   StatusOr<std::optional<BrowserSession>> Resolve(const HttpRequest& request) const;
 
-  // Deletes the session (idempotent).
+  // Deletes the session (idempotent), and revokes the key of a password sign-in.
   Status End(const BrowserSession& session) const;
 
   // The Set-Cookie value that stores `token` (Secure when `secure`), and the
@@ -63,6 +69,8 @@ class WebSessions {
   static std::string ClearCookie(bool secure);
 
  private:
+  // Stores a session for `key` (already valid) under subject `subject_kind` + its hash.
+  StatusOr<std::pair<BrowserSession, std::string>> Start(std::string_view key, std::string_view subject_kind) const;
   StatusOr<BrowserSession> FromSubject(std::string subject, std::string_view token) const;
 
   MetadataStore* metadata_;

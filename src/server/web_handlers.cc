@@ -1,6 +1,8 @@
 // The web UI (docs/adr/0023-web-ui.md): its pages and assets, browser
 // sessions, and the summaries its pages read in one request each
 // (docs/http-api.md, "Web UI").
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
@@ -72,15 +74,22 @@ HttpResponse HandleSignIn(const Services& s, Call& call, const Json& body, std::
   if (call.request.csrf.empty()) {
     return ErrorResponse(403, "permission_denied", "sign-in needs an X-Cairn-Csrf header (any value)");
   }
+  StatusOr<std::pair<BrowserSession, std::string>> started = InternalError("unset");
   if (body.contains("user") || body.contains("password")) {
-    return ErrorResponse(501, "not_implemented",
-                         "this server signs in with an API key only: send {\"key\": \"<API key>\"}");
+    const auto user = body.find("user");
+    const auto password = body.find("password");
+    if (user == body.end() || !user->is_string() || password == body.end() || !password->is_string()) {
+      return ErrorResponse(400, "invalid_argument", "send {\"user\": \"NAME\", \"password\": \"...\"} to sign in");
+    }
+    started = s.sessions->StartWithPassword(user->get<std::string>(), password->get<std::string>());
+  } else {
+    const auto key = body.find("key");
+    if (key == body.end() || !key->is_string()) {
+      return ErrorResponse(400, "invalid_argument",
+                           "send {\"key\": \"<API key>\"} or {\"user\": ..., \"password\": ...} to sign in");
+    }
+    started = s.sessions->StartWithKey(key->get<std::string>());
   }
-  const auto key = body.find("key");
-  if (key == body.end() || !key->is_string()) {
-    return ErrorResponse(400, "invalid_argument", "send {\"key\": \"<API key>\"} to sign in");
-  }
-  StatusOr<std::pair<BrowserSession, std::string>> started = s.sessions->StartWithKey(key->get<std::string>());
   if (!started.ok()) return StatusResponse(started.status());
   const auto& [session, token] = *started;
   HttpResponse r = JsonResponse(200, SessionJson(session.principal, session));
@@ -111,7 +120,14 @@ void HandleListEntities(const Services& s, Call& call) {
     if (!all.ok()) return call.Fail(all.status());
     for (std::string& n : *all) names.push_back(std::move(n));
   } else {
-    names.push_back(call.principal.entity);
+    // Its own entity, then every team it has a role in (Principal::roles).
+    std::vector<std::string> seen{call.principal.entity};
+    for (const auto& [entity, role] : call.principal.roles) {
+      if (std::find(seen.begin(), seen.end(), entity) == seen.end()) seen.push_back(entity);
+    }
+    for (std::string& n : seen) {
+      if (!n.empty()) names.push_back(std::move(n));
+    }
   }
   call.Answer(JsonResponse(200, Json{{"entities", std::move(names)}}));
 }

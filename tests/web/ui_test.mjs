@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createKey, createRun, launchBrowser, saveFile, sha256, startServer } from './harness.mjs';
+import { api, createKey, createRun, launchBrowser, saveFile, sha256, startServer } from './harness.mjs';
 import { checkSecurity } from './security_checks.mjs';
 import { checkTls } from './tls_checks.mjs';
 
@@ -215,6 +215,50 @@ try {
     assert.ok(!(await page.content()).includes('run-b'));
   });
 
+  await step('a team viewer signs in with user + password: sees the team, not another team', async () => {
+    const admin = (method, path, body) => api(server.url, server.adminKey, method, path, JSON.stringify(body));
+    await admin('POST', '/api/v1/users', { name: 'dana', password: 'dana-pass-1234' });
+    await admin('POST', '/api/v1/teams', { name: 'vision' });
+    await admin('POST', '/api/v1/teams', { name: 'audio' });
+    await admin('PUT', '/api/v1/teams/vision/members/dana', { role: 'viewer' });
+    const vision = await createKey(server, 'vision');
+    const audio = await createKey(server, 'audio');
+    await createRun(server, vision, 'vision/det/run-v');
+    await saveFile(server, vision, 'vision/det/run-v', 'v.txt', 'vision\n');
+    await createRun(server, audio, 'audio/asr/run-a');
+    const ctx2 = await browser.createBrowserContext();
+    const p2 = await ctx2.newPage();
+    try {
+      await p2.goto(server.url + '/', { waitUntil: 'networkidle0' });
+      await p2.type('#user', 'dana');
+      await p2.type('#password', 'wrong-password');
+      await p2.click('#signin-user button');
+      await p2.waitForSelector('#signin-user .error');
+      await p2.$eval('#password', (el) => { el.value = ''; });
+      await p2.type('#password', 'dana-pass-1234');
+      await p2.click('#signin-user button');
+      await p2.waitForSelector('#entities');
+      const seen = await p2.$$eval('#entities a', (as) => as.map((a) => a.textContent));
+      assert.ok(seen.includes('vision') && !seen.includes('audio'), `dana sees ${seen}`);
+      await p2.goto(`${server.url}/vision/det/runs/run-v`, { waitUntil: 'networkidle0' });
+      await p2.waitForFunction(() => document.body.textContent.includes('v.txt'));
+      await p2.goto(`${server.url}/audio/asr`, { waitUntil: 'networkidle0' });
+      await p2.waitForSelector('.error');
+      assert.ok(!(await p2.content()).includes('run-a'));
+      const cookie = (await p2.cookies()).find((c) => c.name === 'cairn_session');
+      await p2.goto(server.url + '/', { waitUntil: 'networkidle0' });
+      await p2.click('#sign-out');
+      await p2.waitForSelector('#user');
+      const after = await fetch(`${server.url}/api/v1/session`, { headers: { Cookie: `cairn_session=${cookie.value}` } });
+      assert.equal(after.status, 401, 'the signed-out session is gone');
+      const keys = await api(server.url, server.adminKey, 'GET', '/api/v1/keys');
+      const web = (keys.keys || keys).filter((k) => k.name === 'web session');
+      assert.ok(web.length === 1 && web[0].revoked_at, `the session's own key is revoked: ${JSON.stringify(web)}`);
+    } finally {
+      await ctx2.close();
+    }
+  });
+
   await checkSecurity({ build, server, page, step, alice });
 
   await step('phone-sized window', async () => {
@@ -235,7 +279,7 @@ try {
     await page.keyboard.press('Enter');
     await page.waitForSelector('#entities');
     const all = await page.$$eval('#entities a', (as) => as.map((a) => a.textContent));
-    assert.deepEqual(all, ['alice', 'bob'], 'the admin sees every entity');
+    assert.deepEqual(all, ['alice', 'audio', 'bob', 'vision'], 'the admin sees every entity');
     await page.click('a[href="/~/keys"]');
     await page.type('#key-entity', 'carol');
     await page.click('#create-key button');
