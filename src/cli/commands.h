@@ -46,9 +46,14 @@ struct StoreFlags {
 StatusOr<std::shared_ptr<internal::Client>> Connect(const Global& g);
 StatusOr<internal::RunPath> ResolveRun(internal::Client& client, const std::string& run);
 
+// `cairn server`'s operations flags (docs/operations.md).
+struct ServerOpsFlags {
+  std::string log_format = "text";    // --log-format text|json
+  bool metrics_key_required = false;  // --metrics-key-required
+};
 int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
            const std::string& blobs_url, bool s3_presign, const std::string& tls_cert,
-           const std::string& tls_key);
+           const std::string& tls_key, const ServerOpsFlags& ops = {});
 int Login(const Global& g, std::optional<std::string> key);
 int KeysCreate(const Global& g, const std::string& entity, bool read_only);
 // save_command.cc: uploads files, directories (recursively) and quoted globs

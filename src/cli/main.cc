@@ -84,6 +84,15 @@ int main(int argc, char** argv) {
   server->add_option("--tls-key", tls_key, "The PEM private key of --tls-cert (unencrypted; keep it mode 0600)")
       ->check(CLI::ExistingFile);
 
+  ServerOpsFlags server_ops;
+  server->add_option("--log-format", server_ops.log_format,
+                     "Log lines as text (for people) or json (one object per line, an access line per request "
+                     "with its route template, status, bytes, duration and key id; for log pipelines)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  server->add_flag("--metrics-key-required", server_ops.metrics_key_required,
+                   "GET /metrics needs a valid API key (default: open; it shows no names and no keys)");
+
   std::optional<std::string> login_key;
   auto* login = app.add_subcommand("login", "Store an API key in ~/.netrc (mode 0600) for the server");
   login->add_option("key", login_key,
@@ -199,7 +208,7 @@ int main(int argc, char** argv) {
 
   HideDbPassword(argc, argv, db_url);
   HideDbPassword(argc, argv, store_flags.db_url);
-  if (*server) return Server(data_dir, listen, threads, db_url, blobs_url, s3_presign, tls_cert, tls_key);
+  if (*server) return Server(data_dir, listen, threads, db_url, blobs_url, s3_presign, tls_cert, tls_key, server_ops);
   if (*login) {
     if (login_key) {
       HideFromArgv(argc, argv, *login_key);

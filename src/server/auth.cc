@@ -158,7 +158,7 @@ StatusOr<Principal> Authenticator::Authenticate(std::string_view authorization) 
   if (key.empty()) return UnauthenticatedError("the API key is empty: " + std::string(kHowToGetKey));
   const std::string hash = Sha256Hex(key);
   if (CRYPTO_memcmp(hash.data(), admin_key_hash_.data(), hash.size()) == 0) {
-    return Principal{.entity = "", .admin = true, .read_only = false};
+    return Principal{.entity = "", .admin = true, .read_only = false, .key_id = "admin"};
   }
   // Looked up by hash, so the lookup's timing says nothing about the key.
   StatusOr<std::optional<KeyRecord>> record = metadata_->FindKey(hash);
@@ -167,7 +167,8 @@ StatusOr<Principal> Authenticator::Authenticate(std::string_view authorization) 
     return UnauthenticatedError("the API key is not known to this server: " + std::string(kHowToGetKey));
   }
   const KeyRecord& r = **record;
-  return Principal{.entity = r.admin ? "" : r.entity, .admin = r.admin, .read_only = r.read_only};
+  return Principal{
+      .entity = r.admin ? "" : r.entity, .admin = r.admin, .read_only = r.read_only, .key_id = hash.substr(0, 12)};
 }
 
 Status Authenticator::CheckAccess(const Principal& who, std::string_view entity, bool write) {

@@ -25,6 +25,9 @@ struct Principal {
   std::string entity;  // the one entity the key may touch; empty for admin keys
   bool admin = false;  // may touch every entity and create keys
   bool read_only = false;
+  // For logs: "admin", or the first 12 hex digits of the key's SHA-256 (not
+  // the key; enough to tell keys apart). Empty when no key was given.
+  std::string key_id;
 };
 
 class Authenticator {

@@ -34,6 +34,7 @@ namespace cairn::internal {
 namespace graphql {
 class Md5Indexer;
 }
+class Ops;  // ops.h
 
 // What the handlers work with; everything outlives the Api.
 struct Services {
@@ -53,6 +54,8 @@ struct Services {
   // The W&B endpoint waits for a blob this indexer is hashing rather than
   // reading it twice (graphql_handler.cc only).
   graphql::Md5Indexer* md5_indexer = nullptr;
+  // Metrics, readiness and their options (ops.h); null: /metrics answers 404.
+  Ops* ops = nullptr;
 };
 
 // The route table: every route the server answers, in one place (routes.cc).
@@ -81,6 +84,10 @@ void HandleDeleteUpload(const Services& s, Call& call);
 void HandleCompleteUpload(const Services& s, Call& call);
 void HandleOpenPart(const Services& s, Call& call);
 HttpResponse HandleCommitPart(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+// ops_handlers.cc: watching the server (docs/operations.md).
+void HandleMetrics(const Services& s, Call& call);
+void HandleHealthz(const Services& s, Call& call);
+void HandleReadyz(const Services& s, Call& call);
 // graphql_handler.cc: the W&B-compatible endpoint (docs/wandb.md).
 extern const ErrorStyle kGraphqlErrors;
 HttpResponse HandleGraphql(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
@@ -94,7 +101,7 @@ class Api {
   // clients, docs/wandb.md) is computed by a background thread the Api owns.
   Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, BlobUrlSigner* url_signer = nullptr,
       std::chrono::seconds presign_ttl = std::chrono::seconds(300), UploadSessions* uploads = nullptr,
-      std::chrono::seconds run_stale_after = std::chrono::seconds(60));
+      std::chrono::seconds run_stale_after = std::chrono::seconds(60), Ops* ops = nullptr);
   ~Api();
 
   Call Begin(const HttpRequest& request) const { return router_.Begin(services_, request); }

@@ -10,6 +10,7 @@
 
 #include "server/graphql/blob_md5.h"
 #include "server/handlers.h"
+#include "server/ops.h"
 
 namespace cairn::internal {
 
@@ -23,6 +24,10 @@ std::vector<Route> ApiRoutes() {
   return {
       {"GET", "/api/v1/health", HandleHealth, nullptr, {.auth = kNoKey}},
       {"GET", "/api/v1/whoami", HandleWhoami},
+      // Watching the server (docs/operations.md); /metrics checks a key itself with --metrics-key-required.
+      {"GET", "/metrics", HandleMetrics, nullptr, {.auth = kNoKey}},
+      {"GET", "/healthz", HandleHealthz, nullptr, {.auth = kNoKey}},
+      {"GET", "/readyz", HandleReadyz, nullptr, {.auth = kNoKey}},
       {"POST",
        "/api/v1/keys",
        nullptr,
@@ -69,7 +74,7 @@ std::vector<Route> ApiRoutes() {
 }
 
 Api::Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, BlobUrlSigner* url_signer,
-         std::chrono::seconds presign_ttl, UploadSessions* uploads, std::chrono::seconds run_stale_after)
+         std::chrono::seconds presign_ttl, UploadSessions* uploads, std::chrono::seconds run_stale_after, Ops* ops)
     : md5_indexer_(std::make_unique<graphql::Md5Indexer>(metadata, blobs)),
       services_{.metadata = metadata,
                 .blobs = blobs,
@@ -79,9 +84,16 @@ Api::Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, B
                 .uploads = uploads,
                 .run_stale_after = run_stale_after,
                 .upload_events = &upload_events_,
-                .md5_indexer = md5_indexer_.get()},
+                .md5_indexer = md5_indexer_.get(),
+                .ops = ops},
       router_(ApiRoutes()) {
   upload_events_.Subscribe(md5_indexer_.get());
+  if (ops != nullptr) {
+    graphql::Md5Indexer* indexer = md5_indexer_.get();
+    ops->registry().AddGaugeFunction("cairn_md5_indexer_queue_length",
+                                     "Committed blobs waiting for (or in) the background MD5 indexer (W&B clients).",
+                                     [indexer] { return static_cast<double>(indexer->QueueLength()); });
+  }
 }
 
 Api::~Api() = default;

@@ -51,6 +51,13 @@ class AuthzMatrix : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   static void TearDownTestSuite() {
+    // Every key and credential this suite presented (valid, wrong, malformed)
+    // must be absent from every line of the server's log.
+    const std::string log = server_->log();
+    for (const std::string& key : keys_) {
+      if (!key.empty() && log.find(key) != std::string::npos) ADD_FAILURE() << "a key appears in the server log";
+    }
+    if (log.find("YWxpY2U6c2VjcmV0") != std::string::npos) ADD_FAILURE() << "Basic credentials in the server log";
     delete server_;
     delete tmp_;
   }

@@ -1,0 +1,173 @@
+// Decorators that time every call of a MetadataStore or BlobStore and report
+// it to a StoreObserver (the server's metrics), without the backends or the
+// handlers knowing (docs/adr/0022-operations.md). Header-only: each method is
+// a forwarding line.
+//
+// What is measured: the call itself. A BlobWriter's Append/Commit and a
+// BlobReader's Read are reported per call as "writer_append",
+// "writer_commit" and "reader_read"; the optional capabilities
+// (LocalFileAdopter, LocalFileRange, BlobUrlSigner) keep working through the
+// decorator: the adopter is forwarded (or declines when the inner store has
+// none), readers are handed out unwrapped so that sendfile(2) still applies.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cairn/status.h"
+#include "store/blob_store.h"
+#include "store/metadata_store.h"
+
+namespace cairn::internal {
+
+// Receives one sample per store call. Thread-safe (called from every thread).
+class StoreObserver {
+ public:
+  virtual ~StoreObserver() = default;
+  // `store` is "metadata" or "blob"; `operation` a snake_case method name.
+  virtual void ObserveStoreCall(std::string_view store, std::string_view operation, double seconds,
+                                const Status& status) = 0;
+};
+
+namespace metered_internal {
+
+inline Status StatusOf(const Status& s) { return s; }
+template <typename T>
+Status StatusOf(const StatusOr<T>& s) {
+  return s.status();
+}
+
+// Runs `fn`, reports its duration and Status, returns its result.
+template <typename Fn>
+auto Timed(StoreObserver* observer, std::string_view store, std::string_view op, Fn&& fn) {
+  const auto start = std::chrono::steady_clock::now();
+  auto result = fn();
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  observer->ObserveStoreCall(store, op, took.count(), StatusOf(result));
+  return result;
+}
+
+class MeteredBlobWriter final : public BlobWriter {
+ public:
+  MeteredBlobWriter(std::unique_ptr<BlobWriter> inner, StoreObserver* observer)
+      : inner_(std::move(inner)), observer_(observer) {}
+  Status Append(const void* data, std::size_t n) override {
+    return Timed(observer_, "blob", "writer_append", [&] { return inner_->Append(data, n); });
+  }
+  Status Commit(const std::string& sha256, std::uint64_t size) override {
+    return Timed(observer_, "blob", "writer_commit", [&] { return inner_->Commit(sha256, size); });
+  }
+  void Cancel() override { inner_->Cancel(); }
+  std::uint64_t size() const override { return inner_->size(); }
+
+ private:
+  std::unique_ptr<BlobWriter> inner_;
+  StoreObserver* observer_;
+};
+
+}  // namespace metered_internal
+
+// `inner` and `observer` must outlive the decorator.
+class MeteredBlobStore final : public BlobStore, public LocalFileAdopter {
+ public:
+  MeteredBlobStore(BlobStore* inner, StoreObserver* observer) : inner_(inner), observer_(observer) {}
+
+  StatusOr<std::unique_ptr<BlobWriter>> NewWriter() override {
+    auto w = metered_internal::Timed(observer_, "blob", "new_writer", [&] { return inner_->NewWriter(); });
+    if (!w.ok()) return w;
+    return std::unique_ptr<BlobWriter>(
+        std::make_unique<metered_internal::MeteredBlobWriter>(std::move(*w), observer_));
+  }
+  StatusOr<std::optional<std::uint64_t>> Stat(const std::string& sha256) override {
+    return metered_internal::Timed(observer_, "blob", "stat", [&] { return inner_->Stat(sha256); });
+  }
+  StatusOr<std::unique_ptr<BlobReader>> Open(const std::string& sha256, std::uint64_t offset,
+                                             std::uint64_t length) override {
+    return metered_internal::Timed(observer_, "blob", "open", [&] { return inner_->Open(sha256, offset, length); });
+  }
+  Status ListBlobs(const std::function<Status(const BlobInfo&)>& fn) override {
+    return metered_internal::Timed(observer_, "blob", "list_blobs", [&] { return inner_->ListBlobs(fn); });
+  }
+  StatusOr<bool> RemoveBlob(const std::string& sha256, long long modified_before_ms) override {
+    return metered_internal::Timed(observer_, "blob", "remove_blob", [&] { return inner_->RemoveBlob(sha256, modified_before_ms); });
+  }
+  // LocalFileAdopter: forwarded; kFailedPrecondition (the caller copies
+  // through a writer) when the inner store cannot adopt files.
+  Status Adopt(const std::filesystem::path& file, const std::string& sha256, std::uint64_t size) override {
+    auto* adopter = dynamic_cast<LocalFileAdopter*>(inner_);
+    if (adopter == nullptr) return FailedPreconditionError("this blob store cannot adopt local files");
+    return metered_internal::Timed(observer_, "blob", "adopt", [&] { return adopter->Adopt(file, sha256, size); });
+  }
+
+ private:
+  BlobStore* inner_;
+  StoreObserver* observer_;
+};
+
+// `inner` and `observer` must outlive the decorator.
+class MeteredMetadataStore final : public MetadataStore {
+ public:
+  MeteredMetadataStore(MetadataStore* inner, StoreObserver* observer) : inner_(inner), observer_(observer) {}
+
+  StatusOr<RunRecord> CreateOrResumeRun(const RunKey& run, ResumeMode mode, bool* created) override {
+    return metered_internal::Timed(observer_, "metadata", "create_or_resume_run", [&] { return inner_->CreateOrResumeRun(run, mode, created); });
+  }
+  StatusOr<RunRecord> GetRun(const RunKey& run) override {
+    return metered_internal::Timed(observer_, "metadata", "get_run", [&] { return inner_->GetRun(run); });
+  }
+  StatusOr<Page<RunRecord>> ListRuns(const std::string& entity, const std::string& project, const std::string& cursor,
+                                     int limit) override {
+    return metered_internal::Timed(observer_, "metadata", "list_runs", [&] { return inner_->ListRuns(entity, project, cursor, limit); });
+  }
+  StatusOr<RunRecord> UpdateRun(const RunKey& run, const RunUpdate& update) override {
+    return metered_internal::Timed(observer_, "metadata", "update_run", [&] { return inner_->UpdateRun(run, update); });
+  }
+  StatusOr<std::vector<ProjectRecord>> ListProjects(const std::string& entity) override {
+    return metered_internal::Timed(observer_, "metadata", "list_projects", [&] { return inner_->ListProjects(entity); });
+  }
+  StatusOr<FileVersionRecord> CommitVersion(const RunKey& run, const std::string& name, const std::string& sha256,
+                                            std::uint64_t size) override {
+    return metered_internal::Timed(observer_, "metadata", "commit_version", [&] { return inner_->CommitVersion(run, name, sha256, size); });
+  }
+  StatusOr<std::optional<FileVersionRecord>> GetFile(const RunKey& run, const std::string& name,
+                                                     std::optional<std::int64_t> version) override {
+    return metered_internal::Timed(observer_, "metadata", "get_file", [&] { return inner_->GetFile(run, name, version); });
+  }
+  StatusOr<Page<FileVersionRecord>> ListFiles(const RunKey& run, const std::string& prefix, const std::string& cursor,
+                                              int limit) override {
+    return metered_internal::Timed(observer_, "metadata", "list_files", [&] { return inner_->ListFiles(run, prefix, cursor, limit); });
+  }
+  StatusOr<std::vector<FileVersionRecord>> ListVersions(const RunKey& run, const std::string& name) override {
+    return metered_internal::Timed(observer_, "metadata", "list_versions", [&] { return inner_->ListVersions(run, name); });
+  }
+  StatusOr<std::optional<std::uint64_t>> FindEntityBlob(const std::string& entity,
+                                                        const std::string& sha256) override {
+    return metered_internal::Timed(observer_, "metadata", "find_entity_blob", [&] { return inner_->FindEntityBlob(entity, sha256); });
+  }
+  StatusOr<std::vector<BlobReference>> ListBlobReferences() override {
+    return metered_internal::Timed(observer_, "metadata", "list_blob_references", [&] { return inner_->ListBlobReferences(); });
+  }
+  Status PutKey(const KeyRecord& key) override {
+    return metered_internal::Timed(observer_, "metadata", "put_key", [&] { return inner_->PutKey(key); });
+  }
+  StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) override {
+    return metered_internal::Timed(observer_, "metadata", "find_key", [&] { return inner_->FindKey(key_hash); });
+  }
+  StatusOr<std::optional<std::string>> GetBlobMd5(const std::string& sha256) override {
+    return metered_internal::Timed(observer_, "metadata", "get_blob_md5", [&] { return inner_->GetBlobMd5(sha256); });
+  }
+  Status PutBlobMd5(const std::string& sha256, const std::string& md5_base64) override {
+    return metered_internal::Timed(observer_, "metadata", "put_blob_md5", [&] { return inner_->PutBlobMd5(sha256, md5_base64); });
+  }
+
+ private:
+  MetadataStore* inner_;
+  StoreObserver* observer_;
+};
+
+}  // namespace cairn::internal
