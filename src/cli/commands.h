@@ -55,6 +55,11 @@ int Server(const std::string& data_dir, const std::string& listen, int threads, 
            const std::string& blobs_url, bool s3_presign, const std::string& tls_cert,
            const std::string& tls_key, const ServerOpsFlags& ops = {});
 int Login(const Global& g, std::optional<std::string> key);
+// ops_commands.cc: per-entity storage quotas (the admin key sets them).
+// "500GiB", "1.5TB", "1048576", "none" (no quota) -> bytes or nullopt.
+StatusOr<std::optional<std::uint64_t>> ParseSize(const std::string& text);
+int QuotaSet(const Global& g, const std::string& entity, const std::string& size);
+int QuotaShow(const Global& g, const std::string& entity, bool json);
 int KeysCreate(const Global& g, const std::string& entity, bool read_only);
 // save_command.cc: uploads files, directories (recursively) and quoted globs
 // as one batch, names relative to `base` (default: the working directory);

@@ -106,6 +106,20 @@ int main(int argc, char** argv) {
   keys_create->add_option("--entity", key_entity, "The entity the key may read and write")->required();
   keys_create->add_flag("--read-only", key_read_only, "The key may only read");
 
+  auto* quota = app.add_subcommand(
+      "quota", "Per-entity storage quotas: a save that would pass one fails before any byte is stored");
+  quota->require_subcommand(1);
+  std::string quota_entity, quota_size;
+  bool quota_json = false;
+  auto* quota_set = quota->add_subcommand("set", "Set (or with none, remove) an entity's quota (needs the admin key)");
+  quota_set->add_option("entity", quota_entity, "The entity (user or team)")->required();
+  quota_set->add_option("size", quota_size, "Bytes with an optional unit: 500GiB, 2TB, 1048576; none removes it")
+      ->required();
+  auto* quota_show = quota->add_subcommand(
+      "show", "Show an entity's quota and the bytes it uses (each distinct blob counted once per entity)");
+  quota_show->add_option("entity", quota_entity, "The entity (user or team)")->required();
+  quota_show->add_flag("--json", quota_json, "Print JSON: entity, max_bytes (null: none), used_bytes");
+
   SaveArgs sa;
   auto* save = app.add_subcommand(
       "save",
@@ -218,6 +232,8 @@ int main(int argc, char** argv) {
     return Login(g, login_key);
   }
   if (*keys_create) return KeysCreate(g, key_entity, key_read_only);
+  if (*quota_set) return QuotaSet(g, quota_entity, quota_size);
+  if (*quota_show) return QuotaShow(g, quota_entity, quota_json);
   if (*save) return Save(g, sa);
   if (*restore) return Restore(g, ra);
   if (*versions) return Versions(g, versions_run, versions_name, versions_json);

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string_view>
 
 #include "cairn/status.h"
@@ -88,6 +89,17 @@ HttpResponse HandleCommitPart(const Services& s, Call& call, const nlohmann::jso
 void HandleMetrics(const Services& s, Call& call);
 void HandleHealthz(const Services& s, Call& call);
 void HandleReadyz(const Services& s, Call& call);
+// ops_handlers.cc: per-entity storage quotas.
+void HandleGetQuota(const Services& s, Call& call);
+HttpResponse HandlePutQuota(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+// A 403 quota_exceeded answer (saying what is used and allowed) when saving
+// `size` new bytes with digest `sha256` would take `entity` past its quota;
+// nullopt when it fits, when there is no quota, or when the entity already
+// holds that blob (it adds nothing). Called before any byte is stored.
+std::optional<HttpResponse> QuotaRefusal(const Services& s, const std::string& entity, const std::string& sha256,
+                                         std::uint64_t size);
+// "1.5 GiB", "512 B".
+std::string FormatBytes(std::uint64_t bytes);
 // graphql_handler.cc: the W&B-compatible endpoint (docs/wandb.md).
 extern const ErrorStyle kGraphqlErrors;
 HttpResponse HandleGraphql(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);

@@ -28,6 +28,13 @@ std::vector<Route> ApiRoutes() {
       {"GET", "/metrics", HandleMetrics, nullptr, {.auth = kNoKey}},
       {"GET", "/healthz", HandleHealthz, nullptr, {.auth = kNoKey}},
       {"GET", "/readyz", HandleReadyz, nullptr, {.auth = kNoKey}},
+      // Per-entity storage quotas: anyone who may read the entity sees it; the admin sets it.
+      {"GET", "/api/v1/quotas/{entity}", HandleGetQuota, nullptr, {.access = kRead}},
+      {"PUT",
+       "/api/v1/quotas/{entity}",
+       nullptr,
+       HandlePutQuota,
+       {.auth = AuthPolicy::kAdmin, .access = kRead, .body = kJson, .action = "set quotas"}},
       {"POST",
        "/api/v1/keys",
        nullptr,

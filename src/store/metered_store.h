@@ -163,7 +163,17 @@ class MeteredMetadataStore final : public MetadataStore {
   }
   Status PutBlobMd5(const std::string& sha256, const std::string& md5_base64) override {
     return metered_internal::Timed(observer_, "metadata", "put_blob_md5", [&] { return inner_->PutBlobMd5(sha256, md5_base64); });
+  }  StatusOr<std::optional<std::uint64_t>> GetQuota(const std::string& entity) override {
+    return metered_internal::Timed(observer_, "metadata", "get_quota", [&] { return inner_->GetQuota(entity); });
   }
+  Status SetQuota(const std::string& entity, std::optional<std::uint64_t> bytes) override {
+    return metered_internal::Timed(observer_, "metadata", "set_quota", [&] { return inner_->SetQuota(entity, bytes); });
+  }
+  StatusOr<std::uint64_t> EntityUsedBytes(const std::string& entity) override {
+    return metered_internal::Timed(observer_, "metadata", "entity_used_bytes",
+                                   [&] { return inner_->EntityUsedBytes(entity); });
+  }
+
 
  private:
   MetadataStore* inner_;

@@ -133,6 +133,11 @@ ALTER TABLE runs ADD COLUMN config TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE runs ADD COLUMN state TEXT NOT NULL DEFAULT 'finished';
 ALTER TABLE runs ADD COLUMN heartbeat_ms BIGINT NOT NULL DEFAULT 0;
 )sql"},
+    // 10: per-entity storage quotas (docs/operations.md), by entity name so
+    // that a limit can be set before the entity's first save.
+    {10,
+     "CREATE TABLE entity_quotas (entity TEXT PRIMARY KEY, max_bytes INTEGER NOT NULL, updated_ms INTEGER NOT NULL);",
+     "CREATE TABLE entity_quotas (entity TEXT PRIMARY KEY, max_bytes BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"},
 };
 
 // Valid in both dialects (SQLite accepts BIGINT as an integer type).

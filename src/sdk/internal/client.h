@@ -106,6 +106,12 @@ class Client {
 
   // POST /api/v1/keys (admin key). Returns the new key.
   StatusOr<std::string> CreateKey(const std::string& entity, bool read_only);
+  // An idempotent JSON call (GET, PUT; retried like the others) to `target`
+  // with `json_body` ("" for none); the answer's body on a 2xx, else the
+  // Status of the error answer about `what`. For the operator commands
+  // (cairn quota).
+  StatusOr<std::string> CallJson(const std::string& method, const std::string& target, const std::string& json_body,
+                                 const std::string& what);
 
   struct Impl;  // private: transport, retry policy, whoami cache (client_impl.h)
 

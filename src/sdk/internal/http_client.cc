@@ -444,6 +444,7 @@ Status StatusFromResponse(const HttpClientResponse& response, std::string_view m
                                   where);
     }
     case 403:
+      if (code == "quota_exceeded") return ResourceExhaustedError(what + ": " + server + where);
       return PermissionDeniedError(what + ": permission denied: " + server +
                                    advice("use a key of that entity (a writable one for writes)") + where);
     case 404:
@@ -803,6 +804,20 @@ StatusOr<std::string> Client::CreateKey(const std::string& entity, bool read_onl
     if (err.nothing_sent && backoff.WaitBeforeRetry()) continue;
     return err.status;
   }
+}
+
+StatusOr<std::string> Client::CallJson(const std::string& method, const std::string& target,
+                                       const std::string& json_body, const std::string& what) {
+  HttpClientRequest req;
+  req.method = method;
+  req.target = target;
+  if (!json_body.empty()) req.json_body = json_body;
+  StatusOr<HttpClientResponse> resp = PerformWithRetry(impl_->transport, impl_->retry, req);
+  if (!resp.ok()) return resp.status();
+  if (resp->status / 100 != 2) {
+    return StatusFromResponse(*resp, req.method, impl_->transport.Url(target), what, impl_->transport.has_api_key());
+  }
+  return resp->body;
 }
 
 }  // namespace cairn::internal
