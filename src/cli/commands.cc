@@ -223,7 +223,8 @@ int Server(const std::string& data_dir, const std::string& listen, int threads, 
                                    .tls_key = tls_key,
                                    .run_stale_after = *run_stale_after,
                                    .log_format = ops.log_format,
-                                   .metrics_key_required = ops.metrics_key_required});
+                                   .metrics_key_required = ops.metrics_key_required,
+                                   .metrics = !ops.no_metrics});
   return st.ok() ? kExitOk : Fail(st);
 }
 

@@ -50,6 +50,7 @@ StatusOr<internal::RunPath> ResolveRun(internal::Client& client, const std::stri
 struct ServerOpsFlags {
   std::string log_format = "text";    // --log-format text|json
   bool metrics_key_required = false;  // --metrics-key-required
+  bool no_metrics = false;            // --no-metrics
 };
 int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
            const std::string& blobs_url, bool s3_presign, const std::string& tls_cert,

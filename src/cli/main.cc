@@ -92,6 +92,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   server->add_flag("--metrics-key-required", server_ops.metrics_key_required,
                    "GET /metrics needs a valid API key (default: open; it shows no names and no keys)");
+  server->add_flag("--no-metrics", server_ops.no_metrics,
+                   "Count no requests and time no store calls (for benchmarks; /metrics then shows little)");
 
   std::optional<std::string> login_key;
   auto* login = app.add_subcommand("login", "Store an API key in ~/.netrc (mode 0600) for the server");

@@ -287,7 +287,7 @@ std::string HeaderValue(const http::request_parser<http::buffer_body>::value_typ
 
 // The request's access line (--log-format) and its metrics.
 void LogAccess(ServerState& state, const AccessEntry& e) {
-  if (state.ops != nullptr) {
+  if (state.ops != nullptr && state.observe_requests) {
     state.ops->metrics().ObserveRequest({.route = e.route,
                                          .method = e.method,
                                          .status = e.status,

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <iterator>
+#include <unordered_map>
 
 namespace cairn::internal::metrics {
 
@@ -246,26 +247,94 @@ std::string_view RestoreResult(int status) {
 
 }  // namespace
 
-void ServerMetrics::ObserveRequest(const RequestSample& s) {
-  const std::string route(s.route);
-  const std::string method(s.method);
-  requests_.CounterFor({route, method, StatusClass(s.status)}).Add();
-  duration_.HistogramFor({route, method}).Observe(s.seconds);
-  if (s.bytes_in > 0) received_.CounterFor({route}).Add(static_cast<double>(s.bytes_in));
-  if (s.bytes_out > 0) sent_.CounterFor({route}).Add(static_cast<double>(s.bytes_out));
-  if (IsUploadRoute(s.method, s.route)) {
-    uploads_.CounterFor({std::string(UploadResult(s.status))}).Add();
-  } else if (IsRestoreRoute(s.method, s.route)) {
-    restores_.CounterFor({std::string(RestoreResult(s.status))}).Add();
+namespace {
+
+// The handles of one (route, method, status) or (store, operation), cached
+// per thread so that the hot path takes no lock and builds no strings: the
+// route, store and operation names are string literals with stable
+// addresses; a method is one of a handful.
+struct RequestHandles {
+  Counter* requests = nullptr;
+  Histogram* duration = nullptr;
+  Counter* received = nullptr;
+  Counter* sent = nullptr;
+  Counter* result = nullptr;  // uploads or restores, when the route is one
+};
+struct HotKey {
+  const void* owner;
+  const void* a;
+  const void* b;
+  int c;
+  bool operator==(const HotKey&) const = default;
+};
+struct HotKeyHash {
+  std::size_t operator()(const HotKey& k) const {
+    std::size_t h = std::hash<const void*>()(k.owner);
+    h = h * 31 + std::hash<const void*>()(k.a);
+    h = h * 31 + std::hash<const void*>()(k.b);
+    return h * 31 + static_cast<std::size_t>(k.c);
   }
+};
+
+// A stable address for a method name (nullptr: not one of ours; the slow
+// path then builds the label).
+const void* MethodId(std::string_view method) {
+  static constexpr std::string_view kMethods[] = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"};
+  for (const auto& m : kMethods) {
+    if (m == method) return &m;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void ServerMetrics::ObserveRequest(const RequestSample& s) {
+  thread_local std::unordered_map<HotKey, RequestHandles, HotKeyHash> cache;
+  const void* method_id = MethodId(s.method);
+  const HotKey key{this, s.route.data(), method_id, s.status};
+  RequestHandles* h = nullptr;
+  if (method_id != nullptr) {
+    if (auto it = cache.find(key); it != cache.end()) h = &it->second;
+  }
+  RequestHandles fresh;
+  if (h == nullptr) {
+    const std::string route(s.route);
+    const std::string method(s.method);
+    fresh.requests = &requests_.CounterFor({route, method, StatusClass(s.status)});
+    fresh.duration = &duration_.HistogramFor({route, method});
+    fresh.received = &received_.CounterFor({route});
+    fresh.sent = &sent_.CounterFor({route});
+    if (IsUploadRoute(s.method, s.route)) {
+      fresh.result = &uploads_.CounterFor({std::string(UploadResult(s.status))});
+    } else if (IsRestoreRoute(s.method, s.route)) {
+      fresh.result = &restores_.CounterFor({std::string(RestoreResult(s.status))});
+    }
+    // Only routes of the table (literals) are cached: "unmatched" too is a literal.
+    if (method_id != nullptr && cache.size() < 4096) cache.emplace(key, fresh);
+    h = &fresh;
+  }
+  h->requests->Add();
+  h->duration->Observe(s.seconds);
+  if (s.bytes_in > 0) h->received->Add(static_cast<double>(s.bytes_in));
+  if (s.bytes_out > 0) h->sent->Add(static_cast<double>(s.bytes_out));
+  if (h->result != nullptr) h->result->Add();
 }
 
 void ServerMetrics::ObserveStoreCall(std::string_view store, std::string_view operation, double seconds,
                                      const Status& status) {
-  const std::vector<std::string> labels = {std::string(store), std::string(operation)};
-  store_duration_.HistogramFor(labels).Observe(seconds);
+  thread_local std::unordered_map<HotKey, Histogram*, HotKeyHash> cache;
+  const HotKey key{this, store.data(), operation.data(), 0};
+  Histogram* histogram = nullptr;
+  if (auto it = cache.find(key); it != cache.end()) {
+    histogram = it->second;
+  } else {
+    histogram = &store_duration_.HistogramFor({std::string(store), std::string(operation)});
+    if (cache.size() < 4096) cache.emplace(key, histogram);
+  }
+  histogram->Observe(seconds);
   if (!status.ok() && status.code() != StatusCode::kNotFound) {
-    store_errors_.CounterFor({labels[0], labels[1], std::string(StatusCodeName(status.code()))}).Add();
+    store_errors_.CounterFor({std::string(store), std::string(operation), std::string(StatusCodeName(status.code()))})
+        .Add();
   }
 }
 

@@ -122,7 +122,9 @@ const std::vector<double>& LatencyBuckets();
 
 // What one HTTP request contributes (connection.cc fills it).
 struct RequestSample {
-  std::string_view route = "unmatched";  // the route's pattern, never the path
+  // The route's pattern (never the path): a string with static storage
+  // duration (a Route's literal, or "unmatched"): its address is a cache key.
+  std::string_view route = "unmatched";
   std::string_view method;
   int status = 0;
   double seconds = 0;
@@ -131,11 +133,14 @@ struct RequestSample {
 };
 
 // The server's metrics (docs/operations.md lists them), registered once.
-// Also the observer of the metered stores (store/metered_store.h).
+// Also the observer of the metered stores (store/metered_store.h). The hot
+// paths cache metric handles per thread, keyed by this object's address: at
+// most one ServerMetrics per process at a time (one server per process).
 class ServerMetrics : public StoreObserver {
  public:
   explicit ServerMetrics(Registry& registry);
   void ObserveRequest(const RequestSample& s);
+  // `store` and `operation` are literals (their addresses are cache keys).
   void ObserveStoreCall(std::string_view store, std::string_view operation, double seconds,
                         const Status& status) override;
   // A save refused before any byte was stored (quota).

@@ -208,15 +208,18 @@ Status RunServer(const ServerOptions& options) {
   // probes and the storage gauge read the stores underneath.
   Ops ops(OpsOptions{.metrics_key_required = options.metrics_key_required, .ready_deadline = options.ready_deadline},
           store->metadata.get(), store->blobs.get());
-  MeteredMetadataStore metadata(store->metadata.get(), &ops.metrics());
-  MeteredBlobStore blobs(store->blobs.get(), &ops.metrics());
-  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Authenticator> auth, Authenticator::Create(&metadata, options.data_dir));
+  MeteredMetadataStore metered_metadata(store->metadata.get(), &ops.metrics());
+  MeteredBlobStore metered_blobs(store->blobs.get(), &ops.metrics());
+  MetadataStore* metadata = options.metrics ? &metered_metadata : store->metadata.get();
+  BlobStore* blobs = options.metrics ? static_cast<BlobStore*>(&metered_blobs) : store->blobs.get();
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Authenticator> auth, Authenticator::Create(metadata, options.data_dir));
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<UploadSessions> uploads,
                          UploadSessions::Open(options.data_dir / "uploads", options.upload_ttl));
 
   std::shared_ptr<spdlog::logger> log = MakeServerLogger(*log_format);
-  auto state = std::make_shared<ServerState>(options, &metadata, &blobs, store->url_signer, auth.get(),
-                                             uploads.get(), log, &ops);
+  auto state = std::make_shared<ServerState>(options, metadata, blobs, store->url_signer, auth.get(), uploads.get(),
+                                             log, &ops);
+  state->observe_requests = options.metrics;
   state->log_format = *log_format;
   // Its own sink: a formatter belongs to a sink, and access lines are bare
   // JSON objects (stdio's FILE lock keeps whole lines apart).

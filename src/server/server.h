@@ -40,6 +40,9 @@ struct ServerOptions {
   // listens on); /readyz's deadline for each store.
   std::string log_format = "text";
   bool metrics_key_required = false;
+  // false: no /metrics samples and no store timing (the bench's baseline;
+  // /metrics still answers, with what is known at scrape time).
+  bool metrics = true;
   std::chrono::milliseconds ready_deadline{2000};
 };
 

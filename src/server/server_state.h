@@ -74,6 +74,7 @@ struct ServerState {
   // Metrics and readiness (outlives the state's handlers); null in no case
   // today, but the connection code does not rely on it.
   Ops* ops = nullptr;
+  bool observe_requests = true;  // false: --no-metrics
   LogFormat log_format = LogFormat::kText;
   std::shared_ptr<spdlog::logger> access_log;  // kJson: bare JSON lines, same sink as `log`
   Control* control = nullptr;
