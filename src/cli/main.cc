@@ -5,6 +5,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "cli/account_commands.h"
 #include "cli/commands.h"
 
 namespace {
@@ -209,6 +210,8 @@ int main(int argc, char** argv) {
                  "between an upload's last byte and its commit")
       ->capture_default_str();
 
+  AccountCommands accounts(app, g);  // rm, users, teams, keys ls/revoke, audit
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -236,6 +239,7 @@ int main(int argc, char** argv) {
   if (*keys_create) return KeysCreate(g, key_entity, key_read_only);
   if (*quota_set) return QuotaSet(g, quota_entity, quota_size);
   if (*quota_show) return QuotaShow(g, quota_entity, quota_json);
+  if (std::optional<int> rc = accounts.Run()) return *rc;
   if (*save) return Save(g, sa);
   if (*restore) return Restore(g, ra);
   if (*versions) return Versions(g, versions_run, versions_name, versions_json);

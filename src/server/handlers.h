@@ -78,6 +78,9 @@ void HandleListVersions(const Services& s, Call& call);
 void HandleGetFile(const Services& s, Call& call);  // GET and HEAD
 void HandleOpenUpload(const Services& s, Call& call);
 HttpResponse HandleCommitUpload(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+// delete_handlers.cc: deleting a run, a file, or one version of a file.
+void HandleDeleteRun(const Services& s, Call& call);
+void HandleDeleteFile(const Services& s, Call& call);  // ?version=N: that version only
 // upload_handlers.cc: uploads in parts.
 HttpResponse HandleCreateUpload(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
 void HandleGetUpload(const Services& s, Call& call);

@@ -97,7 +97,8 @@ TEST_F(ApiTest, ErrorsNameTheMissingPart) {
   EXPECT_EQ(Do("GET", "/api/v1/health", "", "").status, 200);
   EXPECT_EQ(Do("GET", "/api/v1/whoami", "", "").status, 401);
   EXPECT_EQ(Do("GET", "/api/v1/nope").status, 404);
-  EXPECT_EQ(Do("DELETE", "/api/v1/runs/a/p/r").status, 405);
+  EXPECT_EQ(Do("PATCH", "/api/v1/runs/a/p/r").status, 405);
+  EXPECT_EQ(Code(Do("DELETE", "/api/v1/runs/a/p/r")), "entity_not_found");
   ASSERT_EQ(Do("PUT", "/api/v1/runs/a/p/r", R"({"resume":"allow"})").status, 201);
   EXPECT_EQ(Do("PUT", "/api/v1/runs/a/p/r", R"({"resume":"allow"})").status, 200);
   EXPECT_EQ(Do("PUT", "/api/v1/runs/a/p/r").status, 409);
@@ -157,9 +158,9 @@ TEST_F(ApiTest, RouterNotFoundVersusMethodNotAllowedWithAllow) {
       {"/api/v1/whoami", "GET"},
       {"/api/v1/keys", "POST"},
       {"/api/v1/runs/a/p", "GET"},
-      {"/api/v1/runs/a/p/r", "GET, PUT"},
+      {"/api/v1/runs/a/p/r", "GET, PUT, DELETE"},
       {"/api/v1/runs/a/p/r/files", "GET"},
-      {"/api/v1/runs/a/p/r/files/x.pt", "GET, HEAD, PUT"},
+      {"/api/v1/runs/a/p/r/files/x.pt", "GET, HEAD, PUT, DELETE"},
       {"/api/v1/runs/a/p/r/meta/x.pt", "GET"},
       {"/api/v1/runs/a/p/r/versions/x.pt", "GET"},
       {"/api/v1/runs/a/p/r/uploads/x.pt", "POST"},

@@ -44,6 +44,7 @@ std::vector<Route> ApiRoutes() {
       {"GET", "/api/v1/runs/{entity}/{project}", HandleListRuns, nullptr, {.access = kRead}},
       {"GET", "/api/v1/runs/{entity}/{project}/{run}", HandleGetRun, nullptr, {.access = kRead}},
       {"PUT", "/api/v1/runs/{entity}/{project}/{run}", nullptr, HandlePutRun, {.access = kWrite, .body = kJson}},
+      {"DELETE", "/api/v1/runs/{entity}/{project}/{run}", HandleDeleteRun, nullptr, {.access = kWrite}},
       // Files of a run.
       {"GET", "/api/v1/runs/{entity}/{project}/{run}/files", HandleListFiles, nullptr, {.access = kRead}},
       {"GET", "/api/v1/runs/{entity}/{project}/{run}/files/{path...}", HandleGetFile, nullptr, {.access = kRead}},
@@ -53,6 +54,7 @@ std::vector<Route> ApiRoutes() {
        HandleOpenUpload,
        HandleCommitUpload,
        {.access = kWrite, .body = kStream}},
+      {"DELETE", "/api/v1/runs/{entity}/{project}/{run}/files/{path...}", HandleDeleteFile, nullptr, {.access = kWrite}},
       {"GET", "/api/v1/runs/{entity}/{project}/{run}/meta/{path...}", HandleGetMeta, nullptr, {.access = kRead}},
       {"GET",
        "/api/v1/runs/{entity}/{project}/{run}/versions/{path...}",

@@ -158,6 +158,22 @@ class MetadataStore {
   // snapshot.
   virtual StatusOr<std::vector<BlobReference>> ListBlobReferences() = 0;
 
+  // --- Deletion (docs/adr/0021-accounts-and-deletion.md) ---
+  // Rows are removed in one transaction, so what is deleted is invisible at
+  // once to every reader (and every replica); the blobs stay until `cairn gc`
+  // finds that no remaining version refers to them.
+
+  // Deletes version `version` of `name`, or every version of it when
+  // nullopt. Returns the deleted versions, oldest first; empty when the run
+  // has no such file/version (nothing changed). kNotFound naming the missing
+  // part when the run does not exist. Idempotent in effect.
+  virtual StatusOr<std::vector<FileVersionRecord>> DeleteFile(const RunKey& run, const std::string& name,
+                                                              std::optional<std::int64_t> version) = 0;
+  // Deletes the run and every version of every file in it (its entity and
+  // project stay). Returns how many versions were deleted. kNotFound naming
+  // the missing part when the run does not exist.
+  virtual StatusOr<std::int64_t> DeleteRun(const RunKey& run) = 0;
+
   // API keys, stored by hash only.
   virtual Status PutKey(const KeyRecord& key) = 0;
   virtual StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) = 0;

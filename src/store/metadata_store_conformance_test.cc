@@ -357,6 +357,81 @@ TEST_P(MetadataStoreConformance, BlobReferencesAreOnePerDigestWithACountAndAnExa
   EXPECT_EQ((*refs)[1].example, "alice/mnist/r1:a.bin v2");
 }
 
+TEST_P(MetadataStoreConformance, DeleteOneVersionAllVersionsAndARunAreSeenByOtherReplicas) {
+  MustCreate(kRun);
+  const std::string other(64, 'b');
+  ASSERT_TRUE(store_->CommitVersion(kRun, "m.pt", kSha, 10).ok());
+  ASSERT_TRUE(store_->CommitVersion(kRun, "m.pt", other, 20).ok());
+  ASSERT_TRUE(store_->CommitVersion(kRun, "m.pt", kSha, 10).ok());
+  ASSERT_TRUE(store_->CommitVersion(kRun, "keep.txt", other, 20).ok());
+  std::unique_ptr<MetadataStore> replica = OpenAnother();
+  ASSERT_NE(replica, nullptr);
+
+  // One version: the others stay, the latest is still v3.
+  auto v2 = store_->DeleteFile(kRun, "m.pt", 2);
+  ASSERT_TRUE(v2.ok()) << v2.status();
+  ASSERT_EQ(v2->size(), 1u);
+  EXPECT_EQ((*v2)[0].version, 2);
+  EXPECT_EQ((*v2)[0].sha256, other);
+  auto gone = replica->GetFile(kRun, "m.pt", 2);
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_FALSE(gone->has_value());
+  auto versions = replica->ListVersions(kRun, "m.pt");
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), 2u);
+  EXPECT_EQ((*versions)[0].version, 1);
+  EXPECT_EQ((*versions)[1].version, 3);
+  // Deleting it again changes nothing and says so.
+  auto again = store_->DeleteFile(kRun, "m.pt", 2);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty());
+
+  // Every version of a file: gone from listings; the other file stays.
+  auto all = replica->DeleteFile(kRun, "m.pt", std::nullopt);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].version, 1);
+  EXPECT_EQ((*all)[1].version, 3);
+  auto latest = store_->GetFile(kRun, "m.pt", std::nullopt);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_FALSE(latest->has_value());
+  auto files = store_->ListFiles(kRun, "", "", 100);
+  ASSERT_TRUE(files.ok());
+  ASSERT_EQ(files->items.size(), 1u);
+  EXPECT_EQ(files->items[0].name, "keep.txt");
+  // kSha is no longer referenced by any version; `other` still is.
+  auto refs = store_->ListBlobReferences();
+  ASSERT_TRUE(refs.ok());
+  ASSERT_EQ(refs->size(), 1u);
+  EXPECT_EQ((*refs)[0].sha256, other);
+  auto entity_blob = store_->FindEntityBlob("alice", kSha);
+  ASSERT_TRUE(entity_blob.ok());
+  EXPECT_FALSE(entity_blob->has_value());
+
+  // A run: gone with its versions, then creatable anew (empty).
+  auto n = store_->DeleteRun(kRun);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1);
+  auto run = replica->GetRun(kRun);
+  ASSERT_FALSE(run.ok());
+  EXPECT_EQ(MissingRunPathPart(run.status()), RunPathPart::kRun);
+  auto no_file = replica->GetFile(kRun, "keep.txt", std::nullopt);
+  ASSERT_FALSE(no_file.ok());
+  EXPECT_EQ(MissingRunPathPart(no_file.status()), RunPathPart::kRun);
+  auto no_run = store_->DeleteRun(kRun);
+  ASSERT_FALSE(no_run.ok());
+  EXPECT_EQ(MissingRunPathPart(no_run.status()), RunPathPart::kRun);
+  auto no_run_file = store_->DeleteFile(kRun, "keep.txt", std::nullopt);
+  EXPECT_EQ(MissingRunPathPart(no_run_file.status()), RunPathPart::kRun);
+  refs = store_->ListBlobReferences();
+  ASSERT_TRUE(refs.ok());
+  EXPECT_TRUE(refs->empty());
+  MustCreate(kRun);
+  auto fresh = store_->ListFiles(kRun, "", "", 100);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_TRUE(fresh->items.empty());
+}
+
 TEST_P(MetadataStoreConformance, Keys) {
   KeyRecord key{.key_hash = std::string(64, 'k'), .entity = "alice", .admin = false, .read_only = true};
   ASSERT_TRUE(store_->PutKey(key).ok());

@@ -152,6 +152,14 @@ class MeteredMetadataStore final : public MetadataStore {
   StatusOr<std::vector<BlobReference>> ListBlobReferences() override {
     return metered_internal::Timed(observer_, "metadata", "list_blob_references", [&] { return inner_->ListBlobReferences(); });
   }
+  StatusOr<std::vector<FileVersionRecord>> DeleteFile(const RunKey& run, const std::string& name,
+                                                      std::optional<std::int64_t> version) override {
+    return metered_internal::Timed(observer_, "metadata", "delete_file",
+                                   [&] { return inner_->DeleteFile(run, name, version); });
+  }
+  StatusOr<std::int64_t> DeleteRun(const RunKey& run) override {
+    return metered_internal::Timed(observer_, "metadata", "delete_run", [&] { return inner_->DeleteRun(run); });
+  }
   Status PutKey(const KeyRecord& key) override {
     return metered_internal::Timed(observer_, "metadata", "put_key", [&] { return inner_->PutKey(key); });
   }

@@ -117,7 +117,10 @@ TEST_F(AuthzMatrix, EveryRouteTimesEveryCallerHasItsExactStatus) {
       {"HEAD file", "HEAD", "/api/v1/runs/alice/p/r/files/f.bin", "", {401, 401, 401, 403, 200, 200, 200}},
       {"PUT file", "PUT", "/api/v1/runs/alice/p/r/files/up{c}.bin", "@file", {401, 401, 401, 403, 403, 201, 201}},
       {"GET no route", "GET", "/api/v1/nothing", "", {404, 404, 404, 404, 404, 404, 404}},
-      {"DELETE run", "DELETE", "/api/v1/runs/alice/p/r", "", {405, 405, 405, 405, 405, 405, 405}},
+      // Deletion: of what the rows above made for the read-write and admin columns.
+      {"DELETE file", "DELETE", "/api/v1/runs/alice/p/r/files/up{c}.bin", "", {401, 401, 401, 403, 403, 200, 200}},
+      {"DELETE run", "DELETE", "/api/v1/runs/alice/p/new{c}", "", {401, 401, 401, 403, 403, 200, 200}},
+      {"PATCH run", "PATCH", "/api/v1/runs/alice/p/r", "", {405, 405, 405, 405, 405, 405, 405}},
   };
   std::string table = "\n" + std::string(20, ' ');
   for (const char* name : kCallerNames) table += Cell(name);

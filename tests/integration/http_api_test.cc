@@ -269,7 +269,7 @@ TEST_F(HttpApi, MalformedAndOversizedRequestsGetCleanErrors) {
   Reply no_route = Curl("GET", "/api/v1/nothing", alice_);
   EXPECT_EQ(no_route.status, 404);
   EXPECT_EQ(no_route.error_code(), "not_found");
-  EXPECT_EQ(Curl("DELETE", "/api/v1/runs/alice/p/x", alice_).status, 405);
+  EXPECT_EQ(Curl("PATCH", "/api/v1/runs/alice/p/x", alice_).status, 405);
 
   TempDir t;
   testing::WriteFile(t / "big.json", "{\"resume\":\"" + std::string(2 << 20, 'a') + "\"}");

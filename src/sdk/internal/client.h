@@ -104,14 +104,18 @@ class Client {
   Status Download(const RunPath& run, const FileInfo& file, const std::filesystem::path& target,
                   const TransferOptions& transfer, bool sync_dir = true);
 
+  // One JSON request of docs/http-api.md for the CLI's deletion, account,
+  // key and audit commands: `method` on `target` (percent-encoded, with its
+  // query) with `json_body` when not empty. Returns the body of a 2xx answer
+  // as text, else the mapped Status; with `file_not_found`, a 404
+  // file_not_found sets it and returns "" instead. GETs are retried; other
+  // methods only when nothing reached the server (a retried DELETE or POST
+  // could answer differently the second time).
+  StatusOr<std::string> CallJson(const std::string& method, const std::string& target, const std::string& json_body,
+                                 const std::string& what, bool* file_not_found = nullptr);
+
   // POST /api/v1/keys (admin key). Returns the new key.
   StatusOr<std::string> CreateKey(const std::string& entity, bool read_only);
-  // An idempotent JSON call (GET, PUT; retried like the others) to `target`
-  // with `json_body` ("" for none); the answer's body on a 2xx, else the
-  // Status of the error answer about `what`. For the operator commands
-  // (cairn quota).
-  StatusOr<std::string> CallJson(const std::string& method, const std::string& target, const std::string& json_body,
-                                 const std::string& what);
 
   struct Impl;  // private: transport, retry policy, whoami cache (client_impl.h)
 

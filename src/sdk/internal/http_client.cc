@@ -778,6 +778,34 @@ StatusOr<std::optional<FileInfo>> Client::GetFileInfo(const RunPath& run, const 
   return std::optional<FileInfo>(std::move(*info));
 }
 
+StatusOr<std::string> Client::CallJson(const std::string& method, const std::string& target,
+                                       const std::string& json_body, const std::string& what, bool* file_not_found) {
+  HttpClientRequest req;
+  req.method = method;
+  req.target = target;
+  if (!json_body.empty()) req.json_body = json_body;
+  // Not a GET: retried only while nothing reached the server.
+  auto send_once = [&]() -> StatusOr<HttpClientResponse> {
+    Backoff backoff(impl_->retry);
+    while (true) {
+      auto result = impl_->transport.Perform(req);
+      if (auto* r = std::get_if<HttpClientResponse>(&result)) return std::move(*r);
+      TransportError& err = std::get<TransportError>(result);
+      if (err.nothing_sent && backoff.WaitBeforeRetry()) continue;
+      return err.status;
+    }
+  };
+  StatusOr<HttpClientResponse> resp =
+      method == "GET" ? PerformWithRetry(impl_->transport, impl_->retry, req) : send_once();
+  if (!resp.ok()) return resp.status();
+  if (resp->status / 100 == 2) return std::move(resp->body);
+  if (file_not_found != nullptr && resp->status == 404 && ErrorCode(*resp) == "file_not_found") {
+    *file_not_found = true;
+    return std::string();
+  }
+  return StatusFromResponse(*resp, req.method, impl_->transport.Url(req.target), what, impl_->transport.has_api_key());
+}
+
 StatusOr<std::string> Client::CreateKey(const std::string& entity, bool read_only) {
   if (Status st = ValidateId(entity, "entity"); !st.ok()) return st;
   HttpClientRequest req;
@@ -804,20 +832,6 @@ StatusOr<std::string> Client::CreateKey(const std::string& entity, bool read_onl
     if (err.nothing_sent && backoff.WaitBeforeRetry()) continue;
     return err.status;
   }
-}
-
-StatusOr<std::string> Client::CallJson(const std::string& method, const std::string& target,
-                                       const std::string& json_body, const std::string& what) {
-  HttpClientRequest req;
-  req.method = method;
-  req.target = target;
-  if (!json_body.empty()) req.json_body = json_body;
-  StatusOr<HttpClientResponse> resp = PerformWithRetry(impl_->transport, impl_->retry, req);
-  if (!resp.ok()) return resp.status();
-  if (resp->status / 100 != 2) {
-    return StatusFromResponse(*resp, req.method, impl_->transport.Url(target), what, impl_->transport.has_api_key());
-  }
-  return resp->body;
 }
 
 }  // namespace cairn::internal

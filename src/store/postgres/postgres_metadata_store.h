@@ -19,6 +19,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -75,6 +76,10 @@ class PostgresMetadataStore final : public MetadataStore {
                                               int limit) override;
   StatusOr<std::vector<FileVersionRecord>> ListVersions(const RunKey& run, const std::string& name) override;
   StatusOr<std::vector<BlobReference>> ListBlobReferences() override;
+  // postgres_deletion.cc
+  StatusOr<std::vector<FileVersionRecord>> DeleteFile(const RunKey& run, const std::string& name,
+                                                      std::optional<std::int64_t> version) override;
+  StatusOr<std::int64_t> DeleteRun(const RunKey& run) override;
   Status PutKey(const KeyRecord& key) override;
   StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) override;
   StatusOr<std::optional<std::uint64_t>> FindEntityBlob(const std::string& entity,
@@ -100,7 +105,7 @@ class PostgresMetadataStore final : public MetadataStore {
   void Release(std::unique_ptr<PgConnection> conn);
 
   enum class Access {
-    kRead,         // autocommit statements that only read (runs and versions are never deleted)
+    kRead,         // autocommit statements that only read (a row deleted between two of them is just absent)
     kTransaction,  // BEGIN ... COMMIT
   };
   // Runs `body(PgConnection&)` on a pooled connection -- in a transaction
@@ -109,6 +114,8 @@ class PostgresMetadataStore final : public MetadataStore {
   // before anything was written.
   template <typename Body>
   Status Execute(Access access, Body&& body);
+  // Execute() for the store's other source files (pg_connection.h).
+  Status Run(Access access, const std::function<Status(PgConnection&)>& body);
 
   const std::string url_;
   const PostgresOptions options_;

@@ -62,6 +62,10 @@ class SqliteMetadataStore final : public MetadataStore {
                                               int limit) override;
   StatusOr<std::vector<FileVersionRecord>> ListVersions(const RunKey& run, const std::string& name) override;
   StatusOr<std::vector<BlobReference>> ListBlobReferences() override;
+  // sqlite_deletion.cc
+  StatusOr<std::vector<FileVersionRecord>> DeleteFile(const RunKey& run, const std::string& name,
+                                                      std::optional<std::int64_t> version) override;
+  StatusOr<std::int64_t> DeleteRun(const RunKey& run) override;
   Status PutKey(const KeyRecord& key) override;
   StatusOr<std::optional<KeyRecord>> FindKey(const std::string& key_hash) override;
   StatusOr<std::optional<std::uint64_t>> FindEntityBlob(const std::string& entity,
