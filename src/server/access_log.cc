@@ -124,10 +124,14 @@ std::string FormatAccessJson(const AccessEntry& e) {
 
 std::string FormatAccessText(const AccessEntry& e) {
   std::string_view target = e.target.size() > 512 ? e.target.substr(0, 512) : e.target;
-  std::string line = std::string(e.method) + " " + std::string(target) + " " + std::to_string(e.status) + " " +
-                     std::to_string(e.bytes_out) + "B " + std::to_string(static_cast<long long>(e.seconds * 1000)) +
-                     "ms in=" + std::to_string(e.bytes_in) + "B rid=" + std::string(e.request_id);
-  if (!e.key_id.empty()) line += " key=" + std::string(e.key_id);
+  // "rid=ID [key=K] METHOD TARGET STATUS NB Tms in=NB[: note]": the tail
+  // from the method on is the line the server always wrote (tests and
+  // operators' greps read it).
+  std::string line = "rid=" + std::string(e.request_id) + " ";
+  if (!e.key_id.empty()) line += "key=" + std::string(e.key_id) + " ";
+  line += std::string(e.method) + " " + std::string(target) + " " + std::to_string(e.status) + " " +
+          std::to_string(e.bytes_out) + "B " + std::to_string(static_cast<long long>(e.seconds * 1000)) +
+          "ms in=" + std::to_string(e.bytes_in) + "B";
   if (!e.note.empty()) line += ": " + std::string(e.note);
   return line;
 }

@@ -45,6 +45,7 @@ struct AccessEntry {
 // request_id, method, route, status, bytes_in, bytes_out, duration_ms,
 // key_id (null without a key), note (when any).
 std::string FormatAccessJson(const AccessEntry& e);
+// Text: "rid=ID [key=K] METHOD TARGET STATUS NB Tms in=NB[: note]".
 std::string FormatAccessText(const AccessEntry& e);
 
 // The request id to use: the client's (a proxy's) X-Request-Id when it is
