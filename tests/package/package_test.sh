@@ -91,7 +91,8 @@ cairn save "$work/src/model.bin" --base "$work/src" --run pkg/proj/run1 -q >/dev
 cairn restore model.bin --run pkg/proj/run1 --root "$work/out" -q >/dev/null
 cmp "$work/src/model.bin" "$work/out/model.bin" || fail "the restored file differs"
 curl -fsS "$url/readyz" >/dev/null || fail "/readyz"
-curl -fsS "$url/metrics" | grep -q '^cairn_uploads_total{result="committed"} 1' || fail "/metrics did not count the save"
+curl -fsS "$url/metrics" >"$work/metrics.txt" || fail "/metrics"
+grep -q '^cairn_uploads_total{result="committed"} 1' "$work/metrics.txt" || fail "/metrics did not count the save"
 say "save, restore, /readyz and /metrics through the packaged server: ok"
 
 # --- back up while it runs: the database first (SQLite online backup), then
