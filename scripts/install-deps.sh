@@ -21,6 +21,7 @@ packages=(
   nginx xfsprogs time iproute2
   clang libclang-rt-14-dev clang-tidy   # fuzz/ (libFuzzer runtime), scripts/clang-tidy.sh
   ccache
+  prometheus lintian wrk   # promtool checks /metrics; the .deb is linted; bench/ops_bench.sh
   # python/ (the `cairn` package, pybind11) and its tests; examples/python, examples/libtorch
   python3-dev python3-venv python3-pip python3-wheel python3-setuptools python3-pytest
   pybind11-dev python3-pybind11 python3-torch python3-numpy libtorch-dev

@@ -8,7 +8,8 @@
 # Before them, `python`: the `cairn` Python package installed into a venv and
 # its pytest suite (python/tests) against ./build's server; and `web`: the web
 # UI's browser tests (tests/web, headless Chromium against ./build's server;
-# screenshots in build/web-screenshots).
+# screenshots in build/web-screenshots); and `package`: the .deb built, linted,
+# installed, run and removed (root only).
 # CAIRN_CI_QUICK=1 stops after the normal suite (for local runs; ignored when
 # CI=true). CAIRN_CI_PHASES="asan tidy" runs only the listed extra phases.
 set -euo pipefail
@@ -129,6 +130,10 @@ phase build env CAIRN_JOBS="$jobs" bash scripts/build.sh
 phase tests normal_tests
 phase python python_tests
 phase web web_tests
+# The Debian package (tests/package/package_test.sh): cpack, lintian, dpkg -i,
+# the unit's ExecStart as the cairn user, save/restore, backup + fsck, removal.
+# Root only (it installs into this machine); about 30 s.
+phase package bash tests/package/package_test.sh build
 
 if [ "${CAIRN_CI_QUICK:-0}" = 1 ] && [ "${CI:-}" != true ]; then
   echo "CAIRN_CI_QUICK=1: skipping the sanitizer, fuzz and clang-tidy phases"

@@ -201,7 +201,7 @@ std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) 
 
 int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
            const std::string& blobs_url, bool s3_presign, const std::string& tls_cert,
-           const std::string& tls_key) {
+           const std::string& tls_key, const ServerOpsFlags& ops) {
   auto data = ResolveDataDir(data_dir);
   if (!data) return Fail(data.status());
   // How long a request's headers, and each chunk of an upload, may take to
@@ -221,7 +221,10 @@ int Server(const std::string& data_dir, const std::string& listen, int threads, 
                                    .request_timeout = *request_timeout,
                                    .tls_cert = tls_cert,
                                    .tls_key = tls_key,
-                                   .run_stale_after = *run_stale_after});
+                                   .run_stale_after = *run_stale_after,
+                                   .log_format = ops.log_format,
+                                   .metrics_key_required = ops.metrics_key_required,
+                                   .metrics = !ops.no_metrics});
   return st.ok() ? kExitOk : Fail(st);
 }
 

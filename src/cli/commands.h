@@ -46,10 +46,21 @@ struct StoreFlags {
 StatusOr<std::shared_ptr<internal::Client>> Connect(const Global& g);
 StatusOr<internal::RunPath> ResolveRun(internal::Client& client, const std::string& run);
 
+// `cairn server`'s operations flags (docs/operations.md).
+struct ServerOpsFlags {
+  std::string log_format = "text";    // --log-format text|json
+  bool metrics_key_required = false;  // --metrics-key-required
+  bool no_metrics = false;            // --no-metrics
+};
 int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
            const std::string& blobs_url, bool s3_presign, const std::string& tls_cert,
-           const std::string& tls_key);
+           const std::string& tls_key, const ServerOpsFlags& ops = {});
 int Login(const Global& g, std::optional<std::string> key);
+// ops_commands.cc: per-entity storage quotas (the admin key sets them).
+// "500GiB", "1.5TB", "1048576", "none" (no quota) -> bytes or nullopt.
+StatusOr<std::optional<std::uint64_t>> ParseSize(const std::string& text);
+int QuotaSet(const Global& g, const std::string& entity, const std::string& size);
+int QuotaShow(const Global& g, const std::string& entity, bool json);
 // save_command.cc: uploads files, directories (recursively) and quoted globs
 // as one batch, names relative to `base` (default: the working directory);
 // one progress bar on a terminal unless `quiet`. Every name is checked before

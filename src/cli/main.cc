@@ -85,10 +85,35 @@ int main(int argc, char** argv) {
   server->add_option("--tls-key", tls_key, "The PEM private key of --tls-cert (unencrypted; keep it mode 0600)")
       ->check(CLI::ExistingFile);
 
+  ServerOpsFlags server_ops;
+  server->add_option("--log-format", server_ops.log_format,
+                     "Log lines as text (for people) or json (one object per line, an access line per request "
+                     "with its route template, status, bytes, duration and key id; for log pipelines)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  server->add_flag("--metrics-key-required", server_ops.metrics_key_required,
+                   "GET /metrics needs a valid API key (default: open; it shows no names and no keys)");
+  server->add_flag("--no-metrics", server_ops.no_metrics,
+                   "Count no requests and time no store calls (for benchmarks; /metrics then shows little)");
+
   std::optional<std::string> login_key;
   auto* login = app.add_subcommand("login", "Store an API key in ~/.netrc (mode 0600) for the server");
   login->add_option("key", login_key,
                     "The key; read from standard input when omitted (preferred: argv is visible to other users)");
+
+  auto* quota = app.add_subcommand(
+      "quota", "Per-entity storage quotas: a save that would pass one fails before any byte is stored");
+  quota->require_subcommand(1);
+  std::string quota_entity, quota_size;
+  bool quota_json = false;
+  auto* quota_set = quota->add_subcommand("set", "Set (or with none, remove) an entity's quota (needs the admin key)");
+  quota_set->add_option("entity", quota_entity, "The entity (user or team)")->required();
+  quota_set->add_option("size", quota_size, "Bytes with an optional unit: 500GiB, 2TB, 1048576; none removes it")
+      ->required();
+  auto* quota_show = quota->add_subcommand(
+      "show", "Show an entity's quota and the bytes it uses (each distinct blob counted once per entity)");
+  quota_show->add_option("entity", quota_entity, "The entity (user or team)")->required();
+  quota_show->add_flag("--json", quota_json, "Print JSON: entity, max_bytes (null: none), used_bytes");
 
   SaveArgs sa;
   auto* save = app.add_subcommand(
@@ -194,7 +219,7 @@ int main(int argc, char** argv) {
 
   HideDbPassword(argc, argv, db_url);
   HideDbPassword(argc, argv, store_flags.db_url);
-  if (*server) return Server(data_dir, listen, threads, db_url, blobs_url, s3_presign, tls_cert, tls_key);
+  if (*server) return Server(data_dir, listen, threads, db_url, blobs_url, s3_presign, tls_cert, tls_key, server_ops);
   if (std::optional<int> rc = accounts.Run()) return *rc;  // before `login`: it handles login --user
   if (*login) {
     if (login_key) {
@@ -204,6 +229,8 @@ int main(int argc, char** argv) {
     }
     return Login(g, login_key);
   }
+  if (*quota_set) return QuotaSet(g, quota_entity, quota_size);
+  if (*quota_show) return QuotaShow(g, quota_entity, quota_json);
   if (*save) return Save(g, sa);
   if (*restore) return Restore(g, ra);
   if (*versions) return Versions(g, versions_run, versions_name, versions_json);

@@ -20,6 +20,8 @@
 #include <memory>
 #include <optional>
 
+#include "server/access_log.h"
+#include "server/ops.h"
 #include "server/server_state.h"
 #include "server/stream.h"
 
@@ -278,6 +280,29 @@ std::string HeaderValue(const http::request_parser<http::buffer_body>::value_typ
   return it == req.end() ? std::string() : std::string(it->value());
 }
 
+std::string HeaderValue(const http::request_parser<http::buffer_body>::value_type& req, std::string_view name) {
+  auto it = req.find(name);
+  return it == req.end() ? std::string() : std::string(it->value());
+}
+
+// The request's access line (--log-format) and its metrics.
+void LogAccess(ServerState& state, const AccessEntry& e) {
+  if (state.ops != nullptr && state.observe_requests) {
+    state.ops->metrics().ObserveRequest({.route = e.route,
+                                         .method = e.method,
+                                         .status = e.status,
+                                         .seconds = e.seconds,
+                                         .bytes_in = e.bytes_in,
+                                         .bytes_out = e.bytes_out});
+  }
+  const auto level = e.status >= 500 ? spdlog::level::warn : spdlog::level::info;
+  if (state.log_format == LogFormat::kJson) {
+    state.access_log->log(level, "{}", FormatAccessJson(e));
+  } else {
+    state.log->log(level, "{}", FormatAccessText(e));
+  }
+}
+
 // X-Cairn-Size and X-Cairn-By-Reference (commits by reference). A malformed
 // size is left unset, which the handler reports.
 void ReadUploadHeaders(const http::request_parser<http::buffer_body>::value_type& hdr, HttpRequest& req) {
@@ -354,6 +379,8 @@ struct Handled {
   HttpResponse response;
   bool body_unread = false;    // the connection cannot carry another request
   std::uint64_t received = 0;  // request body bytes read (for the log)
+  std::string_view route = "unmatched";  // the route's pattern (for the log and metrics)
+  std::string key_id;                    // Principal::key_id, "" without a key
 };
 
 // Routes the request and reads its body as the route asks (streamed into an
@@ -364,6 +391,8 @@ asio::awaitable<std::optional<Handled>> Handle(ServerState& state, Stream& strea
                                                const HttpRequest& req) {
   Handled out{.body_unread = !parser.is_done()};
   Call call = state.api.Begin(req);
+  if (call.route != nullptr) out.route = call.route->pattern;
+  out.key_id = call.principal.key_id;
   if (call.response) {
     out.response = std::move(*call.response);
   } else if (call.upload) {
@@ -421,21 +450,24 @@ asio::awaitable<bool> ServeOne(ServerState& state, Stream& stream, beast::flat_b
   if (state.stopping) keep_alive = false;
 
   HttpResponse& response = handled.response;
+  const std::string request_id = RequestIdFor(HeaderValue(parser.get(), "X-Request-Id"));
+  response.headers.emplace_back("X-Request-Id", request_id);
   const int status = response.status;
   const std::string note = std::move(response.log_note);
   auto [wec, sent] = co_await WriteResponse(stream, response, version, keep_alive, state.options.request_timeout);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-  std::string_view target = req.target;
-  if (target.size() > 512) target = target.substr(0, 512);
-  if (wec) {
-    state.log->info("{} {} {} {}B {}ms (connection lost: {})", req.method, target, status, sent, ms, wec.message());
-    co_return false;
-  }
-  if (status >= 500) {
-    state.log->warn("{} {} {} {}B {}ms in={}B: {}", req.method, target, status, sent, ms, handled.received, note);
-  } else {
-    state.log->info("{} {} {} {}B {}ms in={}B", req.method, target, status, sent, ms, handled.received);
-  }
+  const std::chrono::duration<double> took = Clock::now() - start;
+  const std::string lost = wec ? "connection lost: " + wec.message() : std::string();
+  LogAccess(state, AccessEntry{.request_id = request_id,
+                               .method = req.method,
+                               .route = handled.route,
+                               .target = req.target,
+                               .status = status,
+                               .bytes_in = handled.received,
+                               .bytes_out = sent,
+                               .seconds = took.count(),
+                               .key_id = handled.key_id,
+                               .note = wec ? std::string_view(lost) : (status >= 500 ? std::string_view(note) : "")});
+  if (wec) co_return false;
   if (!keep_alive) {
     if (handled.body_unread) {
       co_await LingeringClose(stream, buffer);

@@ -227,6 +227,8 @@ void HandleOpenUpload(const Services& s, Call& call) {
   // The run must exist before a byte of the body is accepted.
   StatusOr<RunRecord> run = s.metadata->GetRun(call.run);
   if (!run.ok()) return call.Fail(run.status());
+  // Over the entity's quota: refused before a byte is read or stored.
+  if (auto refusal = QuotaRefusal(s, call.run.entity, sha, *req.content_length)) return call.Answer(std::move(*refusal));
   StatusOr<std::unique_ptr<BlobWriter>> writer = s.blobs->NewWriter();
   if (!writer.ok()) return call.Fail(writer.status());
   call.sha256 = std::move(sha);

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string_view>
 
 #include "cairn/status.h"
@@ -35,6 +36,7 @@ namespace cairn::internal {
 namespace graphql {
 class Md5Indexer;
 }
+class Ops;  // ops.h
 
 // What the handlers work with; everything outlives the Api.
 struct Services {
@@ -58,6 +60,8 @@ struct Services {
   AuditLog* audit = nullptr;
   // Web UI sessions (sessions.h); null: cookies are ignored.
   const WebSessions* sessions = nullptr;
+  // Metrics, readiness and their options (ops.h); null: /metrics answers 404.
+  Ops* ops = nullptr;
 };
 
 // The route table: every route the server answers, in one place (routes.cc).
@@ -113,6 +117,21 @@ void HandleRunSummaries(const Services& s, Call& call);
 void HandleFileTree(const Services& s, Call& call);
 void HandleWebPage(const Services& s, Call& call);
 void HandleWebAsset(const Services& s, Call& call);
+// ops_handlers.cc: watching the server (docs/operations.md).
+void HandleMetrics(const Services& s, Call& call);
+void HandleHealthz(const Services& s, Call& call);
+void HandleReadyz(const Services& s, Call& call);
+// ops_handlers.cc: per-entity storage quotas.
+void HandleGetQuota(const Services& s, Call& call);
+HttpResponse HandlePutQuota(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+// A 403 quota_exceeded answer (saying what is used and allowed) when saving
+// `size` new bytes with digest `sha256` would take `entity` past its quota;
+// nullopt when it fits, when there is no quota, or when the entity already
+// holds that blob (it adds nothing). Called before any byte is stored.
+std::optional<HttpResponse> QuotaRefusal(const Services& s, const std::string& entity, const std::string& sha256,
+                                         std::uint64_t size);
+// "1.5 GiB", "512 B".
+std::string FormatBytes(std::uint64_t bytes);
 // graphql_handler.cc: the W&B-compatible endpoint (docs/wandb.md).
 extern const ErrorStyle kGraphqlErrors;
 HttpResponse HandleGraphql(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
@@ -126,7 +145,7 @@ class Api {
   // clients, docs/wandb.md) is computed by a background thread the Api owns.
   Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, BlobUrlSigner* url_signer = nullptr,
       std::chrono::seconds presign_ttl = std::chrono::seconds(300), UploadSessions* uploads = nullptr,
-      std::chrono::seconds run_stale_after = std::chrono::seconds(60));
+      std::chrono::seconds run_stale_after = std::chrono::seconds(60), Ops* ops = nullptr);
   ~Api();
 
   Call Begin(const HttpRequest& request) const { return router_.Begin(services_, request); }

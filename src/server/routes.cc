@@ -10,6 +10,7 @@
 
 #include "server/graphql/blob_md5.h"
 #include "server/handlers.h"
+#include "server/ops.h"
 
 namespace cairn::internal {
 
@@ -23,6 +24,17 @@ std::vector<Route> ApiRoutes() {
   return {
       {"GET", "/api/v1/health", HandleHealth, nullptr, {.auth = kNoKey}},
       {"GET", "/api/v1/whoami", HandleWhoami},
+      // Watching the server (docs/operations.md); /metrics checks a key itself with --metrics-key-required.
+      {"GET", "/metrics", HandleMetrics, nullptr, {.auth = kNoKey}},
+      {"GET", "/healthz", HandleHealthz, nullptr, {.auth = kNoKey}},
+      {"GET", "/readyz", HandleReadyz, nullptr, {.auth = kNoKey}},
+      // Per-entity storage quotas: anyone who may read the entity sees it; the admin sets it.
+      {"GET", "/api/v1/quotas/{entity}", HandleGetQuota, nullptr, {.access = kRead}},
+      {"PUT",
+       "/api/v1/quotas/{entity}",
+       nullptr,
+       HandlePutQuota,
+       {.auth = AuthPolicy::kAdmin, .access = kRead, .body = kJson, .action = "set quotas"}},
       // Accounts (account_handlers.cc checks who may).
       {"POST", "/api/v1/login", nullptr, HandleLogin, {.auth = kNoKey, .body = kJson, .audit = "user.login"}},
       {"GET", "/api/v1/users", HandleListUsers},
@@ -116,7 +128,7 @@ std::vector<Route> ApiRoutes() {
 }
 
 Api::Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, BlobUrlSigner* url_signer,
-         std::chrono::seconds presign_ttl, UploadSessions* uploads, std::chrono::seconds run_stale_after)
+         std::chrono::seconds presign_ttl, UploadSessions* uploads, std::chrono::seconds run_stale_after, Ops* ops)
     : md5_indexer_(std::make_unique<graphql::Md5Indexer>(metadata, blobs)),
       audit_(std::make_unique<AuditLog>(metadata)),
       sessions_(metadata, auth),
@@ -130,9 +142,16 @@ Api::Api(MetadataStore* metadata, BlobStore* blobs, const Authenticator* auth, B
                 .upload_events = &upload_events_,
                 .md5_indexer = md5_indexer_.get(),
                 .audit = audit_.get(),
-                .sessions = &sessions_},
+                .sessions = &sessions_,
+                .ops = ops},
       router_(ApiRoutes()) {
   upload_events_.Subscribe(md5_indexer_.get());
+  if (ops != nullptr) {
+    graphql::Md5Indexer* indexer = md5_indexer_.get();
+    ops->registry().AddGaugeFunction("cairn_md5_indexer_queue_length",
+                                     "Committed blobs waiting for (or in) the background MD5 indexer (W&B clients).",
+                                     [indexer] { return static_cast<double>(indexer->QueueLength()); });
+  }
 }
 
 Api::~Api() = default;

@@ -19,8 +19,11 @@
 #include <thread>
 #include <vector>
 
+#include "server/access_log.h"
 #include "server/auth.h"
+#include "server/ops.h"
 #include "server/server_state.h"
+#include "store/metered_store.h"
 #include "store/store.h"
 
 namespace cairn::internal {
@@ -191,20 +194,38 @@ Status RunServer(const ServerOptions& options) {
     tls.emplace(std::move(ctx));
   }
 
+  const std::optional<LogFormat> log_format = ParseLogFormat(options.log_format);
+  if (!log_format) {
+    return InvalidArgumentError("--log-format \"" + options.log_format + "\" is not a log format: use text or json");
+  }
   StatusOr<Store> store = OpenStore(StoreOptions{.data_dir = options.data_dir,
                                                  .db_url = options.db_url,
                                                  .blobs_url = options.blobs_url,
                                                  .s3_presign = options.s3_presign});
   if (!store.ok()) return store.status();
-  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Authenticator> auth,
-                         Authenticator::Create(store->metadata.get(), options.data_dir));
+  // Metrics and readiness; every store call the server makes is timed for
+  // /metrics through the metered decorators (store/metered_store.h). The
+  // probes and the storage gauge read the stores underneath.
+  Ops ops(OpsOptions{.metrics_key_required = options.metrics_key_required, .ready_deadline = options.ready_deadline},
+          store->metadata.get(), store->blobs.get());
+  MeteredMetadataStore metered_metadata(store->metadata.get(), &ops.metrics());
+  MeteredBlobStore metered_blobs(store->blobs.get(), &ops.metrics());
+  MetadataStore* metadata = options.metrics ? &metered_metadata : store->metadata.get();
+  BlobStore* blobs = options.metrics ? static_cast<BlobStore*>(&metered_blobs) : store->blobs.get();
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Authenticator> auth, Authenticator::Create(metadata, options.data_dir));
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<UploadSessions> uploads,
                          UploadSessions::Open(options.data_dir / "uploads", options.upload_ttl));
 
-  auto log = std::make_shared<spdlog::logger>("cairn-server", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  auto state = std::make_shared<ServerState>(options, store->metadata.get(), store->blobs.get(), store->url_signer,
-                                             auth.get(), uploads.get(), log);
+  std::shared_ptr<spdlog::logger> log = MakeServerLogger(*log_format);
+  auto state = std::make_shared<ServerState>(options, metadata, blobs, store->url_signer, auth.get(), uploads.get(),
+                                             log, &ops);
+  state->observe_requests = options.metrics;
+  state->log_format = *log_format;
+  // Its own sink: a formatter belongs to a sink, and access lines are bare
+  // JSON objects (stdio's FILE lock keeps whole lines apart).
+  state->access_log =
+      std::make_shared<spdlog::logger>("cairn-access", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  state->access_log->set_pattern("%v");
 
   if (tls) state->tls = &*tls;
 

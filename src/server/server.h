@@ -34,6 +34,16 @@ struct ServerOptions {
   // A run whose holder sent no heartbeat for this long (SDK: every 30 s) and
   // did not finish reads as "crashed" (CAIRN_RUN_STALE_AFTER_S).
   std::chrono::seconds run_stale_after{60};
+  // Operations (docs/operations.md): the log's format, "text" (default) or
+  // "json" (one JSON object per line, an access line per request); GET
+  // /metrics behind a key (default off: open to the network the server
+  // listens on); /readyz's deadline for each store.
+  std::string log_format = "text";
+  bool metrics_key_required = false;
+  // false: no /metrics samples and no store timing (the bench's baseline;
+  // /metrics still answers, with what is known at scrape time).
+  bool metrics = true;
+  std::chrono::milliseconds ready_deadline{2000};
 };
 
 // Opens the store, binds, prints exactly one line

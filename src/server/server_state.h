@@ -28,6 +28,7 @@
 #include <set>
 
 #include "common/thread_annotations.h"
+#include "server/access_log.h"
 #include "server/handlers.h"
 #include "server/server.h"
 
@@ -61,12 +62,21 @@ struct Control {
 // Shared by every connection; outlives the io_context's handlers.
 struct ServerState {
   ServerState(const ServerOptions& o, MetadataStore* metadata, BlobStore* blobs, BlobUrlSigner* url_signer,
-              const Authenticator* auth, UploadSessions* uploads, std::shared_ptr<spdlog::logger> l)
-      : options(o), api(metadata, blobs, auth, url_signer, o.presign_ttl, uploads, o.run_stale_after), log(std::move(l)) {}
+              const Authenticator* auth, UploadSessions* uploads, std::shared_ptr<spdlog::logger> l, Ops* o_ops)
+      : options(o),
+        api(metadata, blobs, auth, url_signer, o.presign_ttl, uploads, o.run_stale_after, o_ops),
+        log(std::move(l)),
+        ops(o_ops) {}
 
   const ServerOptions options;
   const Api api;
   std::shared_ptr<spdlog::logger> log;
+  // Metrics and readiness (outlives the state's handlers); null in no case
+  // today, but the connection code does not rely on it.
+  Ops* ops = nullptr;
+  bool observe_requests = true;  // false: --no-metrics
+  LogFormat log_format = LogFormat::kText;
+  std::shared_ptr<spdlog::logger> access_log;  // kJson: bare JSON lines, same sink as `log`
   Control* control = nullptr;
   asio::ssl::context* tls = nullptr;  // null: plain HTTP
   std::atomic<bool> stopping{false};

@@ -76,6 +76,10 @@ HttpResponse HandleCreateUpload(const Services& s, Call& call, const Json& body,
   }
   StatusOr<RunRecord> run = s.metadata->GetRun(call.run);
   if (!run.ok()) return StatusResponse(run.status());
+  // Over the entity's quota: refused before a part is staged.
+  if (auto refusal = QuotaRefusal(s, call.run.entity, sha->get<std::string>(), size->get<std::uint64_t>())) {
+    return std::move(*refusal);
+  }
   StatusOr<UploadSession> session =
       s.uploads->Create(call.run, call.name, sha->get<std::string>(), size->get<std::uint64_t>(), part_size);
   if (!session.ok()) return StatusResponse(session.status());

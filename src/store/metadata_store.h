@@ -218,6 +218,17 @@ class MetadataStore : public AccountStore {
   // computes the same digest from the same bytes).
   virtual StatusOr<std::optional<std::string>> GetBlobMd5(const std::string& sha256) = 0;
   virtual Status PutBlobMd5(const std::string& sha256, const std::string& md5_base64) = 0;
+
+  // --- Per-entity storage quotas (docs/operations.md) ---
+  // The entity's limit in bytes; nullopt when it has none. The entity need
+  // not exist (a quota may be set before its first save).
+  virtual StatusOr<std::optional<std::uint64_t>> GetQuota(const std::string& entity) = 0;
+  // Sets (a value) or removes (nullopt) the entity's limit. Idempotent.
+  virtual Status SetQuota(const std::string& entity, std::optional<std::uint64_t> bytes) = 0;
+  // Bytes the entity's versions refer to, each distinct blob counted once per
+  // entity (a blob shared by two entities counts for both). 0 for an unknown
+  // entity. One consistent snapshot.
+  virtual StatusOr<std::uint64_t> EntityUsedBytes(const std::string& entity) = 0;
 };
 
 }  // namespace cairn::internal

@@ -311,6 +311,33 @@ TEST_P(MetadataStoreConformance, FindEntityBlobStaysWithinTheEntity) {
   EXPECT_FALSE(unknown->has_value());
 }
 
+TEST_P(MetadataStoreConformance, QuotasAndUsedBytesCountEachBlobOncePerEntity) {
+  auto none = store_->GetQuota("alice");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(store_->SetQuota("alice", 1000).ok());  // before the entity exists
+  ASSERT_TRUE(store_->SetQuota("alice", 5000).ok());  // replaced
+  EXPECT_EQ(*store_->GetQuota("alice"), std::optional<std::uint64_t>(5000));
+  EXPECT_EQ(*store_->EntityUsedBytes("alice"), 0u);
+
+  MustCreate(kRun);
+  MustCreate({"alice", "other", "r2"});
+  MustCreate({"bob", "mnist", "r1"});
+  const std::string other(64, 'b');
+  ASSERT_TRUE(store_->CommitVersion(kRun, "a.bin", kSha, 100).ok());
+  ASSERT_TRUE(store_->CommitVersion(kRun, "a.bin", kSha, 100).ok());            // same blob again
+  ASSERT_TRUE(store_->CommitVersion({"alice", "other", "r2"}, "b", kSha, 100).ok());  // and in another project
+  ASSERT_TRUE(store_->CommitVersion(kRun, "c.bin", other, 7).ok());
+  ASSERT_TRUE(store_->CommitVersion({"bob", "mnist", "r1"}, "x", kSha, 100).ok());
+  EXPECT_EQ(*store_->EntityUsedBytes("alice"), 107u);
+  EXPECT_EQ(*store_->EntityUsedBytes("bob"), 100u);
+  EXPECT_EQ(*store_->EntityUsedBytes("nobody"), 0u);
+
+  ASSERT_TRUE(store_->SetQuota("alice", std::nullopt).ok());
+  EXPECT_FALSE(store_->GetQuota("alice")->has_value());
+  ASSERT_TRUE(store_->SetQuota("alice", std::nullopt).ok());  // idempotent
+}
+
 TEST_P(MetadataStoreConformance, BlobReferencesAreOnePerDigestWithACountAndAnExample) {
   MustCreate(kRun);
   MustCreate(RunKey{"bob", "p", "r2"});

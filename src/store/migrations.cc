@@ -275,9 +275,9 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_by_time ON audit_log (time_ms);
 CREATE INDEX audit_log_by_entity ON audit_log (entity, time_ms);
 )sql"},
-    // 15: browser sessions of the web UI (docs/adr/0023-web-ui.md), by the
-    // SHA-256 of the token. (15-16 are the web UI's; 5-14 the accounts work's.)
-    {15,
+    // 8: browser sessions of the web UI (docs/adr/0023-web-ui.md), by the
+    // SHA-256 of the token. 
+    {8,
      R"sql(
 CREATE TABLE web_sessions (
   token_hash TEXT PRIMARY KEY,
@@ -294,9 +294,14 @@ CREATE TABLE web_sessions (
   expires_ms BIGINT NOT NULL
 );
 )sql"},
-    // 16: the web UI lists a project's runs newest first.
-    {16, "CREATE INDEX runs_by_created_desc ON runs (project_id, created_ms DESC, run_id DESC);",
+    // 9: the web UI lists a project's runs newest first.
+    {9, "CREATE INDEX runs_by_created_desc ON runs (project_id, created_ms DESC, run_id DESC);",
      "CREATE INDEX runs_by_created_desc ON runs (project_id, created_ms DESC, run_id DESC);"},
+    // 10: per-entity storage quotas (docs/operations.md), by entity name so
+    // that a limit can be set before the entity's first save.
+    {10,
+     "CREATE TABLE entity_quotas (entity TEXT PRIMARY KEY, max_bytes INTEGER NOT NULL, updated_ms INTEGER NOT NULL);",
+     "CREATE TABLE entity_quotas (entity TEXT PRIMARY KEY, max_bytes BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"},
 };
 
 // Valid in both dialects (SQLite accepts BIGINT as an integer type).

@@ -56,4 +56,11 @@ inline constexpr const char* kBlobReferencesSql =
     " FROM file_versions f JOIN runs r ON r.id = f.run JOIN projects p ON p.id = r.project_id"
     " JOIN entities e ON e.id = p.entity_id GROUP BY f.sha256";
 
+// MetadataStore::EntityUsedBytes() in both dialects ($1 works in SQLite too,
+// as a numbered parameter): the sum over the entity's distinct blobs.
+inline constexpr const char* kEntityUsedBytesSql =
+    "SELECT COALESCE(SUM(b.size), 0) FROM (SELECT f.sha256, MAX(f.size) AS size"
+    " FROM file_versions f JOIN runs r ON r.id = f.run JOIN projects p ON p.id = r.project_id"
+    " JOIN entities e ON e.id = p.entity_id WHERE e.name = $1 GROUP BY f.sha256) b";
+
 }  // namespace cairn::internal

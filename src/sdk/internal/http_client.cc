@@ -444,6 +444,7 @@ Status StatusFromResponse(const HttpClientResponse& response, std::string_view m
                                   where);
     }
     case 403:
+      if (code == "quota_exceeded") return ResourceExhaustedError(what + ": " + server + where);
       return PermissionDeniedError(what + ": permission denied: " + server +
                                    advice("use a key of that entity (a writable one for writes)") + where);
     case 404:

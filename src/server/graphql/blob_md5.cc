@@ -79,6 +79,11 @@ void Md5Indexer::WaitIdle() {
   cv_.wait(lock, [this] { return stop_ || (queue_.empty() && current_.empty()); });
 }
 
+std::size_t Md5Indexer::QueueLength() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size() + (current_.empty() ? 0 : 1);
+}
+
 void Md5Indexer::AwaitInFlight(const std::string& sha256) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return stop_ || current_ != sha256; });

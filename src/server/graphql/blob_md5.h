@@ -56,6 +56,8 @@ class Md5Indexer final : public UploadObserver {
   // Waits while the thread is hashing `sha256`, so that a request needing
   // that MD5 does not read the blob a second time.
   void AwaitInFlight(const std::string& sha256);
+  // Blobs waiting or being hashed (the cairn_md5_indexer_queue_length gauge).
+  std::size_t QueueLength();
 
   static constexpr std::size_t kMaxQueued = 4096;
 

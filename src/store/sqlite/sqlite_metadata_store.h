@@ -101,6 +101,10 @@ class SqliteMetadataStore final : public MetadataStore {
   Status DeleteSession(const std::string& token_hash) override;
   StatusOr<std::optional<std::string>> GetBlobMd5(const std::string& sha256) override;
   Status PutBlobMd5(const std::string& sha256, const std::string& md5_base64) override;
+  // Quotas (docs/operations.md): sqlite_quotas.cc / the store's quota methods.
+  StatusOr<std::optional<std::uint64_t>> GetQuota(const std::string& entity) override;
+  Status SetQuota(const std::string& entity, std::optional<std::uint64_t> bytes) override;
+  StatusOr<std::uint64_t> EntityUsedBytes(const std::string& entity) override;
 
   // The schema version the database is at after Open().
   int SchemaVersion();
