@@ -19,7 +19,7 @@
 #include "cairn/status.h"
 #include "cairn/transfer.h"
 #include "common/validate.h"
-#include "sdk/internal/http_transport.h"
+#include "sdk/internal/connection.h"
 
 namespace cairn::internal {
 
@@ -35,8 +35,8 @@ using ProgressFn = std::function<void(std::uint64_t done, std::uint64_t total)>;
 // How a caller that owns its own retry loop (the background uploader) drives
 // Client::Upload, and what it learns back. All fields optional.
 struct UploadControl {
-  // Replaces the client's retry policy for this call (max_attempts = 1: the
-  // caller retries).
+  // Replaces the connection's retry policy for this call (max_attempts = 1:
+  // the caller reschedules by itself).
   std::optional<RetryPolicy> retry;
   // When the file's SHA-256 equals this, nothing is sent: Upload returns the
   // file's name, size and digest with version 0 and sets `unchanged`.
@@ -62,6 +62,10 @@ class Client {
  public:
   // Fails with kInvalidArgument on a malformed base_url. Makes no request.
   static StatusOr<std::shared_ptr<Client>> Create(const Settings& settings);
+  // A client over `connection` as given (tests: a fake that injects
+  // failures, under a RetryingConnection). `settings.base_url` must be
+  // normalized already.
+  static std::shared_ptr<Client> Create(Settings settings, std::unique_ptr<Connection> connection);
   virtual ~Client() = default;
 
   const Settings& settings() const { return settings_; }
@@ -107,10 +111,10 @@ class Client {
   // POST /api/v1/keys (admin key). Returns the new key.
   StatusOr<std::string> CreateKey(const std::string& entity, bool read_only);
 
-  struct Impl;  // private: transport, retry policy, whoami cache (client_impl.h)
+  struct Impl;  // private: the connection stack, whoami cache (client_impl.h)
 
  protected:
-  explicit Client(Settings settings);
+  Client(Settings settings, std::unique_ptr<Connection> connection);
   Settings settings_;
 
  private:

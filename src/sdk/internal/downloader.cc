@@ -27,7 +27,7 @@
 #include "sdk/internal/client.h"
 #include "sdk/internal/client_impl.h"
 #include "sdk/internal/content_cache.h"
-#include "sdk/internal/http_transport.h"
+#include "sdk/internal/connection.h"
 
 namespace cairn::internal {
 namespace {
@@ -183,10 +183,9 @@ class Throttle {
 // workers and of the hashing (calling) thread.
 class PartialDownload {
  public:
-  PartialDownload(HttpTransport& transport, const RetryPolicy& retry, const RunPath& run, const FileInfo& file,
-                  const fs::path& target, const TransferOptions& transfer)
-      : transport_(transport),
-        retry_(retry),
+  PartialDownload(Connection& connection, const RunPath& run, const FileInfo& file, const fs::path& target,
+                  const TransferOptions& transfer)
+      : connection_(connection),
         file_(file),
         transfer_(transfer),
         partial_(PartialPath(target)),
@@ -242,8 +241,7 @@ class PartialDownload {
     if (transfer_.progress) transfer_.progress({file_.name, done, file_.size});
   }
 
-  HttpTransport& transport_;
-  const RetryPolicy& retry_;
+  Connection& connection_;
   const FileInfo& file_;
   const TransferOptions& transfer_;
   const fs::path partial_, sidecar_;
@@ -664,61 +662,56 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
     return true;
   };
 
-  Backoff backoff(retry_, transfer_.cancelled);
-  while (part.begin + part.received < part.end) {
-    const std::uint64_t at = part.begin + part.received;
-    req.headers.clear();
-    if (!(whole && at == 0)) {
-      req.headers.push_back("Range: bytes=" + std::to_string(at) + "-" + std::to_string(part.end - 1));
-      // Continuing bytes received earlier (by this call or one before it):
-      // only if the stored bytes are still the ones we started with, else the
-      // server answers 200 with all of them. The first request of a fresh
-      // part needs no validator (the digest is checked at the end), which
-      // keeps ranged parts working through presigned object-store URLs, whose
-      // ETag is not our SHA-256.
-      if (resumed_ || at > part.begin) req.headers.push_back("If-Range: \"" + file_.sha256 + "\"");
-    }
-    started = false;
-    local_error = OkStatus();
-    auto result = transport_.Perform(req);
-    FlushRing(part);
-    if (transfer_.cancelled && transfer_.cancelled()) return CancelledError("the restore of " + what_ + " was cancelled");
-    if (stop_.load()) return OkStatus();  // another part failed; it reports
-    if (restart) {
-      std::lock_guard<std::mutex> lock(mu_);
-      must_restart_ = true;
-      return FailedPreconditionError(what_ + ": the server would not send a range of it (If-Range did not match)");
-    }
-    if (!local_error.ok()) return local_error;  // disk full, corrupt stream: not retried
-    const bool progressed = part.begin + part.received > at;
-    if (auto* resp = std::get_if<HttpClientResponse>(&result)) {
-      if (resp->status == 200 || resp->status == 206) {
-        if (part.begin + part.received == part.end) break;
-        if (progressed) backoff.Reset();  // a short answer: ask for the rest
-        if (backoff.WaitBeforeRetry()) continue;
-        return UnavailableError(what_ + ": the server's answers keep ending early");
-      }
-      if (resp->status == 416) {
-        return DataLossError(what_ + ": the server holds fewer than the " + std::to_string(file_.size) +
-                             " bytes its metadata announces; the stored copy may be corrupt");
-      }
-      if (resp->status == 404 && ErrorCode(*resp) == "file_not_found") {
-        return NotFoundError(what_ + " is no longer in the store (it was there a moment ago)");
-      }
-      // data_loss: the server's stored bytes are damaged; asking again cannot help.
-      if (IsRetryableHttpStatus(resp->status) && ErrorCode(*resp) != "data_loss") {
-        if (progressed) backoff.Reset();
-        if (backoff.WaitBeforeRetry(RetryAfter(*resp))) continue;
-      }
-      return StatusFromResponse(*resp, req.method, transport_.Url(req.target), what_, transport_.has_api_key());
-    }
-    TransportError& err = std::get<TransportError>(result);
-    if (err.status.code() != StatusCode::kUnavailable) return err.status;
-    if (part.begin + part.received == part.end) break;  // all bytes arrived; verified later
-    if (progressed) backoff.Reset();                          // the link works, keep going
-    if (!backoff.WaitBeforeRetry()) return err.status;
+  // Each attempt asks for what is still missing; an attempt that brought
+  // bytes restarts the retry budget; a connection that broke after the last
+  // byte is done (the digest is checked at the end).
+  const auto done = [&] { return part.begin + part.received == part.end; };
+  CallOptions options{
+      .cancelled = [&] { return stop_.load() || (transfer_.cancelled && transfer_.cancelled()); },
+      .before_attempt =
+          [&](HttpClientRequest& r) {
+            const std::uint64_t at = part.begin + part.received;
+            r.headers.clear();
+            if (!(whole && at == 0)) {
+              r.headers.push_back("Range: bytes=" + std::to_string(at) + "-" + std::to_string(part.end - 1));
+              // Continuing bytes received earlier (by this call or one before
+              // it): only if the stored bytes are still the ones we started
+              // with, else the server answers 200 with all of them. The first
+              // request of a fresh part needs no validator (the digest is
+              // checked at the end), which keeps ranged parts working through
+              // presigned object-store URLs, whose ETag is not our SHA-256.
+              if (resumed_ || at > part.begin) r.headers.push_back("If-Range: \"" + file_.sha256 + "\"");
+            }
+            started = false;
+            local_error = OkStatus();
+          },
+      .after_attempt = [&](const Outcome&) { FlushRing(part); },
+      .done = done,
+      .progress = [&] { return part.received; }};
+  CallResult call = connection_.Call(req, options);
+  if (transfer_.cancelled && transfer_.cancelled()) return CancelledError("the restore of " + what_ + " was cancelled");
+  if (stop_.load()) return OkStatus();  // another part failed; it reports
+  if (restart) {
+    std::lock_guard<std::mutex> lock(mu_);
+    must_restart_ = true;
+    return FailedPreconditionError(what_ + ": the server would not send a range of it (If-Range did not match)");
   }
-  return OkStatus();
+  if (!local_error.ok()) return local_error;  // disk full, corrupt stream: not retried
+  if (done()) return OkStatus();
+  if (auto* resp = std::get_if<HttpClientResponse>(&call.outcome)) {
+    if (resp->status == 200 || resp->status == 206) {
+      return UnavailableError(what_ + ": the server's answers keep ending early");
+    }
+    if (resp->status == 416) {
+      return DataLossError(what_ + ": the server holds fewer than the " + std::to_string(file_.size) +
+                           " bytes its metadata announces; the stored copy may be corrupt");
+    }
+    if (resp->status == 404 && ErrorCode(*resp) == "file_not_found") {
+      return NotFoundError(what_ + " is no longer in the store (it was there a moment ago)");
+    }
+    return StatusFromResponse(*resp, req.method, connection_.Url(req.target), what_, connection_.has_api_key());
+  }
+  return std::get<TransportError>(call.outcome).status;
 }
 
 }  // namespace
@@ -789,7 +782,7 @@ Status Client::Download(const RunPath& run, const FileInfo& file, const fs::path
 
   bool fresh = false, single = false;
   while (true) {
-    PartialDownload download(impl_->transport, impl_->retry, run, file, target, transfer);
+    PartialDownload download(*impl_->connection, run, file, target, transfer);
     std::string digest;
     bool resumed = false, discard = false;
     Status st = download.Run(fresh, single, &digest, &resumed, &discard);

@@ -18,7 +18,7 @@
 #include "cairn/status.h"
 #include "common/validate.h"
 #include "sdk/internal/client.h"
-#include "sdk/internal/http_transport.h"
+#include "sdk/internal/connection.h"
 
 namespace cairn::internal {
 
@@ -53,20 +53,20 @@ struct FileUpload {
   std::uint64_t size;
   const ProgressFn& progress;        // may be empty; called from several threads, never at once
   std::function<bool()> cancelled;   // may be empty
-  const RetryPolicy& retry;
+  std::optional<RetryPolicy> retry;  // replaces the connection's policy when set
 };
 
 // PUT .../files/{name} with X-Cairn-By-Reference: 1 and no body. The new
 // version, or nullopt when the server does not hold these bytes for the
 // run's entity (then send them).
-StatusOr<std::optional<FileInfo>> CommitByReference(HttpTransport& transport, const FileUpload& file);
+StatusOr<std::optional<FileInfo>> CommitByReference(Connection& connection, const FileUpload& file);
 
 // Sends `file` as an upload in parts (creating or resuming the session kept
 // under `state_dir`) and completes it. kFailedPrecondition when the server
 // found that the assembled bytes do not match the digest (the file changed
 // while it was sent); kDeadlineExceeded when cancelled; kUnavailable when the
 // server cannot be reached (a later call resumes).
-StatusOr<FileInfo> UploadInParts(HttpTransport& transport, const FileUpload& file, const PartOptions& options,
+StatusOr<FileInfo> UploadInParts(Connection& connection, const FileUpload& file, const PartOptions& options,
                                  const std::filesystem::path& state_dir);
 
 }  // namespace cairn::internal
