@@ -20,6 +20,7 @@
 #include "cairn/transfer.h"
 #include "common/validate.h"
 #include "sdk/internal/connection.h"
+#include "sdk/internal/tunables.h"
 
 namespace cairn::internal {
 
@@ -60,15 +61,20 @@ struct RunFields {
 
 class Client {
  public:
-  // Fails with kInvalidArgument on a malformed base_url. Makes no request.
+  // Fails with kInvalidArgument on a malformed base_url or CAIRN_* knob
+  // (tunables.h, resolved here once for this client). Makes no request.
   static StatusOr<std::shared_ptr<Client>> Create(const Settings& settings);
+  static StatusOr<std::shared_ptr<Client>> Create(const Settings& settings, const Tunables& tunables);
   // A client over `connection` as given (tests: a fake that injects
   // failures, under a RetryingConnection). `settings.base_url` must be
   // normalized already.
-  static std::shared_ptr<Client> Create(Settings settings, std::unique_ptr<Connection> connection);
+  static std::shared_ptr<Client> Create(Settings settings, std::unique_ptr<Connection> connection,
+                                        Tunables tunables = {});
   virtual ~Client() = default;
 
   const Settings& settings() const { return settings_; }
+  // The knobs, resolved once when the client was made.
+  const Tunables& tunables() const { return tunables_; }
 
   // Fills path.entity from settings().entity, else from GET /api/v1/whoami
   // (cached). kInvalidArgument when neither knows it (admin key, no entity).
@@ -114,8 +120,9 @@ class Client {
   struct Impl;  // private: the connection stack, whoami cache (client_impl.h)
 
  protected:
-  Client(Settings settings, std::unique_ptr<Connection> connection);
+  Client(Settings settings, std::unique_ptr<Connection> connection, Tunables tunables);
   Settings settings_;
+  Tunables tunables_;
 
  private:
   std::shared_ptr<Impl> impl_;

@@ -27,6 +27,7 @@
 #include "sdk/internal/client.h"
 #include "sdk/internal/client_impl.h"
 #include "sdk/internal/content_cache.h"
+#include "sdk/internal/env.h"
 #include "sdk/internal/connection.h"
 
 namespace cairn::internal {
@@ -58,20 +59,6 @@ constexpr auto kSidecarEvery = std::chrono::milliseconds(250);
 constexpr auto kProgressEvery = std::chrono::milliseconds(100);
 
 fs::path ParentOf(const fs::path& target) { return target.parent_path().empty() ? fs::path(".") : target.parent_path(); }
-
-// A positive number from the environment; nullopt when unset, error when malformed.
-StatusOr<std::optional<std::uint64_t>> EnvBytes(const char* var, bool allow_zero) {
-  const char* v = std::getenv(var);
-  if (v == nullptr || *v == '\0') return std::optional<std::uint64_t>();
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long n = std::strtoull(v, &end, 10);
-  if (errno != 0 || *end != '\0' || v[0] == '-' || (!allow_zero && n == 0)) {
-    return InvalidArgumentError(std::string("invalid ") + var + "='" + v + "': expected a " +
-                                (allow_zero ? "non-negative" : "positive") + " whole number (bytes or a count)");
-  }
-  return std::optional<std::uint64_t>(n);
-}
 
 // [begin, end) byte ranges of the file.
 struct Range {
@@ -728,7 +715,7 @@ StatusOr<TransferOptions> ResolveTransferOptions(const TransferOptions& given) {
                   Field{&t.part_bytes, "CAIRN_PART_BYTES", 16 * kMiB}, Field{&parts, "CAIRN_PARALLEL_PARTS", 1},
                   Field{&t.max_recv_bytes_per_sec, "CAIRN_MAX_RECV_BYTES_PER_SEC", 0}}) {
     if (*f.value != 0) continue;
-    StatusOr<std::optional<std::uint64_t>> env = EnvBytes(f.var, /*allow_zero=*/false);
+    StatusOr<std::optional<std::uint64_t>> env = EnvWhole(f.var, 1);
     if (!env.ok()) return env.status();
     *f.value = env->value_or(f.fallback);
   }
@@ -736,27 +723,27 @@ StatusOr<TransferOptions> ResolveTransferOptions(const TransferOptions& given) {
   t.parallel_parts = static_cast<int>(parts);
   if (t.part_bytes < kMiB) return InvalidArgumentError("part_bytes (CAIRN_PART_BYTES) must be at least 1 MiB");
   if (!t.cache_max_bytes) {
-    StatusOr<std::optional<std::uint64_t>> env = EnvBytes("CAIRN_CACHE_MAX_BYTES", /*allow_zero=*/true);
+    StatusOr<std::optional<std::uint64_t>> env = EnvWhole("CAIRN_CACHE_MAX_BYTES", 0);
     if (!env.ok()) return env.status();
     t.cache_max_bytes = env->value_or(20 * 1024 * kMiB);
   }
   if (t.cache_fill.empty()) {
-    const char* fill = std::getenv("CAIRN_CACHE_FILL");
-    t.cache_fill = fill != nullptr && *fill != '\0' ? fill : "reflink";
+    const std::string fill = EnvString("CAIRN_CACHE_FILL");
+    t.cache_fill = !fill.empty() ? fill : "reflink";
   }
   if (t.cache_fill != "reflink" && t.cache_fill != "copy") {
     return InvalidArgumentError("invalid cache_fill (CAIRN_CACHE_FILL) '" + t.cache_fill +
                                 "': use reflink (fill the cache only where it costs no second write) or copy");
   }
   if (t.cache_dir.empty()) {
-    const char* dir = std::getenv("CAIRN_CACHE_DIR");
-    const char* xdg = std::getenv("XDG_CACHE_HOME");
-    const char* home = std::getenv("HOME");
-    if (dir != nullptr && *dir != '\0') {
+    const std::string dir = EnvString("CAIRN_CACHE_DIR");
+    const std::string xdg = EnvString("XDG_CACHE_HOME");
+    const std::string home = EnvString("HOME");
+    if (!dir.empty()) {
       t.cache_dir = dir;
-    } else if (xdg != nullptr && *xdg != '\0') {
+    } else if (!xdg.empty()) {
       t.cache_dir = (fs::path(xdg) / "cairn").string();
-    } else if (home != nullptr && *home != '\0') {
+    } else if (!home.empty()) {
       t.cache_dir = (fs::path(home) / ".cache/cairn").string();
     } else {
       t.cache_max_bytes = 0;  // nowhere to put it: no cache

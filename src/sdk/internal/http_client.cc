@@ -215,20 +215,26 @@ std::string NextCursor(const json& j) {
 
 }  // namespace
 
-Client::Client(Settings settings, std::unique_ptr<Connection> connection)
-    : settings_(std::move(settings)), impl_(std::make_shared<Impl>(std::move(connection))) {}
+Client::Client(Settings settings, std::unique_ptr<Connection> connection, Tunables tunables)
+    : settings_(std::move(settings)), tunables_(std::move(tunables)), impl_(std::make_shared<Impl>(std::move(connection))) {}
 
 StatusOr<std::shared_ptr<Client>> Client::Create(const Settings& settings) {
+  StatusOr<Tunables> tunables = TunablesFromEnvironment();
+  if (!tunables.ok()) return tunables.status();
+  return Create(settings, *tunables);
+}
+
+StatusOr<std::shared_ptr<Client>> Client::Create(const Settings& settings, const Tunables& tunables) {
   StatusOr<std::string> url = NormalizeBaseUrl(settings.base_url);
   if (!url.ok()) return url.status();
   Settings s = settings;
   s.base_url = *url;
   auto transport = std::make_unique<CurlConnection>(s.base_url, s.api_key, s.ca_bundle);
-  return Create(std::move(s), std::make_unique<RetryingConnection>(std::move(transport), RetryPolicyFromEnvironment()));
+  return Create(std::move(s), std::make_unique<RetryingConnection>(std::move(transport), tunables.retry), tunables);
 }
 
-std::shared_ptr<Client> Client::Create(Settings settings, std::unique_ptr<Connection> connection) {
-  return std::shared_ptr<Client>(new Client(std::move(settings), std::move(connection)));
+std::shared_ptr<Client> Client::Create(Settings settings, std::unique_ptr<Connection> connection, Tunables tunables) {
+  return std::shared_ptr<Client>(new Client(std::move(settings), std::move(connection), std::move(tunables)));
 }
 
 // Issues an idempotent GET (with retries) and returns the JSON body of a 2xx

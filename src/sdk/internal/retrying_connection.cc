@@ -4,7 +4,6 @@
 #include <curl/curl.h>  // curl_getdate, for an HTTP-date Retry-After
 
 #include <algorithm>
-#include <cstdlib>
 #include <ctime>
 #include <random>
 #include <thread>
@@ -14,17 +13,6 @@ namespace cairn::internal {
 
 using std::chrono::milliseconds;
 
-namespace {
-
-std::optional<long> ParseLong(const char* s) {
-  if (s == nullptr || *s == '\0') return std::nullopt;
-  char* end = nullptr;
-  long v = std::strtol(s, &end, 10);
-  if (*end != '\0') return std::nullopt;
-  return v;
-}
-
-}  // namespace
 
 Backoff::Backoff(const RetryPolicy& policy, std::function<bool()> cancelled)
     : policy_(policy), cancelled_(std::move(cancelled)), start_(std::chrono::steady_clock::now()) {}
@@ -121,20 +109,6 @@ CallResult RetryingConnection::Call(HttpClientRequest& request, const CallOption
     if (!backoff.WaitBeforeRetry(retry_after)) return result;
     if (response == nullptr && !std::get<TransportError>(result.outcome).nothing_sent) result.ambiguous = true;
   }
-}
-
-RetryPolicy RetryPolicyFromEnvironment() {
-  RetryPolicy p;
-  if (auto v = ParseLong(std::getenv("CAIRN_RETRY_MAX_ATTEMPTS")); v && *v >= 1 && *v <= 100) {
-    p.max_attempts = static_cast<int>(*v);
-  }
-  if (auto v = ParseLong(std::getenv("CAIRN_RETRY_INITIAL_BACKOFF_MS")); v && *v >= 0 && *v <= 60000) {
-    p.initial_backoff = milliseconds(*v);
-  }
-  if (auto v = ParseLong(std::getenv("CAIRN_RETRY_MAX_SECONDS")); v && *v >= 0 && *v <= 86400) {
-    p.max_total = milliseconds(*v * 1000);
-  }
-  return p;
 }
 
 }  // namespace cairn::internal

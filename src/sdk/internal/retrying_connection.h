@@ -45,11 +45,6 @@ class Backoff {
 // kIdempotent only when nothing was sent.
 bool IsRetryable(const Outcome& outcome, Idempotency idempotency);
 
-// The defaults, overridden by CAIRN_RETRY_MAX_ATTEMPTS,
-// CAIRN_RETRY_INITIAL_BACKOFF_MS and CAIRN_RETRY_MAX_SECONDS when set to
-// valid numbers (for tests and for very flaky links).
-RetryPolicy RetryPolicyFromEnvironment();
-
 // Decorates a Connection with the retry policy. Thread-safe when the inner
 // connection is.
 class RetryingConnection final : public Connection {

@@ -109,14 +109,14 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
   const std::optional<RetryPolicy> retry = control != nullptr ? control->retry : std::nullopt;
   const FileUpload file{run,      name,    local, fd, sha, size, progress,
                         control != nullptr && control->cancel != nullptr ? is_cancelled : std::function<bool()>(),
-                        retry};
+                        retry, tunables_.max_send_bytes_per_s};
   Connection& connection = *impl_->connection;
   if (size >= kByReferenceMinBytes) {
     StatusOr<std::optional<FileInfo>> held = CommitByReference(connection, file);
     if (!held.ok()) return held.status();
     if (held->has_value()) return **held;  // nothing moved: no progress to report
   }
-  if (const PartOptions parts = PartOptions::FromEnvironment(); size >= parts.threshold) {
+  if (const PartOptions& parts = tunables_.upload_parts; size >= parts.threshold) {
     StatusOr<FileInfo> sent =
         UploadInParts(connection, file, parts, std::filesystem::path(settings_.dir) / "cairn" / "uploads");
     if (!sent.ok() && is_cancelled()) return cancelled_status();
@@ -162,7 +162,7 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
       local_error = changed("it became shorter");
       return std::nullopt;
     }
-    ThrottleSend(static_cast<std::size_t>(got));
+    ThrottleSend(static_cast<std::size_t>(got), tunables_.max_send_bytes_per_s);
     stream_hash.Update(buf, static_cast<std::size_t>(got));
     hashed_upto += static_cast<std::uint64_t>(got);
     if (hashed_upto == size) {

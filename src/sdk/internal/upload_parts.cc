@@ -21,15 +21,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::optional<std::uint64_t> EnvBytes(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  char* end = nullptr;
-  unsigned long long n = std::strtoull(v, &end, 10);
-  if (*end != '\0') return std::nullopt;
-  return n;
-}
-
 std::string Describe(const FileUpload& f) { return "saving " + f.name + " to run " + f.run.ToString(); }
 
 // What the server says about a session (docs/http-api.md, Uploads in parts).
@@ -137,7 +128,7 @@ Status SendPart(Connection& connection, const FileUpload& f, const Session& s, s
                                             f.name + "; nothing was committed; save it again once it is complete");
       return std::nullopt;
     }
-    ThrottleSend(static_cast<std::size_t>(got));
+    ThrottleSend(static_cast<std::size_t>(got), f.max_send_bytes_per_s);
     counted += static_cast<std::uint64_t>(got);
     progress.Add(got);
     return static_cast<std::size_t>(got);
@@ -256,17 +247,8 @@ void ForgetStaleSessions(const std::filesystem::path& state_dir) {
 
 }  // namespace
 
-PartOptions PartOptions::FromEnvironment() {
-  PartOptions o;
-  if (auto v = EnvBytes("CAIRN_UPLOAD_PARTS_THRESHOLD")) o.threshold = *v;
-  if (auto v = EnvBytes("CAIRN_UPLOAD_PART_SIZE"); v && *v >= (1u << 20)) o.part_size = *v;
-  if (auto v = EnvBytes("CAIRN_UPLOAD_PARALLEL"); v && *v >= 1 && *v <= 16) o.parallel = static_cast<int>(*v);
-  return o;
-}
-
-void ThrottleSend(std::size_t n) {
-  static const std::optional<std::uint64_t> rate = EnvBytes("CAIRN_MAX_SEND_BYTES_PER_S");
-  if (!rate || *rate == 0) return;
+void ThrottleSend(std::size_t n, std::uint64_t rate) {
+  if (rate == 0) return;
   static std::mutex mu;
   static const auto start = std::chrono::steady_clock::now();
   static std::uint64_t total = 0;  // guarded by mu
@@ -274,7 +256,7 @@ void ThrottleSend(std::size_t n) {
   {
     std::lock_guard<std::mutex> lock(mu);
     total += n;
-    due = start + std::chrono::microseconds(total * 1000000 / *rate);
+    due = start + std::chrono::microseconds(total * 1000000 / rate);
   }
   std::this_thread::sleep_until(due);
 }
