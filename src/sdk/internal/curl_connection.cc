@@ -122,6 +122,66 @@ int XferInfoCallback(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_of
   return 0;
 }
 
+// Sets every option of one attempt on `h`; returns the header list, which
+// the caller frees after the transfer.
+curl_slist* SetOptions(CURL* h, const HttpClientRequest& request, const std::string& url, const std::string& api_key,
+                       const std::string& ca_bundle, CallState& st, char* errbuf) {
+  curl_slist* headers = nullptr;
+  if (!api_key.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + api_key).c_str());
+  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+  for (const std::string& hdr : request.headers) headers = curl_slist_append(headers, hdr.c_str());
+
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, kLowSpeedBytesPerSecond);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, kLowSpeedSeconds);
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, kUserAgent);
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
+  curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  // https:// peers are always verified (libcurl's default, stated here).
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!ca_bundle.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca_bundle.c_str());
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, HeaderCallback);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &st);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteCallback);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
+  // Large receive buffers: fewer write callbacks (each a pwrite) per byte.
+  if (request.on_body) curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
+  if (request.cancelled) {
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, XferInfoCallback);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &st);
+  }
+
+  if (request.method == "HEAD") {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else if (request.read_body) {
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);  // PUT
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.body_size));
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadCallback);
+    curl_easy_setopt(h, CURLOPT_READDATA, &st);
+    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, SeekCallback);
+    curl_easy_setopt(h, CURLOPT_SEEKDATA, &st);
+    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
+    headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+  } else if (request.json_body) {
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.json_body->data());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.json_body->size()));
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+  } else if (request.method != "GET") {
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  }
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  return headers;
+
+}
+
 }  // namespace
 
 std::string HttpClientResponse::Header(std::string_view name) const {
@@ -183,58 +243,7 @@ std::variant<HttpClientResponse, TransportError> CurlConnection::Perform(const H
   st.request = &request;
   char errbuf[CURL_ERROR_SIZE] = {0};
 
-  curl_slist* headers = nullptr;
-  if (!api_key_.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + api_key_).c_str());
-  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
-  for (const std::string& hdr : request.headers) headers = curl_slist_append(headers, hdr.c_str());
-
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, kLowSpeedBytesPerSecond);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, kLowSpeedSeconds);
-  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, kUserAgent);
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
-  curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
-  curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
-  // https:// peers are always verified (libcurl's default, stated here).
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!ca_bundle_.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca_bundle_.c_str());
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, HeaderCallback);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &st);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteCallback);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
-  // Large receive buffers: fewer write callbacks (each a pwrite) per byte.
-  if (request.on_body) curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
-  if (request.cancelled) {
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, XferInfoCallback);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &st);
-  }
-
-  if (request.method == "HEAD") {
-    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-  } else if (request.read_body) {
-    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);  // PUT
-    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.body_size));
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadCallback);
-    curl_easy_setopt(h, CURLOPT_READDATA, &st);
-    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, SeekCallback);
-    curl_easy_setopt(h, CURLOPT_SEEKDATA, &st);
-    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
-    headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
-  } else if (request.json_body) {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.json_body->data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.json_body->size()));
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-  } else if (request.method != "GET") {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-  }
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  curl_slist* headers = SetOptions(h, request, url, api_key_, ca_bundle_, st, errbuf);
 
   CURLcode rc = curl_easy_perform(h);
   long code = 0;
@@ -248,15 +257,21 @@ std::variant<HttpClientResponse, TransportError> CurlConnection::Perform(const H
     return std::move(st.response);
   }
 
-  // The one mapping of libcurl failures.
+  return TransportErrorOf(rc, st.aborted, st.body_too_large, request.method + " " + url, url, errbuf);
+}
+
+// THE mapping of a failed libcurl transfer to a TransportError. `what` is
+// "METHOD url".
+TransportError CurlConnection::TransportErrorOf(int code, bool aborted, bool body_too_large, const std::string& what,
+                                                const std::string& url, const char* errbuf) const {
+  const auto rc = static_cast<CURLcode>(code);
   TransportError err;
-  const std::string what = request.method + " " + url;
-  if (st.aborted) {
+  if (aborted) {
     err.aborted_by_callback = true;
     err.status = InternalError(what + " was stopped by the caller");
     return err;
   }
-  if (st.body_too_large) {
+  if (body_too_large) {
     err.status = InternalError(what + ": the answer is larger than " + std::to_string(kMaxBufferedBody >> 20) +
                                " MiB; is CAIRN_BASE_URL a cairn server?");
     return err;

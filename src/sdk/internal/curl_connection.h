@@ -32,6 +32,9 @@ class CurlConnection final : public Connection {
  private:
   struct Pool;
   Outcome Perform(const HttpClientRequest& request);
+  // `code` is a CURLcode (an int here: no curl header in this one).
+  TransportError TransportErrorOf(int code, bool aborted, bool body_too_large, const std::string& what,
+                                  const std::string& url, const char* errbuf) const;
 
   std::string base_url_;
   std::string api_key_;
