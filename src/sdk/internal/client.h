@@ -69,7 +69,7 @@ class Client {
   // failures, under a RetryingConnection). `settings.base_url` must be
   // normalized already.
   static std::shared_ptr<Client> Create(Settings settings, std::unique_ptr<Connection> connection,
-                                        Tunables tunables = {});
+                                        const Tunables& tunables = {});
   virtual ~Client() = default;
 
   const Settings& settings() const { return settings_; }
@@ -120,7 +120,7 @@ class Client {
   struct Impl;  // private: the connection stack, whoami cache (client_impl.h)
 
  protected:
-  Client(Settings settings, std::unique_ptr<Connection> connection, Tunables tunables);
+  Client(Settings settings, std::unique_ptr<Connection> connection, const Tunables& tunables);
   Settings settings_;
   Tunables tunables_;
 

@@ -215,8 +215,8 @@ std::string NextCursor(const json& j) {
 
 }  // namespace
 
-Client::Client(Settings settings, std::unique_ptr<Connection> connection, Tunables tunables)
-    : settings_(std::move(settings)), tunables_(std::move(tunables)), impl_(std::make_shared<Impl>(std::move(connection))) {}
+Client::Client(Settings settings, std::unique_ptr<Connection> connection, const Tunables& tunables)
+    : settings_(std::move(settings)), tunables_(tunables), impl_(std::make_shared<Impl>(std::move(connection))) {}
 
 StatusOr<std::shared_ptr<Client>> Client::Create(const Settings& settings) {
   StatusOr<Tunables> tunables = TunablesFromEnvironment();
@@ -233,8 +233,9 @@ StatusOr<std::shared_ptr<Client>> Client::Create(const Settings& settings, const
   return Create(std::move(s), std::make_unique<RetryingConnection>(std::move(transport), tunables.retry), tunables);
 }
 
-std::shared_ptr<Client> Client::Create(Settings settings, std::unique_ptr<Connection> connection, Tunables tunables) {
-  return std::shared_ptr<Client>(new Client(std::move(settings), std::move(connection), std::move(tunables)));
+std::shared_ptr<Client> Client::Create(Settings settings, std::unique_ptr<Connection> connection,
+                                      const Tunables& tunables) {
+  return std::shared_ptr<Client>(new Client(std::move(settings), std::move(connection), tunables));
 }
 
 // Issues an idempotent GET (with retries) and returns the JSON body of a 2xx

@@ -12,6 +12,51 @@ namespace cairn::internal {
 
 using namespace download;  // NOLINT(google-build-using-namespace): the downloader's own constants
 
+namespace {
+
+// Whether the first bytes of an answer can continue a part at `at`: a 200
+// to a ranged request sets *restart (If-Range did not match, or ranges are
+// not served: these bytes cannot be combined with what we have); a wrong
+// Content-Range or another status is an error.
+Status CheckStart(const HttpClientResponse& response, bool whole, std::uint64_t at, const std::string& what,
+                  bool* restart) {
+  if (response.status == 200 && (!whole || at != 0)) {
+    *restart = true;
+    return OkStatus();
+  }
+  if (response.status == 206) {
+    auto start = ContentRangeStart(response.Header("content-range"));
+    if (!start || *start != at) {
+      return InternalError(what + ": the server answered the wrong range (Content-Range '" +
+                           response.Header("content-range") + "', expected start " + std::to_string(at) + ")");
+    }
+    return OkStatus();
+  }
+  if (response.status != 200) return InternalError(what + ": unexpected HTTP " + std::to_string(response.status));
+  return OkStatus();
+}
+
+// What a part's final outcome means when its bytes did not all arrive.
+Status FinalStatus(const Outcome& outcome, const HttpClientRequest& req, const Connection& connection,
+                   const std::string& what, std::uint64_t size) {
+  if (auto* resp = std::get_if<HttpClientResponse>(&outcome)) {
+    if (resp->status == 200 || resp->status == 206) {
+      return UnavailableError(what + ": the server's answers keep ending early");
+    }
+    if (resp->status == 416) {
+      return DataLossError(what + ": the server holds fewer than the " + std::to_string(size) +
+                           " bytes its metadata announces; the stored copy may be corrupt");
+    }
+    if (resp->status == 404 && ErrorCode(*resp) == "file_not_found") {
+      return NotFoundError(what + " is no longer in the store (it was there a moment ago)");
+    }
+    return StatusFromResponse(*resp, req.method, connection.Url(req.target), what, connection.has_api_key());
+  }
+  return std::get<TransportError>(outcome).status;
+}
+
+}  // namespace
+
 void PartialDownload::Worker(bool whole) {
   Throttle throttle(transfer_.max_recv_bytes_per_sec);
   while (!stop_.load()) {
@@ -54,24 +99,8 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
     const std::uint64_t at = part.begin + part.received;
     if (!started) {
       started = true;
-      if (response.status == 200 && (!whole || at != 0)) {
-        // If-Range did not match (or ranges are not served): these bytes
-        // cannot be combined with what we have.
-        restart = true;
-        return false;
-      }
-      if (response.status == 206) {
-        auto start = ContentRangeStart(response.Header("content-range"));
-        if (!start || *start != at) {
-          local_error = InternalError(what_ + ": the server answered the wrong range (Content-Range '" +
-                                      response.Header("content-range") + "', expected start " + std::to_string(at) +
-                                      ")");
-          return false;
-        }
-      } else if (response.status != 200) {
-        local_error = InternalError(what_ + ": unexpected HTTP " + std::to_string(response.status));
-        return false;
-      }
+      local_error = CheckStart(response, whole, at, what_, &restart);
+      if (restart || !local_error.ok()) return false;
     }
     if (at + n > part.end) {
       local_error = DataLossError("integrity check failed for " + file_.name + ": the server sent more than the " +
@@ -132,20 +161,7 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
   }
   if (!local_error.ok()) return local_error;  // disk full, corrupt stream: not retried
   if (done()) return OkStatus();
-  if (auto* resp = std::get_if<HttpClientResponse>(&call.outcome)) {
-    if (resp->status == 200 || resp->status == 206) {
-      return UnavailableError(what_ + ": the server's answers keep ending early");
-    }
-    if (resp->status == 416) {
-      return DataLossError(what_ + ": the server holds fewer than the " + std::to_string(file_.size) +
-                           " bytes its metadata announces; the stored copy may be corrupt");
-    }
-    if (resp->status == 404 && ErrorCode(*resp) == "file_not_found") {
-      return NotFoundError(what_ + " is no longer in the store (it was there a moment ago)");
-    }
-    return StatusFromResponse(*resp, req.method, connection_.Url(req.target), what_, connection_.has_api_key());
-  }
-  return std::get<TransportError>(call.outcome).status;
+  return FinalStatus(call.outcome, req, connection_, what_, file_.size);
 }
 
 }  // namespace cairn::internal

@@ -247,8 +247,8 @@ void ForgetStaleSessions(const std::filesystem::path& state_dir) {
 
 }  // namespace
 
-void ThrottleSend(std::size_t n, std::uint64_t rate) {
-  if (rate == 0) return;
+void ThrottleSend(std::size_t n, std::uint64_t bytes_per_s) {
+  if (bytes_per_s == 0) return;
   static std::mutex mu;
   static const auto start = std::chrono::steady_clock::now();
   static std::uint64_t total = 0;  // guarded by mu
@@ -256,7 +256,7 @@ void ThrottleSend(std::size_t n, std::uint64_t rate) {
   {
     std::lock_guard<std::mutex> lock(mu);
     total += n;
-    due = start + std::chrono::microseconds(total * 1000000 / rate);
+    due = start + std::chrono::microseconds(total * 1000000 / bytes_per_s);
   }
   std::this_thread::sleep_until(due);
 }
