@@ -184,14 +184,12 @@ bool Matches(const std::string& pattern, const std::string& name) {
   return name == dir || name.rfind(dir + "/", 0) == 0;
 }
 
-// Files fetched at once: given, else CAIRN_PARALLEL_FILES, else 4 -- or 16
+// Files fetched at once: given, else CAIRN_PARALLEL_FILES (tunables), else 4 -- or 16
 // when the files average under 4 MiB: a small file's time is mostly waits (its
 // request, its fsyncs) that overlap, not bytes that compete.
-int ParallelFiles(int given, const std::vector<FileInfo>& files) {
+int ParallelFiles(int given, int from_env, const std::vector<FileInfo>& files) {
   if (given > 0) return given;
-  const char* v = std::getenv("CAIRN_PARALLEL_FILES");
-  const int env = v != nullptr ? std::atoi(v) : 0;
-  if (env > 0) return std::min(env, 64);
+  if (from_env > 0) return from_env;
   std::uint64_t total = 0;
   for (const FileInfo& f : files) total += f.size;
   return !files.empty() && total / files.size() < (4u << 20) ? 16 : 4;
@@ -281,7 +279,8 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
     }
   };
   std::vector<std::thread> threads;
-  const int n = std::min<int>(ParallelFiles(options.parallel_files, files), static_cast<int>(files.size()));
+  const int parallel = ParallelFiles(options.parallel_files, client.tunables().parallel_files, files);
+  const int n = std::min<int>(parallel, static_cast<int>(files.size()));
   for (int t = 1; t < n; ++t) threads.emplace_back(worker);
   worker();
   for (auto& t : threads) t.join();

@@ -39,6 +39,7 @@
 #include "common/run_config.h"
 #include "common/sha256.h"
 #include "common/validate.h"
+#include "sdk/internal/env.h"
 #include "sdk/internal/client.h"
 #include "sdk/internal/run_state.h"
 #include "sdk/internal/save_glob.h"
@@ -62,10 +63,7 @@ void ClearCurrentIf(const Run::Impl* impl) {
   if (g_current.get() == impl) g_current.reset();
 }
 
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v == nullptr ? std::string() : std::string(v);
-}
+std::string Env(const char* name) { return internal::EnvString(name); }
 
 // "run-20261129_063000-1a2b3c4d" (UTC).
 std::string RunDirName(const std::string& id) {
@@ -254,17 +252,15 @@ struct LockGuard {
   int Release() { return std::exchange(fd, -1); }
 };
 
-std::chrono::milliseconds FinishTimeout(const FinishOptions& options) {
+// Given, else CAIRN_FINISH_TIMEOUT_S (0 to a year; read when finish() is
+// called, so a program may set it late), else the default.
+StatusOr<std::chrono::milliseconds> FinishTimeout(const FinishOptions& options) {
   if (options.timeout != FinishOptions{}.timeout) return options.timeout;
-  const std::string v = Env("CAIRN_FINISH_TIMEOUT_S");
-  if (!v.empty()) {
-    char* end = nullptr;
-    double s = std::strtod(v.c_str(), &end);
-    if (*end == '\0' && s >= 0 && s <= 86400.0 * 365) {
-      return std::chrono::milliseconds(static_cast<long long>(s * 1000));
-    }
-  }
-  return options.timeout;
+  StatusOr<std::optional<std::chrono::milliseconds>> env =
+      internal::EnvDuration("CAIRN_FINISH_TIMEOUT_S", internal::EnvUnit::kSeconds, std::chrono::milliseconds(0),
+                            std::chrono::hours(24 * 365));
+  if (!env.ok()) return env.status();
+  return env->value_or(options.timeout);
 }
 
 }  // namespace
@@ -371,10 +367,10 @@ StatusOr<Run> init(const InitOptions& options) {
     if (!info.ok()) return info.status();
     impl->heartbeat = std::make_unique<internal::Heartbeat>(
         [client = impl->client, path] { (void)client->PutRun(path, "must", nullptr, {.state = "running", .once = true}); },
-        internal::HeartbeatOptions::FromEnvironment());
+        impl->client->tunables().heartbeat);
     impl->resumed = !created;
     impl->uploader = std::make_unique<internal::Uploader>(ClientUploadFn(impl->client, path),
-                                                          internal::UploaderOptions::FromEnvironment());
+                                                          impl->client->tunables().uploader);
     if (impl->resumed) impl->uploader->Seed(LatestFiles(*impl->client, path));
   } else {
     impl->resumed = from_resume_file;  // offline: no server to ask
@@ -459,7 +455,7 @@ StatusOr<std::vector<std::string>> Run::save(const std::string& glob, const Save
       internal::Uploader* uploader = impl_->uploader.get();
       StatusOr<std::unique_ptr<internal::LiveWatcher>> watcher = internal::LiveWatcher::Create(
           [uploader](const std::string& name, const fs::path& local) { uploader->Enqueue(name, local); },
-          internal::LiveWatcher::QuietFromEnvironment());
+          impl_->client->tunables().live_quiet);
       if (!watcher.ok()) return watcher.status();
       impl_->watcher = std::move(*watcher);
     }
@@ -493,6 +489,10 @@ UploadStats Run::upload_stats() const {
 }
 
 Status Run::finish(const FinishOptions& options) {
+  // A malformed CAIRN_FINISH_TIMEOUT_S fails before anything stops: the run
+  // stays as it was, and finish() can be called again once it is fixed.
+  StatusOr<std::chrono::milliseconds> finish_timeout = FinishTimeout(options);
+  if (!finish_timeout.ok()) return finish_timeout.status();
   std::unique_lock<std::shared_mutex> lifecycle(impl_->lifecycle_mu);
   if (impl_->finished) return impl_->finish_status;
 
@@ -506,7 +506,7 @@ Status Run::finish(const FinishOptions& options) {
       for (const Impl::Pending& p : impl_->live) at_end.push_back(p);
     }
     if (impl_->uploader) {
-      const std::chrono::milliseconds timeout = FinishTimeout(options);
+      const std::chrono::milliseconds timeout = *finish_timeout;
       const auto deadline = std::chrono::steady_clock::now() + timeout;
       for (const Impl::Pending& p : at_end) impl_->uploader->Enqueue(p.name, p.local);
       Status flushed = impl_->uploader->Flush(deadline);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/fs.h"
+#include "sdk/internal/env.h"
 #include "sdk/internal/settings_parse.h"
 
 namespace cairn {
@@ -35,10 +36,7 @@ std::string_view TrimSpace(std::string_view s) {
 
 // The value of an environment variable, or "" when unset. An empty variable
 // counts as unset, so `CAIRN_MODE= cmd` falls through to the next source.
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  return v == nullptr ? std::string() : std::string(v);
-}
+std::string Env(const char* name) { return internal::EnvString(name); }
 
 // The first non-empty of `candidates` (in precedence order).
 std::string FirstOf(std::initializer_list<const std::string*> candidates) {

@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "sdk/internal/http_transport.h"
+#include "sdk/internal/retrying_connection.h"
 
 namespace cairn::internal {
 namespace {

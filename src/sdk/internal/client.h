@@ -19,7 +19,8 @@
 #include "cairn/status.h"
 #include "cairn/transfer.h"
 #include "common/validate.h"
-#include "sdk/internal/http_transport.h"
+#include "sdk/internal/connection.h"
+#include "sdk/internal/tunables.h"
 
 namespace cairn::internal {
 
@@ -35,8 +36,8 @@ using ProgressFn = std::function<void(std::uint64_t done, std::uint64_t total)>;
 // How a caller that owns its own retry loop (the background uploader) drives
 // Client::Upload, and what it learns back. All fields optional.
 struct UploadControl {
-  // Replaces the client's retry policy for this call (max_attempts = 1: the
-  // caller retries).
+  // Replaces the connection's retry policy for this call (max_attempts = 1:
+  // the caller reschedules by itself).
   std::optional<RetryPolicy> retry;
   // When the file's SHA-256 equals this, nothing is sent: Upload returns the
   // file's name, size and digest with version 0 and sets `unchanged`.
@@ -60,11 +61,20 @@ struct RunFields {
 
 class Client {
  public:
-  // Fails with kInvalidArgument on a malformed base_url. Makes no request.
+  // Fails with kInvalidArgument on a malformed base_url or CAIRN_* knob
+  // (tunables.h, resolved here once for this client). Makes no request.
   static StatusOr<std::shared_ptr<Client>> Create(const Settings& settings);
+  static StatusOr<std::shared_ptr<Client>> Create(const Settings& settings, const Tunables& tunables);
+  // A client over `connection` as given (tests: a fake that injects
+  // failures, under a RetryingConnection). `settings.base_url` must be
+  // normalized already.
+  static std::shared_ptr<Client> Create(Settings settings, std::unique_ptr<Connection> connection,
+                                        const Tunables& tunables = {});
   virtual ~Client() = default;
 
   const Settings& settings() const { return settings_; }
+  // The knobs, resolved once when the client was made.
+  const Tunables& tunables() const { return tunables_; }
 
   // Fills path.entity from settings().entity, else from GET /api/v1/whoami
   // (cached). kInvalidArgument when neither knows it (admin key, no entity).
@@ -117,11 +127,12 @@ class Client {
   // POST /api/v1/keys (admin key). Returns the new key.
   StatusOr<std::string> CreateKey(const std::string& entity, bool read_only);
 
-  struct Impl;  // private: transport, retry policy, whoami cache (client_impl.h)
+  struct Impl;  // private: the connection stack, whoami cache (client_impl.h)
 
  protected:
-  explicit Client(Settings settings);
+  Client(Settings settings, std::unique_ptr<Connection> connection, const Tunables& tunables);
   Settings settings_;
+  Tunables tunables_;
 
  private:
   std::shared_ptr<Impl> impl_;

@@ -2,27 +2,29 @@
 // routes) and transfer.cc (file bytes). Not part of any API.
 #pragma once
 
+#include <memory>
 #include <mutex>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 
+#include "common/thread_annotations.h"
 #include "sdk/internal/client.h"
-#include "sdk/internal/http_transport.h"
+#include "sdk/internal/connection.h"
 
 namespace cairn::internal {
 
 struct Client::Impl {
-  explicit Impl(const Settings& settings)
-      : transport(settings.base_url, settings.api_key, settings.ca_bundle), retry(RetryPolicy::FromEnvironment()) {}
+  explicit Impl(std::unique_ptr<Connection> c) : connection(std::move(c)) {}
 
-  HttpTransport transport;
-  const RetryPolicy retry;
+  // The stack every request goes through: RetryingConnection over
+  // CurlConnection (or, in unit tests, over a fake).
+  const std::unique_ptr<Connection> connection;
 
-  std::mutex mu;
+  Mutex mu;
   // The key's default entity from GET /api/v1/whoami; set once known.
-  // "" cached means the key has none (admin key). Guarded by mu.
-  std::optional<std::string> whoami_entity;
+  // "" cached means the key has none (admin key).
+  std::optional<std::string> whoami_entity CAIRN_GUARDED_BY(mu);
 };
 
 // A file object of docs/http-api.md; kInternal naming `context` when malformed.
@@ -33,12 +35,10 @@ std::string RunTarget(const RunPath& run);
 // "/api/v1/runs/e/p/r/files/<name, percent-encoded>" (transfer.cc)
 std::string FileTarget(const RunPath& run, const std::string& name);
 
-// Runs one idempotent request with retries on kUnavailable outcomes
-// (transport failures, 408, 429 honoring Retry-After, 5xx). Returns the final
-// answer whatever its status, or the transport error once retries are spent.
-// *ambiguous (optional) is set when an attempt that was retried may have
-// reached the server (its answer was lost), so a 409 may be our own doing.
-StatusOr<HttpClientResponse> PerformWithRetry(HttpTransport& transport, const RetryPolicy& policy,
-                                              const HttpClientRequest& request, bool* ambiguous = nullptr);
+// Calls `request` on `connection` (which retries as `options` allow): the
+// final answer whatever its status, or the transport's error.
+// *ambiguous (optional): CallResult::ambiguous.
+StatusOr<HttpClientResponse> CallForAnswer(Connection& connection, HttpClientRequest& request,
+                                           const CallOptions& options = {}, bool* ambiguous = nullptr);
 
 }  // namespace cairn::internal

@@ -6,16 +6,6 @@
 
 namespace cairn::internal {
 
-HeartbeatOptions HeartbeatOptions::FromEnvironment() {
-  HeartbeatOptions o;
-  if (const char* v = std::getenv("CAIRN_HEARTBEAT_S"); v != nullptr && *v != '\0') {
-    char* end = nullptr;
-    const double s = std::strtod(v, &end);
-    if (*end == '\0' && s >= 0.1 && s <= 3600) o.interval = std::chrono::milliseconds(static_cast<long long>(s * 1000));
-  }
-  return o;
-}
-
 Heartbeat::Heartbeat(std::function<void()> beat, HeartbeatOptions options)
     : beat_(std::move(beat)), options_(options), thread_([this] { Loop(); }) {}
 

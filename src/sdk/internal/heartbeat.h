@@ -16,8 +16,7 @@
 namespace cairn::internal {
 
 struct HeartbeatOptions {
-  std::chrono::milliseconds interval{30000};
-  static HeartbeatOptions FromEnvironment();
+  std::chrono::milliseconds interval{30000};  // CAIRN_HEARTBEAT_S (tunables.h)
 };
 
 class Heartbeat {

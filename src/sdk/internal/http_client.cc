@@ -1,144 +1,30 @@
-// internal::Client over libcurl: the transport (a pool of reusable easy
-// handles), the retry loop, and THE place where libcurl failures and HTTP
-// answers become Status (StatusFromResponse, the curl branch of Perform).
-// File transfers (Upload/Download) live in transfer.cc on top of the same
-// transport.
-#include <curl/curl.h>
-
+// internal::Client's typed operations on runs, files and keys over the
+// Connection stack (connection.h), and THE place where HTTP answers become
+// Status (StatusFromResponse). File transfers (Upload/Download) live in
+// transfer.cc and downloader.cc on the same connection.
 #include <algorithm>
 #include <cctype>
-#include <cstdlib>
-#include <ctime>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <random>
-#include <thread>
 
 #include "cairn/status.h"
 #include "common/sha256.h"
 #include "sdk/internal/client.h"
 #include "sdk/internal/client_impl.h"
-#include "sdk/internal/http_transport.h"
+#include "sdk/internal/connection.h"
+#include "sdk/internal/curl_connection.h"
+#include "sdk/internal/retrying_connection.h"
 #include "sdk/internal/settings_parse.h"
 
 namespace cairn::internal {
 namespace {
 
 using json = nlohmann::json;
-using std::chrono::milliseconds;
-
-constexpr long kConnectTimeoutSeconds = 10;
-constexpr long kLowSpeedBytesPerSecond = 1;
-constexpr long kLowSpeedSeconds = 60;
-// Idle handles kept for reuse; more concurrent calls create (and then free)
-// extra handles.
-constexpr std::size_t kMaxIdleHandles = 8;
-// A non-streamed answer (JSON) larger than this is refused: bounded memory.
-constexpr std::size_t kMaxBufferedBody = 32u << 20;
-constexpr char kUserAgent[] = "cairn-cpp/0.1.0";
-
-void GlobalInitOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-std::string ToLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return s;
-}
-
-std::optional<long> ParseLong(const char* s) {
-  if (s == nullptr || *s == '\0') return std::nullopt;
-  char* end = nullptr;
-  long v = std::strtol(s, &end, 10);
-  if (*end != '\0') return std::nullopt;
-  return v;
-}
-
-// Per-Perform state the libcurl callbacks see.
-struct CallState {
-  CURL* handle = nullptr;
-  const HttpClientRequest* request = nullptr;
-  HttpClientResponse response;
-  std::uint64_t read_offset = 0;
-  bool aborted = false;
-  bool body_too_large = false;
-};
-
-size_t HeaderCallback(char* buffer, size_t size, size_t nitems, void* userdata) {
-  auto* st = static_cast<CallState*>(userdata);
-  const size_t n = size * nitems;
-  std::string_view line(buffer, n);
-  if (line.substr(0, 5) == "HTTP/") {
-    // A new answer (after 100 Continue or on a reused connection): only the
-    // final answer's headers count.
-    st->response.headers.clear();
-    return n;
-  }
-  auto colon = line.find(':');
-  if (colon == std::string_view::npos) return n;
-  st->response.headers.emplace_back(ToLower(Trim(line.substr(0, colon))), std::string(Trim(line.substr(colon + 1))));
-  return n;
-}
-
-size_t WriteCallback(char* data, size_t size, size_t nmemb, void* userdata) {
-  auto* st = static_cast<CallState*>(userdata);
-  const size_t n = size * nmemb;
-  long code = 0;
-  curl_easy_getinfo(st->handle, CURLINFO_RESPONSE_CODE, &code);
-  st->response.status = code;
-  if (code / 100 == 2 && st->request->on_body) {
-    if (!st->request->on_body(st->response, data, n)) {
-      st->aborted = true;
-      return 0;
-    }
-    return n;
-  }
-  if (st->response.body.size() + n > kMaxBufferedBody) {
-    st->body_too_large = true;
-    return 0;
-  }
-  st->response.body.append(data, n);
-  return n;
-}
-
-size_t ReadCallback(char* buffer, size_t size, size_t nitems, void* userdata) {
-  auto* st = static_cast<CallState*>(userdata);
-  const HttpClientRequest& req = *st->request;
-  const std::uint64_t remaining = req.body_size - std::min(req.body_size, st->read_offset);
-  const size_t want = static_cast<size_t>(std::min<std::uint64_t>(size * nitems, remaining));
-  if (want == 0) return 0;
-  std::optional<std::size_t> got = req.read_body(buffer, want, st->read_offset);
-  if (!got || *got == 0 || *got > want) {
-    // Never let libcurl end a body early: the server would see a short body.
-    st->aborted = true;
-    return CURL_READFUNC_ABORT;
-  }
-  st->read_offset += *got;
-  return *got;
-}
-
-int SeekCallback(void* userdata, curl_off_t offset, int origin) {
-  auto* st = static_cast<CallState*>(userdata);
-  if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
-  st->read_offset = static_cast<std::uint64_t>(offset);
-  return CURL_SEEKFUNC_OK;
-}
-
-int XferInfoCallback(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  auto* st = static_cast<CallState*>(userdata);
-  if (st->request->cancelled && st->request->cancelled()) {
-    st->aborted = true;
-    return 1;  // abort the transfer
-  }
-  return 0;
 }
 
 std::string HttpStatusText(long status) { return "HTTP " + std::to_string(status); }
@@ -159,234 +45,6 @@ std::string ServerMessage(const HttpClientResponse& response) {
 
 }  // namespace
 
-// ---------------------------------------------------------------- retry policy
-
-RetryPolicy RetryPolicy::FromEnvironment() {
-  RetryPolicy p;
-  if (auto v = ParseLong(std::getenv("CAIRN_RETRY_MAX_ATTEMPTS")); v && *v >= 1 && *v <= 100) {
-    p.max_attempts = static_cast<int>(*v);
-  }
-  if (auto v = ParseLong(std::getenv("CAIRN_RETRY_INITIAL_BACKOFF_MS")); v && *v >= 0 && *v <= 60000) {
-    p.initial_backoff = milliseconds(*v);
-  }
-  if (auto v = ParseLong(std::getenv("CAIRN_RETRY_MAX_SECONDS")); v && *v >= 0 && *v <= 86400) {
-    p.max_total = milliseconds(*v * 1000);
-  }
-  return p;
-}
-
-Backoff::Backoff(const RetryPolicy& policy, std::function<bool()> cancelled)
-    : policy_(policy), cancelled_(std::move(cancelled)), start_(std::chrono::steady_clock::now()) {}
-
-void Backoff::Reset() {
-  attempts_ = 1;
-  start_ = std::chrono::steady_clock::now();
-}
-
-bool Backoff::WaitBeforeRetry(std::optional<milliseconds> retry_after) {
-  if (attempts_ >= policy_.max_attempts) return false;
-  milliseconds delay;
-  if (retry_after) {
-    delay = *retry_after;
-  } else {
-    milliseconds cap = policy_.initial_backoff;
-    for (int i = 1; i < attempts_ && cap < policy_.max_backoff; ++i) cap *= 2;
-    cap = std::min(cap, policy_.max_backoff);
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    std::uniform_int_distribution<long long> dist(cap.count() / 2, std::max<long long>(cap.count() / 2, cap.count()));
-    delay = milliseconds(dist(rng));
-  }
-  auto elapsed = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start_);
-  if (elapsed + delay > policy_.max_total) return false;
-  if (cancelled_) {
-    constexpr milliseconds kSlice{50};
-    for (const auto until = std::chrono::steady_clock::now() + delay; std::chrono::steady_clock::now() < until;) {
-      if (cancelled_()) return false;
-      std::this_thread::sleep_for(std::min(kSlice, std::chrono::duration_cast<milliseconds>(
-                                                       until - std::chrono::steady_clock::now())));
-    }
-    if (cancelled_()) return false;
-  } else {
-    std::this_thread::sleep_for(delay);
-  }
-  ++attempts_;
-  return true;
-}
-
-// ------------------------------------------------------------------- transport
-
-std::string HttpClientResponse::Header(std::string_view name) const {
-  for (const auto& [k, v] : headers) {
-    if (k == name) return v;
-  }
-  return {};
-}
-
-struct HttpTransport::Pool {
-  std::mutex mu;
-  std::vector<CURL*> idle;  // guarded by mu
-
-  ~Pool() {
-    for (CURL* h : idle) curl_easy_cleanup(h);
-  }
-  CURL* Take() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!idle.empty()) {
-        CURL* h = idle.back();
-        idle.pop_back();
-        return h;
-      }
-    }
-    return curl_easy_init();
-  }
-  void Give(CURL* h) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (idle.size() < kMaxIdleHandles) {
-        idle.push_back(h);
-        return;
-      }
-    }
-    curl_easy_cleanup(h);
-  }
-};
-
-HttpTransport::HttpTransport(std::string base_url, std::string api_key, std::string ca_bundle)
-    : base_url_(std::move(base_url)),
-      api_key_(std::move(api_key)),
-      ca_bundle_(std::move(ca_bundle)),
-      pool_(std::make_unique<Pool>()) {
-  GlobalInitOnce();
-}
-
-HttpTransport::~HttpTransport() = default;
-
-std::variant<HttpClientResponse, TransportError> HttpTransport::Perform(const HttpClientRequest& request) {
-  const std::string url = Url(request.target);
-  CURL* h = pool_->Take();
-  if (h == nullptr) return TransportError{InternalError("libcurl could not create a handle (out of memory?)")};
-  // reset keeps the handle's live connections and DNS cache: keep-alive reuse.
-  curl_easy_reset(h);
-
-  CallState st;
-  st.handle = h;
-  st.request = &request;
-  char errbuf[CURL_ERROR_SIZE] = {0};
-
-  curl_slist* headers = nullptr;
-  if (!api_key_.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + api_key_).c_str());
-  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
-  for (const std::string& hdr : request.headers) headers = curl_slist_append(headers, hdr.c_str());
-
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, kLowSpeedBytesPerSecond);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, kLowSpeedSeconds);
-  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, kUserAgent);
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
-  curl_easy_setopt(h, CURLOPT_MAXREDIRS, 3L);
-  curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
-  // https:// peers are always verified (libcurl's default, stated here).
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!ca_bundle_.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca_bundle_.c_str());
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, HeaderCallback);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &st);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteCallback);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &st);
-  // Large receive buffers: fewer write callbacks (each a pwrite) per byte.
-  if (request.on_body) curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);
-  if (request.cancelled) {
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, XferInfoCallback);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &st);
-  }
-
-  if (request.method == "HEAD") {
-    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-  } else if (request.read_body) {
-    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);  // PUT
-    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.body_size));
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadCallback);
-    curl_easy_setopt(h, CURLOPT_READDATA, &st);
-    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, SeekCallback);
-    curl_easy_setopt(h, CURLOPT_SEEKDATA, &st);
-    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
-    headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
-  } else if (request.json_body) {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.json_body->data());
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.json_body->size()));
-    headers = curl_slist_append(headers, "Content-Type: application/json");
-  } else if (request.method != "GET") {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-  }
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-
-  CURLcode rc = curl_easy_perform(h);
-  long code = 0;
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
-  curl_slist_free_all(headers);
-  pool_->Give(h);
-
-  if (rc == CURLE_OK) {
-    st.response.status = code;
-    return std::move(st.response);
-  }
-
-  // The one mapping of libcurl failures.
-  TransportError err;
-  const std::string what = request.method + " " + url;
-  if (st.aborted) {
-    err.aborted_by_callback = true;
-    err.status = InternalError(what + " was stopped by the caller");
-    return err;
-  }
-  if (st.body_too_large) {
-    err.status = InternalError(what + ": the answer is larger than " + std::to_string(kMaxBufferedBody >> 20) +
-                               " MiB; is CAIRN_BASE_URL a cairn server?");
-    return err;
-  }
-  std::string detail = errbuf[0] != '\0' ? std::string(Trim(errbuf)) : curl_easy_strerror(rc);
-  switch (rc) {
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-      err.status = InvalidArgumentError("cannot use " + url + " (" + detail + "); check CAIRN_BASE_URL");
-      return err;
-    case CURLE_PEER_FAILED_VERIFICATION:
-      err.status = FailedPreconditionError(
-          "cannot trust the TLS certificate of the cairn server: " + what + " failed (" + detail + "); " +
-          (ca_bundle_.empty() ? "if it comes from a private CA, set CAIRN_CA_BUNDLE to that CA's PEM file"
-                              : "check that CAIRN_CA_BUNDLE (" + ca_bundle_ + ") holds the CA that signed it") +
-          ", and that the URL's host name is one the certificate names");
-      return err;
-    case CURLE_SSL_CACERT_BADFILE:
-      err.status = InvalidArgumentError("cannot use the CA bundle " + ca_bundle_ + " (" + detail +
-                                        "); set CAIRN_CA_BUNDLE to a PEM file of CA certificates");
-      return err;
-    case CURLE_SSL_CONNECT_ERROR:
-      err.status = FailedPreconditionError("the TLS handshake with the cairn server failed: " + what + " (" + detail +
-                                           "); does the server speak HTTPS? for a plain HTTP server use an "
-                                           "http:// URL (CAIRN_BASE_URL)");
-      return err;
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_CONNECT:
-      err.nothing_sent = true;
-      break;
-    default:
-      break;
-  }
-  err.status = UnavailableError("cannot reach the cairn server: " + what + " failed (" + detail +
-                                "); is the server running? check CAIRN_BASE_URL (now " + base_url_ + ")");
-  return err;
-}
-
 // ------------------------------------------------------------- status mapping
 
 std::string ErrorCode(const HttpClientResponse& response) {
@@ -396,23 +54,6 @@ std::string ErrorCode(const HttpClientResponse& response) {
     if (e.contains("code") && e["code"].is_string()) return e["code"].get<std::string>();
   }
   return {};
-}
-
-bool IsRetryableHttpStatus(long status) {
-  return status == 408 || status == 429 ||
-         (status >= 500 && status <= 599 && status != 501 && status != 505 && status != 507);
-}
-
-std::optional<milliseconds> RetryAfter(const HttpClientResponse& response) {
-  std::string v = response.Header("retry-after");
-  if (v.empty()) return std::nullopt;
-  if (std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }) && v.size() <= 6) {
-    return milliseconds(std::stol(v) * 1000);
-  }
-  time_t when = curl_getdate(v.c_str(), nullptr);
-  if (when < 0) return std::nullopt;
-  time_t now = std::time(nullptr);
-  return milliseconds(when > now ? (when - now) * 1000 : 0);
 }
 
 Status StatusFromResponse(const HttpClientResponse& response, std::string_view method, std::string_view url,
@@ -474,22 +115,12 @@ Status StatusFromResponse(const HttpClientResponse& response, std::string_view m
   return InternalError(what + ": unexpected answer from the server: " + server + where);
 }
 
-StatusOr<HttpClientResponse> PerformWithRetry(HttpTransport& transport, const RetryPolicy& policy,
-                                              const HttpClientRequest& request, bool* ambiguous) {
-  Backoff backoff(policy, request.cancelled);
-  while (true) {
-    auto result = transport.Perform(request);
-    if (auto* response = std::get_if<HttpClientResponse>(&result)) {
-      if (IsRetryableHttpStatus(response->status) && backoff.WaitBeforeRetry(RetryAfter(*response))) continue;
-      return std::move(*response);
-    }
-    TransportError& err = std::get<TransportError>(result);
-    if (!err.aborted_by_callback && err.status.code() == StatusCode::kUnavailable && backoff.WaitBeforeRetry()) {
-      if (!err.nothing_sent && ambiguous != nullptr) *ambiguous = true;
-      continue;
-    }
-    return err.status;
-  }
+StatusOr<HttpClientResponse> CallForAnswer(Connection& connection, HttpClientRequest& request,
+                                           const CallOptions& options, bool* ambiguous) {
+  CallResult result = connection.Call(request, options);
+  if (ambiguous != nullptr) *ambiguous = result.ambiguous;
+  if (auto* response = std::get_if<HttpClientResponse>(&result.outcome)) return std::move(*response);
+  return std::get<TransportError>(result.outcome).status;
 }
 
 std::string RunTarget(const RunPath& run) {
@@ -585,14 +216,27 @@ std::string NextCursor(const json& j) {
 
 }  // namespace
 
-Client::Client(Settings settings) : settings_(std::move(settings)), impl_(std::make_shared<Impl>(settings_)) {}
+Client::Client(Settings settings, std::unique_ptr<Connection> connection, const Tunables& tunables)
+    : settings_(std::move(settings)), tunables_(tunables), impl_(std::make_shared<Impl>(std::move(connection))) {}
 
 StatusOr<std::shared_ptr<Client>> Client::Create(const Settings& settings) {
+  StatusOr<Tunables> tunables = TunablesFromEnvironment();
+  if (!tunables.ok()) return tunables.status();
+  return Create(settings, *tunables);
+}
+
+StatusOr<std::shared_ptr<Client>> Client::Create(const Settings& settings, const Tunables& tunables) {
   StatusOr<std::string> url = NormalizeBaseUrl(settings.base_url);
   if (!url.ok()) return url.status();
   Settings s = settings;
   s.base_url = *url;
-  return std::shared_ptr<Client>(new Client(std::move(s)));
+  auto transport = std::make_unique<CurlConnection>(s.base_url, s.api_key, s.ca_bundle);
+  return Create(std::move(s), std::make_unique<RetryingConnection>(std::move(transport), tunables.retry), tunables);
+}
+
+std::shared_ptr<Client> Client::Create(Settings settings, std::unique_ptr<Connection> connection,
+                                      const Tunables& tunables) {
+  return std::shared_ptr<Client>(new Client(std::move(settings), std::move(connection), tunables));
 }
 
 // Issues an idempotent GET (with retries) and returns the JSON body of a 2xx
@@ -602,14 +246,14 @@ static StatusOr<json> GetJson(Client::Impl& impl, const std::string& target, con
                               bool* file_not_found = nullptr) {
   HttpClientRequest req;
   req.target = target;
-  StatusOr<HttpClientResponse> resp = PerformWithRetry(impl.transport, impl.retry, req);
+  StatusOr<HttpClientResponse> resp = CallForAnswer(*impl.connection, req);
   if (!resp.ok()) return resp.status();
   if (resp->status / 100 != 2) {
     if (file_not_found != nullptr && resp->status == 404 && ErrorCode(*resp) == "file_not_found") {
       *file_not_found = true;
       return json();
     }
-    return StatusFromResponse(*resp, req.method, impl.transport.Url(target), what, impl.transport.has_api_key());
+    return StatusFromResponse(*resp, req.method, impl.connection->Url(target), what, impl.connection->has_api_key());
   }
   return ParseJsonBody(*resp, what);
 }
@@ -622,7 +266,7 @@ Status Client::ResolveEntity(RunPath& path) {
   }
   std::optional<std::string> cached;
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     cached = impl_->whoami_entity;
   }
   if (!cached) {
@@ -633,7 +277,7 @@ Status Client::ResolveEntity(RunPath& path) {
     if (j->is_object() && j->contains("entity") && (*j)["entity"].is_string()) {
       entity = (*j)["entity"].get<std::string>();
     }
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     impl_->whoami_entity = entity;
     cached = entity;
   }
@@ -660,12 +304,12 @@ StatusOr<RunInfo> Client::PutRun(const RunPath& run, const std::string& resume, 
   if (!fields.state.empty()) body["state"] = fields.state;
   req.json_body = body.dump();
   const std::string what = "run " + run.ToString();
-  RetryPolicy retry = impl_->retry;
-  if (fields.once) retry.max_attempts = 1;
+  CallOptions options;
+  if (fields.once) options.policy = RetryPolicy{.max_attempts = 1};
   // PUT is idempotent for "allow" and "must"; for "never" a retry after a lost
   // answer may see 409 for the run it created itself (handled below).
   bool ambiguous = false;
-  StatusOr<HttpClientResponse> resp = PerformWithRetry(impl_->transport, retry, req, &ambiguous);
+  StatusOr<HttpClientResponse> resp = CallForAnswer(*impl_->connection, req, options, &ambiguous);
   if (!resp.ok()) return resp.status();
   if (resp->status == 409 && ambiguous && resume == "never") {
     // Our first attempt most likely created it (ids are random); accept it.
@@ -675,7 +319,7 @@ StatusOr<RunInfo> Client::PutRun(const RunPath& run, const std::string& resume, 
   }
   if (resp->status / 100 != 2) {
     Status st =
-        StatusFromResponse(*resp, req.method, impl_->transport.Url(req.target), what, impl_->transport.has_api_key());
+        StatusFromResponse(*resp, req.method, impl_->connection->Url(req.target), what, impl_->connection->has_api_key());
     if (st.code() == StatusCode::kAlreadyExists) {
       return AlreadyExistsError("run " + run.ToString() +
                                 " already exists; pass resume=\"allow\" (or CAIRN_RESUME=allow) to continue it, or use "
@@ -784,26 +428,19 @@ StatusOr<std::string> Client::CallJson(const std::string& method, const std::str
   req.method = method;
   req.target = target;
   if (!json_body.empty()) req.json_body = json_body;
-  // Not a GET: retried only while nothing reached the server.
-  auto send_once = [&]() -> StatusOr<HttpClientResponse> {
-    Backoff backoff(impl_->retry);
-    while (true) {
-      auto result = impl_->transport.Perform(req);
-      if (auto* r = std::get_if<HttpClientResponse>(&result)) return std::move(*r);
-      TransportError& err = std::get<TransportError>(result);
-      if (err.nothing_sent && backoff.WaitBeforeRetry()) continue;
-      return err.status;
-    }
-  };
-  StatusOr<HttpClientResponse> resp =
-      method == "GET" ? PerformWithRetry(impl_->transport, impl_->retry, req) : send_once();
+  // A GET repeats safely; anything else is retried only while nothing reached
+  // the server (the retry decorator decides: connection.h).
+  StatusOr<HttpClientResponse> resp = CallForAnswer(
+      *impl_->connection, req,
+      {.idempotency = method == "GET" ? Idempotency::kIdempotent : Idempotency::kNotIdempotent});
   if (!resp.ok()) return resp.status();
   if (resp->status / 100 == 2) return std::move(resp->body);
   if (file_not_found != nullptr && resp->status == 404 && ErrorCode(*resp) == "file_not_found") {
     *file_not_found = true;
     return std::string();
   }
-  return StatusFromResponse(*resp, req.method, impl_->transport.Url(req.target), what, impl_->transport.has_api_key());
+  return StatusFromResponse(*resp, req.method, impl_->connection->Url(req.target), what,
+                            impl_->connection->has_api_key());
 }
 
 StatusOr<std::string> Client::CreateKey(const std::string& entity, bool read_only) {
@@ -813,25 +450,17 @@ StatusOr<std::string> Client::CreateKey(const std::string& entity, bool read_onl
   req.target = "/api/v1/keys";
   req.json_body = json{{"entity", entity}, {"read_only", read_only}}.dump();
   const std::string what = "a key for entity " + entity;
-  // Not idempotent: a retry after a lost answer would mint a second key. Only
-  // retry when nothing reached the server.
-  RetryPolicy once = impl_->retry;
-  Backoff backoff(once);
-  while (true) {
-    auto result = impl_->transport.Perform(req);
-    if (auto* resp = std::get_if<HttpClientResponse>(&result)) {
-      if (resp->status / 100 != 2) {
-        return StatusFromResponse(*resp, req.method, impl_->transport.Url(req.target), what,
-                                  impl_->transport.has_api_key());
-      }
-      StatusOr<json> j = ParseJsonBody(*resp, what);
-      if (!j.ok()) return j.status();
-      return Field<std::string>(*j, "key", what);
-    }
-    TransportError& err = std::get<TransportError>(result);
-    if (err.nothing_sent && backoff.WaitBeforeRetry()) continue;
-    return err.status;
+  // Not idempotent: a retry after a lost answer would mint a second key.
+  StatusOr<HttpClientResponse> resp =
+      CallForAnswer(*impl_->connection, req, {.idempotency = Idempotency::kNotIdempotent});
+  if (!resp.ok()) return resp.status();
+  if (resp->status / 100 != 2) {
+    return StatusFromResponse(*resp, req.method, impl_->connection->Url(req.target), what,
+                              impl_->connection->has_api_key());
   }
+  StatusOr<json> j = ParseJsonBody(*resp, what);
+  if (!j.ok()) return j.status();
+  return Field<std::string>(*j, "key", what);
 }
 
 }  // namespace cairn::internal

@@ -29,15 +29,6 @@ struct PendingChange {
 
 }  // namespace
 
-milliseconds LiveWatcher::QuietFromEnvironment() {
-  if (const char* v = std::getenv("CAIRN_LIVE_DEBOUNCE_MS"); v != nullptr && *v != '\0') {
-    char* end = nullptr;
-    long n = std::strtol(v, &end, 10);
-    if (*end == '\0' && n >= 1 && n <= 60000) return milliseconds(n);
-  }
-  return milliseconds(300);
-}
-
 StatusOr<std::unique_ptr<LiveWatcher>> LiveWatcher::Create(OnChange on_change, milliseconds quiet) {
   int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (in < 0) return ErrnoStatus(errno, "inotify_init1 (for SavePolicy::kLive)", "/proc/sys/fs/inotify");

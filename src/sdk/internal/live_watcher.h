@@ -28,9 +28,6 @@ class LiveWatcher {
   // Called on the watcher thread with the file's name in the run and its path.
   using OnChange = std::function<void(const std::string& name, const std::filesystem::path& local)>;
 
-  // The debounce period from CAIRN_LIVE_DEBOUNCE_MS (1-60000), else 300 ms.
-  static std::chrono::milliseconds QuietFromEnvironment();
-
   // Starts the thread. kResourceExhausted/kInternal when inotify is unavailable.
   static StatusOr<std::unique_ptr<LiveWatcher>> Create(OnChange on_change, std::chrono::milliseconds quiet);
   ~LiveWatcher();  // Stop()

@@ -15,7 +15,7 @@
 #include "common/sha256.h"
 #include "sdk/internal/client.h"
 #include "sdk/internal/client_impl.h"
-#include "sdk/internal/http_transport.h"
+#include "sdk/internal/connection.h"
 #include "sdk/internal/upload_parts.h"
 
 namespace cairn::internal {
@@ -31,6 +31,20 @@ std::string FileTarget(const RunPath& run, const std::string& name) {
 }
 
 // ------------------------------------------------------------------- upload
+
+// The version a successful upload answer names, checked against what was
+// sent.
+static StatusOr<FileInfo> UploadedFile(const HttpClientResponse& resp, const std::string& what, const std::string& sha,
+                                       std::uint64_t size) {
+  StatusOr<FileInfo> info = FileFromJson(nlohmann::json::parse(resp.body, nullptr, /*allow_exceptions=*/false), what);
+  if (!info.ok()) return info.status();
+  if (info->sha256 != sha || info->size != size) {
+    return DataLossError(what + ": the server committed sha256 " + info->sha256 + " (" + std::to_string(info->size) +
+                         " bytes) but the file has " + sha + " (" + std::to_string(size) +
+                         " bytes); the server may be faulty");
+  }
+  return info;
+}
 
 StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, const std::filesystem::path& local,
                                   const ProgressFn& progress, UploadControl* control) {
@@ -92,18 +106,19 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
 
   // Bytes the server already holds are committed by reference; large files
   // go in resumable parts (upload_parts.h).
-  const RetryPolicy& retry = control != nullptr && control->retry ? *control->retry : impl_->retry;
+  const std::optional<RetryPolicy> retry = control != nullptr ? control->retry : std::nullopt;
   const FileUpload file{run,      name,    local, fd, sha, size, progress,
                         control != nullptr && control->cancel != nullptr ? is_cancelled : std::function<bool()>(),
-                        retry};
+                        retry, tunables_.max_send_bytes_per_s};
+  Connection& connection = *impl_->connection;
   if (size >= kByReferenceMinBytes) {
-    StatusOr<std::optional<FileInfo>> held = CommitByReference(impl_->transport, file);
+    StatusOr<std::optional<FileInfo>> held = CommitByReference(connection, file);
     if (!held.ok()) return held.status();
     if (held->has_value()) return **held;  // nothing moved: no progress to report
   }
-  if (const PartOptions parts = PartOptions::FromEnvironment(); size >= parts.threshold) {
+  if (const PartOptions& parts = tunables_.upload_parts; size >= parts.threshold) {
     StatusOr<FileInfo> sent =
-        UploadInParts(impl_->transport, file, parts, std::filesystem::path(settings_.dir) / "cairn" / "uploads");
+        UploadInParts(connection, file, parts, std::filesystem::path(settings_.dir) / "cairn" / "uploads");
     if (!sent.ok() && is_cancelled()) return cancelled_status();
     return sent;
   }
@@ -147,7 +162,7 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
       local_error = changed("it became shorter");
       return std::nullopt;
     }
-    ThrottleSend(static_cast<std::size_t>(got));
+    ThrottleSend(static_cast<std::size_t>(got), tunables_.max_send_bytes_per_s);
     stream_hash.Update(buf, static_cast<std::size_t>(got));
     hashed_upto += static_cast<std::uint64_t>(got);
     if (hashed_upto == size) {
@@ -171,44 +186,18 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
   // means nothing was committed, and a failed connect sent nothing: those are
   // retried. A connection lost after the body was sent is not retried, since
   // the version may have been committed.
-  Backoff backoff(retry);
-  while (true) {
-    local_error = OkStatus();
-    auto result = impl_->transport.Perform(req);
-    if (auto* resp = std::get_if<HttpClientResponse>(&result)) {
-      if (resp->status / 100 == 2) {
-        nlohmann::json j = nlohmann::json::parse(resp->body, nullptr, /*allow_exceptions=*/false);
-        FileInfo info;
-        try {
-          info.name = j.at("name").get<std::string>();
-          info.size = j.at("size").get<std::uint64_t>();
-          info.sha256 = j.at("sha256").get<std::string>();
-          info.version = j.at("version").get<std::int64_t>();
-          if (j.contains("updated_at") && j["updated_at"].is_string())
-            info.updated_at = j["updated_at"].get<std::string>();
-        } catch (const nlohmann::json::exception& e) {
-          return InternalError("unexpected answer from the server for " + what + ": " + e.what());
-        }
-        if (info.sha256 != sha || info.size != size) {
-          return DataLossError(what + ": the server committed sha256 " + info.sha256 + " (" +
-                               std::to_string(info.size) + " bytes) but the file has " + sha + " (" +
-                               std::to_string(size) + " bytes); the server may be faulty");
-        }
-        return info;
-      }
-      if (IsRetryableHttpStatus(resp->status)) {
-        if (control != nullptr) control->retry_after = RetryAfter(*resp);
-        if (backoff.WaitBeforeRetry(RetryAfter(*resp))) continue;
-      }
-      return StatusFromResponse(*resp, req.method, impl_->transport.Url(req.target), what,
-                                impl_->transport.has_api_key());
-    }
-    TransportError& err = std::get<TransportError>(result);
-    if (!local_error.ok()) return local_error;
-    if (err.aborted_by_callback && is_cancelled()) return cancelled_status();
-    if (err.nothing_sent && backoff.WaitBeforeRetry()) continue;
-    return err.status;
+  CallResult call = connection.Call(req, {.idempotency = Idempotency::kUnlessCommitted,
+                                          .policy = retry,
+                                          .before_attempt = [&](HttpClientRequest&) { local_error = OkStatus(); }});
+  if (auto* resp = std::get_if<HttpClientResponse>(&call.outcome)) {
+    if (resp->status / 100 == 2) return UploadedFile(*resp, what, sha, size);
+    if (IsRetryableHttpStatus(resp->status) && control != nullptr) control->retry_after = RetryAfter(*resp);
+    return StatusFromResponse(*resp, req.method, connection.Url(req.target), what, connection.has_api_key());
   }
+  const TransportError& err = std::get<TransportError>(call.outcome);
+  if (!local_error.ok()) return local_error;
+  if (err.aborted_by_callback && is_cancelled()) return cancelled_status();
+  return err.status;
 }
 
 }  // namespace cairn::internal

@@ -21,15 +21,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::optional<std::uint64_t> EnvBytes(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  char* end = nullptr;
-  unsigned long long n = std::strtoull(v, &end, 10);
-  if (*end != '\0') return std::nullopt;
-  return n;
-}
-
 std::string Describe(const FileUpload& f) { return "saving " + f.name + " to run " + f.run.ToString(); }
 
 // What the server says about a session (docs/http-api.md, Uploads in parts).
@@ -57,35 +48,35 @@ StatusOr<Session> SessionFromJson(const HttpClientResponse& resp, const FileUplo
   return s;
 }
 
-Status ErrorFrom(HttpTransport& transport, const HttpClientResponse& resp, const HttpClientRequest& req,
+Status ErrorFrom(Connection& connection, const HttpClientResponse& resp, const HttpClientRequest& req,
                  const FileUpload& f) {
-  return StatusFromResponse(resp, req.method, transport.Url(req.target), Describe(f), transport.has_api_key());
+  return StatusFromResponse(resp, req.method, connection.Url(req.target), Describe(f), connection.has_api_key());
 }
 
 // The session recorded for this content, if the server still has it.
-StatusOr<std::optional<Session>> ResumeSession(HttpTransport& transport, const FileUpload& f, const std::string& id) {
+StatusOr<std::optional<Session>> ResumeSession(Connection& connection, const FileUpload& f, const std::string& id) {
   HttpClientRequest req;
   req.target = "/api/v1/uploads/" + UrlEncode(id);
-  StatusOr<HttpClientResponse> resp = PerformWithRetry(transport, f.retry, req);
+  StatusOr<HttpClientResponse> resp = CallForAnswer(connection, req, {.policy = f.retry});
   if (!resp.ok()) return resp.status();
   // Gone, or another key's: start a new one.
   if (resp->status == 404 || resp->status == 403) return std::optional<Session>();
-  if (resp->status != 200) return ErrorFrom(transport, *resp, req, f);
+  if (resp->status != 200) return ErrorFrom(connection, *resp, req, f);
   StatusOr<Session> s = SessionFromJson(*resp, f);
   if (s.status().code() == StatusCode::kFailedPrecondition) return std::optional<Session>();
   if (!s.ok()) return s.status();
   return std::optional<Session>(std::move(s).value());
 }
 
-StatusOr<Session> CreateSession(HttpTransport& transport, const FileUpload& f, std::uint64_t part_size) {
+StatusOr<Session> CreateSession(Connection& connection, const FileUpload& f, std::uint64_t part_size) {
   HttpClientRequest req;
   req.method = "POST";
   req.target = RunTarget(f.run) + "/uploads/" + UrlEncode(f.name, /*keep_slash=*/true);
   req.json_body = json{{"sha256", f.sha256}, {"size", f.size}, {"part_size", part_size}}.dump();
   // Creating twice only leaves an unused session to expire: safe to retry.
-  StatusOr<HttpClientResponse> resp = PerformWithRetry(transport, f.retry, req);
+  StatusOr<HttpClientResponse> resp = CallForAnswer(connection, req, {.policy = f.retry});
   if (!resp.ok()) return resp.status();
-  if (resp->status != 201) return ErrorFrom(transport, *resp, req, f);
+  if (resp->status != 201) return ErrorFrom(connection, *resp, req, f);
   return SessionFromJson(*resp, f);
 }
 
@@ -108,7 +99,7 @@ class Progress {
 
 // PUT one part, retrying (a part may be sent again: it replaces itself).
 // kNotFound when the session is gone.
-Status SendPart(HttpTransport& transport, const FileUpload& f, const Session& s, std::uint64_t n,
+Status SendPart(Connection& connection, const FileUpload& f, const Session& s, std::uint64_t n,
                 const std::function<bool()>& stop, Progress& progress) {
   const std::uint64_t start = n * s.part_size;
   const std::uint64_t length = std::min(s.part_size, f.size - start);
@@ -137,36 +128,36 @@ Status SendPart(HttpTransport& transport, const FileUpload& f, const Session& s,
                                             f.name + "; nothing was committed; save it again once it is complete");
       return std::nullopt;
     }
-    ThrottleSend(static_cast<std::size_t>(got));
+    ThrottleSend(static_cast<std::size_t>(got), f.max_send_bytes_per_s);
     counted += static_cast<std::uint64_t>(got);
     progress.Add(got);
     return static_cast<std::size_t>(got);
   };
-  Backoff backoff(f.retry);
-  while (true) {
-    local_error = OkStatus();
-    auto result = transport.Perform(req);
-    if (auto* resp = std::get_if<HttpClientResponse>(&result)) {
-      if (resp->status / 100 == 2) return OkStatus();
-      progress.Add(-static_cast<std::int64_t>(counted));
-      counted = 0;
-      if (resp->status == 404 && ErrorCode(*resp) == "upload_not_found") return NotFoundError("upload expired");
-      if (IsRetryableHttpStatus(resp->status) && backoff.WaitBeforeRetry(RetryAfter(*resp))) continue;
-      return ErrorFrom(transport, *resp, req, f);
-    }
-    progress.Add(-static_cast<std::int64_t>(counted));
-    counted = 0;
-    TransportError& err = std::get<TransportError>(result);
-    if (!local_error.ok()) return local_error;
-    if (err.aborted_by_callback) return err.status;
-    if (backoff.WaitBeforeRetry()) continue;
-    return err.status;
+  const auto succeeded = [](const Outcome& o) {
+    const auto* resp = std::get_if<HttpClientResponse>(&o);
+    return resp != nullptr && resp->status / 100 == 2;
+  };
+  CallResult call = connection.Call(req, {.policy = f.retry,
+                                          .before_attempt = [&](HttpClientRequest&) { local_error = OkStatus(); },
+                                          .after_attempt =
+                                              [&](const Outcome& o) {
+                                                // A failed attempt's bytes go again, or not at all.
+                                                if (succeeded(o)) return;
+                                                progress.Add(-static_cast<std::int64_t>(counted));
+                                                counted = 0;
+                                              }});
+  if (auto* resp = std::get_if<HttpClientResponse>(&call.outcome)) {
+    if (resp->status / 100 == 2) return OkStatus();
+    if (resp->status == 404 && ErrorCode(*resp) == "upload_not_found") return NotFoundError("upload expired");
+    return ErrorFrom(connection, *resp, req, f);
   }
+  if (!local_error.ok()) return local_error;
+  return std::get<TransportError>(call.outcome).status;
 }
 
 // Sends the parts `s` lacks, `parallel` at a time. The first failure stops
 // the others.
-Status SendMissingParts(HttpTransport& transport, const FileUpload& f, const Session& s, int parallel) {
+Status SendMissingParts(Connection& connection, const FileUpload& f, const Session& s, int parallel) {
   const std::uint64_t count = (f.size + s.part_size - 1) / s.part_size;
   std::vector<std::uint64_t> missing;
   std::uint64_t already = 0;
@@ -186,7 +177,7 @@ Status SendMissingParts(HttpTransport& transport, const FileUpload& f, const Ses
   const std::function<bool()> stop = [&] { return failed.load() || (f.cancelled && f.cancelled()); };
   auto worker = [&] {
     for (std::size_t i = next++; i < missing.size() && !stop(); i = next++) {
-      Status st = SendPart(transport, f, s, missing[i], stop, progress);
+      Status st = SendPart(connection, f, s, missing[i], stop, progress);
       if (!st.ok()) {
         std::lock_guard<std::mutex> lock(mu);
         if (first_error.ok() && !failed) first_error = st;
@@ -205,12 +196,12 @@ Status SendMissingParts(HttpTransport& transport, const FileUpload& f, const Ses
 
 // POST .../complete. nullopt when the session is gone without an answer of
 // ours, or lacks parts (then the caller resumes or starts over).
-StatusOr<std::optional<FileInfo>> Complete(HttpTransport& transport, const FileUpload& f, const Session& s) {
+StatusOr<std::optional<FileInfo>> Complete(Connection& connection, const FileUpload& f, const Session& s) {
   HttpClientRequest req;
   req.method = "POST";
   req.target = "/api/v1/uploads/" + s.id + "/complete";
   bool ambiguous = false;
-  StatusOr<HttpClientResponse> resp = PerformWithRetry(transport, f.retry, req, &ambiguous);
+  StatusOr<HttpClientResponse> resp = CallForAnswer(connection, req, {.policy = f.retry}, &ambiguous);
   if (!resp.ok()) return resp.status();
   if (resp->status == 201) {
     json j = json::parse(resp->body, nullptr, /*allow_exceptions=*/false);
@@ -225,7 +216,7 @@ StatusOr<std::optional<FileInfo>> Complete(HttpTransport& transport, const FileU
       // Our first attempt may have completed it: is that version there?
       HttpClientRequest meta;
       meta.target = RunTarget(f.run) + "/meta/" + UrlEncode(f.name, /*keep_slash=*/true);
-      StatusOr<HttpClientResponse> m = PerformWithRetry(transport, f.retry, meta);
+      StatusOr<HttpClientResponse> m = CallForAnswer(connection, meta, {.policy = f.retry});
       if (m.ok() && m->status == 200) {
         StatusOr<FileInfo> info = FileFromJson(json::parse(m->body, nullptr, false), Describe(f));
         if (info.ok() && info->sha256 == f.sha256) return std::optional<FileInfo>(*info);
@@ -238,7 +229,7 @@ StatusOr<std::optional<FileInfo>> Complete(HttpTransport& transport, const FileU
                                    "SHA-256 is not " + f.sha256 + ": the file changed while it was uploaded as " +
                                    f.name + "; nothing was committed; save it again once it is completely written");
   }
-  return ErrorFrom(transport, *resp, req, f);
+  return ErrorFrom(connection, *resp, req, f);
 }
 
 // Removes session files left by uploads that never finished (their content
@@ -256,17 +247,8 @@ void ForgetStaleSessions(const std::filesystem::path& state_dir) {
 
 }  // namespace
 
-PartOptions PartOptions::FromEnvironment() {
-  PartOptions o;
-  if (auto v = EnvBytes("CAIRN_UPLOAD_PARTS_THRESHOLD")) o.threshold = *v;
-  if (auto v = EnvBytes("CAIRN_UPLOAD_PART_SIZE"); v && *v >= (1u << 20)) o.part_size = *v;
-  if (auto v = EnvBytes("CAIRN_UPLOAD_PARALLEL"); v && *v >= 1 && *v <= 16) o.parallel = static_cast<int>(*v);
-  return o;
-}
-
-void ThrottleSend(std::size_t n) {
-  static const std::optional<std::uint64_t> rate = EnvBytes("CAIRN_MAX_SEND_BYTES_PER_S");
-  if (!rate || *rate == 0) return;
+void ThrottleSend(std::size_t n, std::uint64_t bytes_per_s) {
+  if (bytes_per_s == 0) return;
   static std::mutex mu;
   static const auto start = std::chrono::steady_clock::now();
   static std::uint64_t total = 0;  // guarded by mu
@@ -274,40 +256,34 @@ void ThrottleSend(std::size_t n) {
   {
     std::lock_guard<std::mutex> lock(mu);
     total += n;
-    due = start + std::chrono::microseconds(total * 1000000 / *rate);
+    due = start + std::chrono::microseconds(total * 1000000 / bytes_per_s);
   }
   std::this_thread::sleep_until(due);
 }
 
-StatusOr<std::optional<FileInfo>> CommitByReference(HttpTransport& transport, const FileUpload& f) {
+StatusOr<std::optional<FileInfo>> CommitByReference(Connection& connection, const FileUpload& f) {
   HttpClientRequest req;
   req.method = "PUT";
   req.target = RunTarget(f.run) + "/files/" + UrlEncode(f.name, /*keep_slash=*/true);
   req.headers = {"X-Cairn-Sha256: " + f.sha256, "X-Cairn-Size: " + std::to_string(f.size),
                  "X-Cairn-By-Reference: 1", "Content-Length: 0"};
   // Like any commit, not idempotent: retried only when nothing was committed.
-  Backoff backoff(f.retry);
-  while (true) {
-    auto result = transport.Perform(req);
-    if (auto* resp = std::get_if<HttpClientResponse>(&result)) {
-      if (resp->status == 201) {
-        StatusOr<FileInfo> info = FileFromJson(json::parse(resp->body, nullptr, false), Describe(f));
-        if (!info.ok()) return info.status();
-        return std::optional<FileInfo>(*info);
-      }
-      // not_held; digest_mismatch from a server without commits by reference.
-      const std::string code = ErrorCode(*resp);
-      if (code == "not_held" || code == "digest_mismatch") return std::optional<FileInfo>();
-      if (IsRetryableHttpStatus(resp->status) && backoff.WaitBeforeRetry(RetryAfter(*resp))) continue;
-      return ErrorFrom(transport, *resp, req, f);
-    }
-    TransportError& err = std::get<TransportError>(result);
-    if (err.nothing_sent && backoff.WaitBeforeRetry()) continue;
-    return err.status;
+  // (not_held and digest_mismatch are 4xx answers: final.)
+  StatusOr<HttpClientResponse> resp =
+      CallForAnswer(connection, req, {.idempotency = Idempotency::kUnlessCommitted, .policy = f.retry});
+  if (!resp.ok()) return resp.status();
+  if (resp->status == 201) {
+    StatusOr<FileInfo> info = FileFromJson(json::parse(resp->body, nullptr, false), Describe(f));
+    if (!info.ok()) return info.status();
+    return std::optional<FileInfo>(*info);
   }
+  // not_held; digest_mismatch from a server without commits by reference.
+  const std::string code = ErrorCode(*resp);
+  if (code == "not_held" || code == "digest_mismatch") return std::optional<FileInfo>();
+  return ErrorFrom(connection, *resp, req, f);
 }
 
-StatusOr<FileInfo> UploadInParts(HttpTransport& transport, const FileUpload& f, const PartOptions& options,
+StatusOr<FileInfo> UploadInParts(Connection& connection, const FileUpload& f, const PartOptions& options,
                                  const std::filesystem::path& state_dir) {
   // One state file per (run, name, content). Not per server: a server that
   // does not know the session answers 404 and a new one is started.
@@ -320,13 +296,13 @@ StatusOr<FileInfo> UploadInParts(HttpTransport& transport, const FileUpload& f, 
     if (StatusOr<std::string> text = ReadSmallFile(state_file); text.ok()) {
       json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
       if (j.is_object() && j.contains("upload_id") && j["upload_id"].is_string()) {
-        StatusOr<std::optional<Session>> resumed = ResumeSession(transport, f, j["upload_id"].get<std::string>());
+        StatusOr<std::optional<Session>> resumed = ResumeSession(connection, f, j["upload_id"].get<std::string>());
         if (!resumed.ok()) return resumed.status();
         session = std::move(resumed).value();
       }
     }
     if (!session) {
-      StatusOr<Session> created = CreateSession(transport, f, options.part_size);
+      StatusOr<Session> created = CreateSession(connection, f, options.part_size);
       if (!created.ok()) return created.status();
       session = std::move(created).value();
       // Best effort: without it, only this process can resume.
@@ -340,10 +316,10 @@ StatusOr<FileInfo> UploadInParts(HttpTransport& transport, const FileUpload& f, 
                                              {"size", f.size}}
                                             .dump());
     }
-    Status sent = SendMissingParts(transport, f, *session, options.parallel);
+    Status sent = SendMissingParts(connection, f, *session, options.parallel);
     if (sent.code() == StatusCode::kNotFound) continue;  // expired meanwhile: start over
     if (!sent.ok()) return sent;
-    StatusOr<std::optional<FileInfo>> done = Complete(transport, f, *session);
+    StatusOr<std::optional<FileInfo>> done = Complete(connection, f, *session);
     if (done.ok() && !done->has_value()) continue;
     std::error_code ec;
     if (done.ok() || done.status().code() == StatusCode::kFailedPrecondition) std::filesystem::remove(state_file, ec);

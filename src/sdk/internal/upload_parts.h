@@ -18,7 +18,7 @@
 #include "cairn/status.h"
 #include "common/validate.h"
 #include "sdk/internal/client.h"
-#include "sdk/internal/http_transport.h"
+#include "sdk/internal/connection.h"
 
 namespace cairn::internal {
 
@@ -26,22 +26,12 @@ namespace cairn::internal {
 // cost about as much as the bytes.
 inline constexpr std::uint64_t kByReferenceMinBytes = 64 * 1024;
 
-// The knobs of uploads in parts, from the environment (docs/uploads.md).
-struct PartOptions {
-  // CAIRN_UPLOAD_PARTS_THRESHOLD: files of at least this many bytes go in
-  // parts (default 128 MiB).
-  std::uint64_t threshold = 128ull << 20;
-  // CAIRN_UPLOAD_PART_SIZE: bytes per part (default 32 MiB, at least 1 MiB).
-  std::uint64_t part_size = 32ull << 20;
-  // CAIRN_UPLOAD_PARALLEL: parts in flight at once (default 4, 1-16).
-  int parallel = 4;
+// PartOptions: tunables.h.
 
-  static PartOptions FromEnvironment();
-};
-
-// Paces every upload of this process to CAIRN_MAX_SEND_BYTES_PER_S (unset:
-// no limit); for tests and shared links. Call after sending `n` bytes.
-void ThrottleSend(std::size_t n);
+// Paces every upload of this process to `bytes_per_s`
+// (CAIRN_MAX_SEND_BYTES_PER_S; 0: no limit); for tests and shared links.
+// Call after sending `n` bytes.
+void ThrottleSend(std::size_t n, std::uint64_t bytes_per_s);
 
 // One file being uploaded: what Client::Upload knows once it has hashed it.
 struct FileUpload {
@@ -53,20 +43,21 @@ struct FileUpload {
   std::uint64_t size;
   const ProgressFn& progress;        // may be empty; called from several threads, never at once
   std::function<bool()> cancelled;   // may be empty
-  const RetryPolicy& retry;
+  std::optional<RetryPolicy> retry;  // replaces the connection's policy when set
+  std::uint64_t max_send_bytes_per_s = 0;  // 0: no limit
 };
 
 // PUT .../files/{name} with X-Cairn-By-Reference: 1 and no body. The new
 // version, or nullopt when the server does not hold these bytes for the
 // run's entity (then send them).
-StatusOr<std::optional<FileInfo>> CommitByReference(HttpTransport& transport, const FileUpload& file);
+StatusOr<std::optional<FileInfo>> CommitByReference(Connection& connection, const FileUpload& file);
 
 // Sends `file` as an upload in parts (creating or resuming the session kept
 // under `state_dir`) and completes it. kFailedPrecondition when the server
 // found that the assembled bytes do not match the digest (the file changed
 // while it was sent); kDeadlineExceeded when cancelled; kUnavailable when the
 // server cannot be reached (a later call resumes).
-StatusOr<FileInfo> UploadInParts(HttpTransport& transport, const FileUpload& file, const PartOptions& options,
+StatusOr<FileInfo> UploadInParts(Connection& connection, const FileUpload& file, const PartOptions& options,
                                  const std::filesystem::path& state_dir);
 
 }  // namespace cairn::internal

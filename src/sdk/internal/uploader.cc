@@ -19,15 +19,6 @@ constexpr milliseconds kChangedPauseStep{50};
 constexpr milliseconds kChangedPauseMax{1000};
 constexpr milliseconds kMaxRetryAfter = std::chrono::minutes(10);
 
-std::optional<long> EnvLong(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  char* end = nullptr;
-  long n = std::strtol(v, &end, 10);
-  if (*end != '\0') return std::nullopt;
-  return n;
-}
-
 // Live uploaders, stopped by an atexit hook: a process that returns from
 // main() without finish() must not have workers hashing or sending while
 // static destructors (OpenSSL's atexit cleanup among them) run. The hook is
@@ -77,18 +68,6 @@ double JitterUnit() {
 }
 
 }  // namespace
-
-UploaderOptions UploaderOptions::FromEnvironment() {
-  UploaderOptions o;
-  if (auto v = EnvLong("CAIRN_UPLOAD_WORKERS"); v && *v >= 1 && *v <= 16) o.workers = static_cast<int>(*v);
-  if (auto v = EnvLong("CAIRN_UPLOAD_QUEUE_MAX"); v && *v >= 1) o.max_pending = static_cast<std::size_t>(*v);
-  if (auto v = EnvLong("CAIRN_UPLOAD_BACKOFF_INITIAL_MS"); v && *v >= 1 && *v <= 600000) {
-    o.initial_backoff = milliseconds(*v);
-  }
-  if (auto v = EnvLong("CAIRN_UPLOAD_BACKOFF_MAX_MS"); v && *v >= 1 && *v <= 3600000) o.max_backoff = milliseconds(*v);
-  if (o.max_backoff < o.initial_backoff) o.max_backoff = o.initial_backoff;
-  return o;
-}
 
 milliseconds RetryDelay(int failures, const UploaderOptions& options, double unit,
                         std::optional<milliseconds> retry_after) {

@@ -21,7 +21,7 @@
 //    flight within about a second and joins the workers; pending uploads are
 //    lost, committed versions are not.
 //
-// Environment knobs (for tests and unusual links), read by FromEnvironment():
+// Environment knobs (for tests and unusual links), read into Tunables:
 //   CAIRN_UPLOAD_WORKERS             worker threads, 1-16 (default 2)
 //   CAIRN_UPLOAD_QUEUE_MAX           pending names before Enqueue waits (default 4096)
 //   CAIRN_UPLOAD_BACKOFF_INITIAL_MS  first retry wait (default 500)
@@ -55,9 +55,6 @@ struct UploaderOptions {
   std::size_t max_pending = 4096;
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{30000};
-
-  // The defaults overridden by the CAIRN_UPLOAD_* variables above.
-  static UploaderOptions FromEnvironment();
 };
 
 // The wait before retry number `failures` (1 after the first failure):

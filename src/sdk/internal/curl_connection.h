@@ -1,0 +1,45 @@
+// The transport under the SDK's Connection stack: one libcurl attempt per
+// call, behind a pool of reusable easy handles. libcurl retries nothing by
+// itself and neither does this class: RetryingConnection decides retries.
+// The one mapping of libcurl failures to Status lives in its Call().
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "sdk/internal/connection.h"
+
+namespace cairn::internal {
+
+class CurlConnection final : public Connection {
+ public:
+  // `ca_bundle`: PEM file of the CAs that may sign an https:// server's
+  // certificate; empty: the system CAs. Makes no request.
+  CurlConnection(std::string base_url, std::string api_key, std::string ca_bundle = {});
+  ~CurlConnection() override;
+  CurlConnection(const CurlConnection&) = delete;
+  CurlConnection& operator=(const CurlConnection&) = delete;
+
+  // Exactly one attempt; `options` are not interpreted. Connect timeout
+  // 10 s; a transfer slower than 1 byte/s for 60 s is abandoned. Each
+  // handle keeps its connection cache, so sequential calls reuse keep-alive
+  // connections. Thread-safe.
+  CallResult Call(HttpClientRequest& request, const CallOptions& options) override;
+  std::string Url(std::string_view target) const override { return base_url_ + std::string(target); }
+  bool has_api_key() const override { return !api_key_.empty(); }
+
+ private:
+  struct Pool;
+  Outcome Perform(const HttpClientRequest& request);
+  // `code` is a CURLcode (an int here: no curl header in this one).
+  TransportError TransportErrorOf(int code, bool aborted, bool body_too_large, const std::string& what,
+                                  const std::string& url, const char* errbuf) const;
+
+  std::string base_url_;
+  std::string api_key_;
+  std::string ca_bundle_;
+  std::unique_ptr<Pool> pool_;
+};
+
+}  // namespace cairn::internal

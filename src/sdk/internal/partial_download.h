@@ -1,0 +1,172 @@
+// PartialDownload: one download of one file into its partial, shared by the
+// hashing thread (downloader.cc: Run, the ring, the sidecar) and the part
+// workers (part_fetch.cc: Worker, FetchPart). Private to the downloader.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cairn/status.h"
+#include "cairn/transfer.h"
+#include "common/sha256.h"
+#include "sdk/internal/client.h"
+#include "sdk/internal/client_impl.h"
+#include "sdk/internal/connection.h"
+#include "sdk/internal/downloader.h"
+#include "sdk/internal/partial_file.h"
+
+namespace cairn::internal {
+namespace download {
+
+using Clock = std::chrono::steady_clock;
+
+
+
+inline constexpr std::uint64_t kMiB = 1 << 20;
+// Reads of the partial while hashing its contiguous prefix.
+inline constexpr std::size_t kHashChunkBytes = 1 << 20;
+// The front ring: slots of bytes between the receiving thread and the
+// hashing and writing threads (8 MiB at most per download, allocated as used).
+inline constexpr std::size_t kSlotBytes = 1 << 20;
+inline constexpr std::uint64_t kRingSlots = 8;
+// The writer's pwrite size. The page cache sizes a file's folios by the
+// write: 1 MiB and 256 KiB writes made large folios, taken from big free
+// blocks, which the reference VM hands back to its host as soon as they are
+// free (free page reporting) and must fault in again -- the copy then cost
+// 2-3x the CPU. 64 KiB writes: 1.0 s per GiB every time (256 KiB: 1.4-3.2 s).
+inline constexpr std::size_t kWriteBytes = 64 << 10;
+// Writeback of the verified prefix is started every this many bytes.
+inline constexpr std::uint64_t kWritebackChunkBytes = 8 << 20;
+inline constexpr auto kWritebackPoll = std::chrono::milliseconds(5);
+// How often the sidecar records progress (bytes since the last record are
+// fetched again after a kill) and how often progress is reported.
+inline constexpr auto kSidecarEvery = std::chrono::milliseconds(250);
+inline constexpr auto kProgressEvery = std::chrono::milliseconds(100);
+
+inline std::filesystem::path ParentOf(const std::filesystem::path& target) {
+  return target.parent_path().empty() ? std::filesystem::path(".") : target.parent_path();
+}
+
+}  // namespace download
+
+// One ranged part being fetched: `received` bytes from `begin` have arrived
+// (only its fetching thread touches it), `written` of them are on disk.
+struct Part {
+  std::uint64_t begin = 0;
+  std::uint64_t end = 0;
+  std::uint64_t received = 0;
+  std::atomic<std::uint64_t> written{0};
+};
+
+// One download of one file into its partial: the shared state of the part
+// workers and of the hashing (calling) thread.
+class PartialDownload {
+ public:
+  PartialDownload(Connection& connection, const RunPath& run, const FileInfo& file, const std::filesystem::path& target,
+                  const TransferOptions& transfer)
+      : connection_(connection),
+        file_(file),
+        transfer_(transfer),
+        partial_(PartialPath(target)),
+        sidecar_(SidecarPath(target)),
+        url_target_(FileTarget(run, file.name) + "?version=" + std::to_string(file.version)),
+        what_("file " + file.name + " (version " + std::to_string(file.version) + ") of run " + run.ToString()) {}
+  ~PartialDownload() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  // Fetches what the partial lacks and hashes it all. OK: the partial holds
+  // exactly the file and *digest is its SHA-256. On error the partial and
+  // sidecar record what arrived (unless *discard, then the caller removes
+  // them). `fresh`: ignore any existing partial.
+  // `single`: one plain GET from zero, no ranges.
+  Status Run(bool fresh, bool single, std::string* digest, bool* resumed, bool* discard);
+
+  const std::filesystem::path& partial() const { return partial_; }
+  // The server answered a ranged request with the whole file (If-Range did
+  // not match, e.g. an object store's own ETag): only a plain GET will do.
+  bool must_restart() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return must_restart_;
+  }
+  int fd() const { return fd_; }
+
+ private:
+  Status FetchPart(Part& part, bool whole, Throttle& throttle);
+  void Worker(bool whole);
+  // The front ring. The part whose bytes reach the hashing front while
+  // nothing else is in the ring sends the rest of its bytes through it: the
+  // receiving thread only copies them into a slot, Run() hashes the slots in
+  // order and WriteRing() writes them, so receiving, hashing and writing run
+  // on three threads and no byte is read back. Other parts write their bytes
+  // themselves and Run() reads them back when the front reaches them.
+  // ToRing: false when `part` cannot use the ring now (the caller writes the
+  // bytes); true when they were taken (or stop_ is set). May wait for a slot.
+  bool ToRing(Part& part, std::uint64_t at, const char* data, std::size_t n);
+  void FlushRing(const Part& part);  // hands over a partly filled slot
+  void PublishSlot();                // caller holds mu_
+  void WriteRing();                  // the writer thread
+  std::uint64_t RingBacklog() const { return filled_ - std::min(hashed_slots_, written_slots_); }  // holds mu_
+  // Bytes [0, n) are all on disk. Caller holds mu_.
+  std::uint64_t ContiguousPrefix() const;
+  Sidecar Snapshot() const;  // caller holds mu_
+  std::uint64_t BytesOnDisk() const;
+  // Until `done`: starts writeback of the hashed prefix every
+  // download::kWritebackChunkBytes, so that the one fsync before the rename has little
+  // left to wait for. Its own thread: sync_file_range blocks while the disk
+  // is congested, and hashing must not wait for the disk.
+  void StartWriteback(const std::atomic<bool>& done);
+  void Report(std::uint64_t done) const {
+    if (transfer_.progress) transfer_.progress({file_.name, done, file_.size});
+  }
+
+  Connection& connection_;
+  const FileInfo& file_;
+  const TransferOptions& transfer_;
+  const std::filesystem::path partial_, sidecar_;
+  const std::string url_target_, what_;
+  int fd_ = -1;
+
+  std::vector<Range> prior_;   // ranges the partial held when we started
+  bool resumed_ = false;       // prior_ is not empty
+  std::vector<Part> parts_;    // what we fetch now: the complement of prior_
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t next_part_ = 0;  // guarded by mu_
+  int active_workers_ = 0;     // guarded by mu_
+  Status error_;               // the first worker error; guarded by mu_
+  bool must_restart_ = false;  // the server would not serve ranges of these bytes; guarded by mu_
+  std::atomic<bool> stop_{false};
+  // The SHA-256 of bytes [0, hashed_), computed by Run() alone: from ring
+  // slots, else by reading the partial back.
+  Sha256 hasher_;
+  std::atomic<std::uint64_t> hashed_{0};
+
+  // The front ring (see ToRing); all guarded by mu_. Slot i holds bytes
+  // [offset, offset + size); slots [hashed_slots_, filled_) wait for Run(),
+  // [written_slots_, filled_) for the writer; a slot is reused when both are
+  // done with it. The one filling (index filled_) holds fill_ bytes so far.
+  struct Slot {
+    std::unique_ptr<char[]> data;
+    std::uint64_t offset = 0;
+    std::size_t size = 0;
+    Part* part = nullptr;
+  };
+  std::vector<Slot> slots_ = std::vector<Slot>(download::kRingSlots);
+  std::uint64_t filled_ = 0, hashed_slots_ = 0, written_slots_ = 0;
+  std::size_t fill_ = 0;
+  Part* ring_part_ = nullptr;  // the part sending its bytes through the ring
+  std::uint64_t ring_end_ = 0;   // the offset after the last byte it put there
+  std::condition_variable space_cv_;  // a slot came free, or stop_
+  std::condition_variable write_cv_;  // a slot to write, or writer_exit_
+  bool writer_exit_ = false;
+};
+
+}  // namespace cairn::internal
