@@ -74,6 +74,9 @@ void HandleListVersions(const Services& s, Call& call);
 void HandleGetFile(const Services& s, Call& call);  // GET and HEAD
 void HandleOpenUpload(const Services& s, Call& call);
 HttpResponse HandleCommitUpload(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+// batch_handlers.cc: many small files in one request, one transaction.
+void HandleOpenBatch(const Services& s, Call& call);
+HttpResponse HandleCommitBatch(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
 // upload_handlers.cc: uploads in parts.
 HttpResponse HandleCreateUpload(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
 void HandleGetUpload(const Services& s, Call& call);

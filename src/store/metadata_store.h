@@ -59,6 +59,13 @@ struct FileVersionRecord {
   long long created_ms = 0;
 };
 
+// One file of MetadataStore::CommitVersions: a blob that is already durable.
+struct NewVersion {
+  std::string name;
+  std::string sha256;
+  std::uint64_t size = 0;
+};
+
 struct KeyRecord {
   std::string key_hash;  // lowercase hex SHA-256 of the key
   std::string entity;    // the one entity the key may touch; empty for admin keys
@@ -132,6 +139,14 @@ class MetadataStore {
   // consecutive numbers). kNotFound when the run does not exist.
   virtual StatusOr<FileVersionRecord> CommitVersion(const RunKey& run, const std::string& name,
                                                     const std::string& sha256, std::uint64_t size) = 0;
+
+  // Commits a new version of every file in `files`, in order, in one
+  // transaction: all of them or none (one durable commit for many small
+  // files, docs/adr/0020). A name listed twice gets two consecutive versions.
+  // Returns the records in the order of `files`. kNotFound when the run does
+  // not exist; kInvalidArgument for a size over INT64_MAX (nothing committed).
+  virtual StatusOr<std::vector<FileVersionRecord>> CommitVersions(const RunKey& run,
+                                                                  const std::vector<NewVersion>& files) = 0;
 
   // The latest version of `name`, or `version`. nullopt when the run exists
   // but has no such file/version; kNotFound when the run does not exist.

@@ -582,6 +582,36 @@ StatusOr<FileVersionRecord> PostgresMetadataStore::CommitVersion(const RunKey& r
   return rec;
 }
 
+StatusOr<std::vector<FileVersionRecord>> PostgresMetadataStore::CommitVersions(const RunKey& run,
+                                                                               const std::vector<NewVersion>& files) {
+  for (const NewVersion& f : files) {
+    if (f.size > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      return InvalidArgumentError("file size " + std::to_string(f.size) + " of " + f.name + " is too large");
+    }
+  }
+  std::vector<FileVersionRecord> out;
+  Status s = Execute(Access::kTransaction, [&](PgConnection& conn) -> Status {
+    out.clear();  // a retried transaction starts over
+    StatusOr<std::int64_t> locked = LockRun(conn, run);  // as CommitVersion: commits to one run queue
+    if (!locked.ok()) return locked.status();
+    const std::string run_id = std::to_string(*locked);
+    const long long now = NowMs();
+    for (const NewVersion& f : files) {
+      StatusOr<PgResult> ins = conn.Query(
+          "INSERT INTO file_versions(run, name, version, size, sha256, created_ms)"
+          " SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4, $5 FROM file_versions WHERE run = $1 AND name = $2"
+          " RETURNING version",
+          {run_id, f.name, std::to_string(f.size), f.sha256, std::to_string(now)});
+      if (!ins.ok()) return ins.status();
+      out.push_back(FileVersionRecord{f.name, ins->Int(0, 0), f.size, f.sha256, now});
+    }
+    return conn.Query("UPDATE runs SET updated_ms = GREATEST(updated_ms, $2) WHERE id = $1", {run_id, std::to_string(now)})
+        .status();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 StatusOr<std::optional<FileVersionRecord>> PostgresMetadataStore::GetFile(const RunKey& run, const std::string& name,
                                                                           std::optional<std::int64_t> version) {
   std::optional<FileVersionRecord> out;
