@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
@@ -75,7 +75,7 @@ class BatchBody {
       const Record& r = records_[index_];
       if (pos_ < r.header.size()) {
         const std::size_t k = std::min(n - filled, r.header.size() - pos_);
-        std::memcpy(buf + filled, r.header.data() + pos_, k);
+        std::copy_n(r.header.data() + pos_, k, buf + filled);
         filled += k;
         pos_ += k;
       } else if (!ReadFileBytes(r, buf, n, &filled)) {
