@@ -3,8 +3,9 @@
 // docs/adr/0020-batch-saves.md). The body is a sequence of records
 //   <sha256 hex> SP <size decimal> SP <percent-encoded name> LF <size bytes>
 // Each file is streamed into its own blob writer and verified (size and
-// SHA-256) as soon as its bytes have arrived; its blob is durable before the
-// next starts. Only when the whole body arrived and every file verified are
+// SHA-256) as soon as its bytes have arrived; the blobs are made durable
+// together (BlobGroup: one filesystem sync for the local store) before the
+// versions are committed. Only when the whole body arrived and every file verified are
 // the versions committed, all in one transaction: a batch cut short commits
 // nothing (its blobs are orphans for `cairn gc`), never a part of a file.
 #include <algorithm>
@@ -31,7 +32,11 @@ constexpr std::size_t kMaxRecordHeader = 4096;
 // answer (400 digest_mismatch naming the file) on a connection still usable.
 class BatchWriter final : public BlobWriter {
  public:
-  explicit BatchWriter(BlobStore* blobs) : blobs_(blobs) {}
+  // Where the store can make many blobs durable at once (GroupedBlobWriting),
+  // the batch's files are one group, synced by Sync() before the commit.
+  explicit BatchWriter(BlobStore* blobs) : blobs_(blobs) {
+    if (auto* grouped = dynamic_cast<GroupedBlobWriting*>(blobs)) group_ = grouped->NewGroup();
+  }
   ~BatchWriter() override { Cancel(); }
 
   Status Append(const void* data, std::size_t n) override {
@@ -76,6 +81,8 @@ class BatchWriter final : public BlobWriter {
   std::uint64_t size() const override { return total_; }
 
   const std::vector<NewVersion>& files() const { return files_; }
+  // Every file's blob durable and visible (after a successful Commit).
+  Status Sync() { return group_ != nullptr ? group_->Sync() : OkStatus(); }
 
  private:
   Status Remember(Status s) {
@@ -100,7 +107,7 @@ class BatchWriter final : public BlobWriter {
     if (!size) return InvalidArgumentError("the size in record header \"" + line.substr(0, 200) + "\" is not a number");
     if (!name) return InvalidArgumentError("malformed percent-encoding in file name \"" + line.substr(sp2 + 1) + "\"");
     CAIRN_RETURN_IF_ERROR(ValidateFileName(*name));
-    StatusOr<std::unique_ptr<BlobWriter>> writer = blobs_->NewWriter();
+    StatusOr<std::unique_ptr<BlobWriter>> writer = group_ != nullptr ? group_->NewWriter() : blobs_->NewWriter();
     if (!writer.ok()) return writer.status();
     current_ = std::move(writer).value();
     pending_ = NewVersion{*std::move(name), std::move(sha), *size};
@@ -122,6 +129,7 @@ class BatchWriter final : public BlobWriter {
   }
 
   BlobStore* blobs_;
+  std::unique_ptr<BlobGroup> group_;    // null: each blob durable at its Commit
   std::string header_;                  // the record header read so far
   std::unique_ptr<BlobWriter> current_;  // the file being received, if any
   NewVersion pending_;                  // its name, digest and size
@@ -148,6 +156,7 @@ HttpResponse HandleCommitBatch(const Services& s, Call& call, const Json& /*body
   Status st = batch->Commit("", call.declared_size);
   if (st.code() == StatusCode::kDataLoss) return ErrorResponse(400, "digest_mismatch", st.message());
   if (!st.ok()) return StatusResponse(st);
+  if (Status synced = batch->Sync(); !synced.ok()) return StatusResponse(synced);
   // Every blob is durable; now the versions, all in one transaction.
   StatusOr<std::vector<FileVersionRecord>> versions = s.metadata->CommitVersions(call.run, batch->files());
   call.upload.reset();
