@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
                  "headers or an upload's next chunk may take; default 30).");
   server->add_option("--data", data_dir, "Data directory (default CAIRN_DATA_DIR, else ~/.local/share/cairn)");
   server->add_option("--listen", listen, "HOST:PORT to listen on; port 0 picks a free port")->capture_default_str();
-  server->add_option("--threads", threads, "Worker threads (default: number of cores, at least 2)");
+  server->add_option("--threads", threads, "Worker threads (default: number of cores, at least 8: handlers block on the store)");
   std::string db_url, blobs_url;
   bool s3_presign = false;
   server->add_option("--db", db_url,

@@ -106,6 +106,41 @@ StatusOr<std::vector<Planned>> Plan(const std::vector<std::string>& args, const 
   return plan;
 }
 
+// What one request saves: a large file alone (Client::Upload), or up to
+// kBatchFiles consecutive small files (Client::UploadBatch: one request, one
+// metadata commit on the server for all of them; docs/adr/0020).
+struct Unit {
+  std::size_t first = 0;
+  std::size_t count = 1;
+  bool batch = false;
+};
+constexpr std::uint64_t kBatchMaxFileBytes = 1 << 20;
+constexpr std::size_t kBatchFiles = 256;
+constexpr std::uint64_t kBatchBytes = 16 << 20;
+
+std::vector<Unit> Units(const std::vector<Planned>& plan) {
+  std::vector<Unit> units;
+  std::uint64_t batch_bytes = 0;
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    if (plan[i].size > kBatchMaxFileBytes) {
+      units.push_back({i, 1, false});
+      continue;
+    }
+    Unit* last = units.empty() ? nullptr : &units.back();
+    if (last != nullptr && last->batch && last->first + last->count == i && last->count < kBatchFiles &&
+        batch_bytes + plan[i].size <= kBatchBytes) {
+      ++last->count;
+      batch_bytes += plan[i].size;
+    } else {
+      units.push_back({i, 1, true});
+      batch_bytes = plan[i].size;
+    }
+  }
+  // A file alone keeps Upload's commit by reference.
+  for (Unit& u : units) u.batch = u.batch && u.count > 1;
+  return units;
+}
+
 }  // namespace
 
 int Save(const Global& g, const SaveArgs& args) {
@@ -123,26 +158,43 @@ int Save(const Global& g, const SaveArgs& args) {
 
   ProgressBar bar(!args.quiet && ::isatty(STDERR_FILENO));
   for (const Planned& p : *plan) bar.Expect(p.name, p.size);
-  // Files go up on several connections at once (the client is thread-safe):
-  // a small file's time is mostly the server's commit, which then overlaps.
+  // Work goes up on several connections at once (the client is thread-safe).
+  // Small files go in batches, one request and one commit per batch; a large
+  // file alone (by reference when the server holds it, or in parts).
+  const std::vector<Unit> units = Units(*plan);
   std::vector<std::optional<StatusOr<FileInfo>>> results(plan->size());  // nullopt: not attempted
   std::atomic<std::size_t> next{0};
   std::atomic<bool> failed{false};
   const auto worker = [&] {
-    for (std::size_t i; !failed.load() && (i = next++) < plan->size();) {
-      const Planned& p = (*plan)[i];
+    for (std::size_t u; !failed.load() && (u = next++) < units.size();) {
+      const Unit& unit = units[u];
+      if (unit.batch) {
+        std::vector<internal::Client::BatchItem> items;
+        for (std::size_t i = unit.first; i < unit.first + unit.count; ++i) {
+          items.push_back({(*plan)[i].name, (*plan)[i].local});
+        }
+        StatusOr<std::vector<FileInfo>> saved = (*client)->UploadBatch(*path, items);
+        if (!saved.ok()) failed = true;  // the others in flight finish; no new one starts
+        for (std::size_t k = 0; k < unit.count; ++k) {
+          const std::size_t i = unit.first + k;
+          if (saved.ok()) bar.Update({(*plan)[i].name, (*saved)[k].size, (*saved)[k].size});
+          results[i] = saved.ok() ? StatusOr<FileInfo>((*saved)[k]) : StatusOr<FileInfo>(saved.status());
+        }
+        continue;
+      }
+      const Planned& p = (*plan)[unit.first];
       internal::ProgressFn progress;
       if (bar.enabled()) {
         progress = [&bar, &p](std::uint64_t done, std::uint64_t total) { bar.Update({p.name, done, total}); };
       }
       StatusOr<FileInfo> saved = (*client)->Upload(*path, p.name, p.local, progress);
-      if (!saved.ok()) failed = true;  // the others in flight finish; no new one starts
+      if (!saved.ok()) failed = true;
       if (saved.ok()) bar.Update({p.name, saved->size, saved->size});
-      results[i] = std::move(saved);
+      results[unit.first] = std::move(saved);
     }
   };
   std::vector<std::thread> threads;
-  const int n = std::min<int>(ParallelFiles(args.parallel), static_cast<int>(plan->size()));
+  const int n = std::min<int>(ParallelFiles(args.parallel), static_cast<int>(units.size()));
   for (int t = 1; t < n; ++t) threads.emplace_back(worker);
   worker();
   for (auto& t : threads) t.join();

@@ -99,6 +99,9 @@ HttpResponse HandleCommitUpload(const Services& s, Call& call, const nlohmann::j
 // delete_handlers.cc: deleting a run, a file, or one version of a file.
 void HandleDeleteRun(const Services& s, Call& call);
 void HandleDeleteFile(const Services& s, Call& call);  // ?version=N: that version only
+// batch_handlers.cc: many small files in one request, one transaction.
+void HandleOpenBatch(const Services& s, Call& call);
+HttpResponse HandleCommitBatch(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
 // upload_handlers.cc: uploads in parts.
 HttpResponse HandleCreateUpload(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
 void HandleGetUpload(const Services& s, Call& call);

@@ -89,6 +89,11 @@ std::vector<Route> ApiRoutes() {
        HandleListVersions,
        nullptr,
        {.access = kRead}},
+      {"PUT",
+       "/api/v1/runs/{entity}/{project}/{run}/batch",
+       HandleOpenBatch,
+       HandleCommitBatch,
+       {.access = kWrite, .body = kStream}},
       // Uploads in parts (a session checks access to its own run).
       {"POST",
        "/api/v1/runs/{entity}/{project}/{run}/uploads/{path...}",

@@ -13,7 +13,7 @@ namespace cairn::internal {
 struct ServerOptions {
   std::filesystem::path data_dir;         // required; created when missing
   std::string listen = "127.0.0.1:8765";  // HOST:PORT; port 0 picks a free port
-  int threads = 0;                        // 0: max(2, hardware threads)
+  int threads = 0;                        // 0: max(8, hardware threads)
   std::string db_url;                     // empty: SQLite under data_dir; else postgresql://...
   std::string blobs_url;                  // empty: data_dir/blobs; else s3://bucket/prefix?endpoint=...
   // Answer file downloads with a redirect (307) to a presigned object-store

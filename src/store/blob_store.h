@@ -85,6 +85,25 @@ class LocalFileAdopter {
   virtual Status Adopt(const std::filesystem::path& file, const std::string& sha256, std::uint64_t size) = 0;
 };
 
+// An optional capability of a BlobStore, discovered with dynamic_cast: blobs
+// written as a group share one durability step (a batch save,
+// docs/adr/0020-batch-saves.md). A writer of the group verifies at Commit()
+// but publishes nothing; Sync() then makes every blob committed in the group
+// so far durable and visible at once. Blobs of a group destroyed before
+// Sync() are discarded. Used by one thread at a time. Backends whose every
+// write is durable on its own (S3: each PUT) implement nothing.
+class BlobGroup {
+ public:
+  virtual ~BlobGroup() = default;
+  virtual StatusOr<std::unique_ptr<BlobWriter>> NewWriter() = 0;
+  virtual Status Sync() = 0;
+};
+class GroupedBlobWriting {
+ public:
+  virtual ~GroupedBlobWriting() = default;
+  virtual std::unique_ptr<BlobGroup> NewGroup() = 0;
+};
+
 // A stored blob as ListBlobs() reports it.
 struct BlobInfo {
   std::string sha256;

@@ -61,14 +61,21 @@ struct FileVersionRecord {
   long long created_ms = 0;
 };
 
+// One file of MetadataStore::CommitVersions: a blob that is already durable.
+struct NewVersion {
+  std::string name;
+  std::string sha256;
+  std::uint64_t size = 0;
+};
+
 // A signed-in browser session (docs/adr/0023-web-ui.md), stored by the
 // SHA-256 of its token only, so that every server replica sharing the store
 // knows it and a leaked database holds no usable token.
 struct SessionRecord {
   std::string token_hash;  // lowercase hex SHA-256 of the session token
-  // Who signed in: "key:<SHA-256 of the API key>" (the key is checked again
-  // on every request, so revoking it ends its sessions); other forms
-  // ("user:<name>") belong to the accounts work.
+  // Who signed in: "key:<SHA-256 of the API key>", or "userkey:<SHA-256>" for
+  // a password sign-in's own key (the key is checked again on every request,
+  // so revoking it ends its sessions).
   std::string subject;
   long long created_ms = 0;
   long long expires_ms = 0;  // FindSession ignores the session from then on
@@ -152,6 +159,14 @@ class MetadataStore : public AccountStore {
   // consecutive numbers). kNotFound when the run does not exist.
   virtual StatusOr<FileVersionRecord> CommitVersion(const RunKey& run, const std::string& name,
                                                     const std::string& sha256, std::uint64_t size) = 0;
+
+  // Commits a new version of every file in `files`, in order, in one
+  // transaction: all of them or none (one durable commit for many small
+  // files, docs/adr/0020). A name listed twice gets two consecutive versions.
+  // Returns the records in the order of `files`. kNotFound when the run does
+  // not exist; kInvalidArgument for a size over INT64_MAX (nothing committed).
+  virtual StatusOr<std::vector<FileVersionRecord>> CommitVersions(const RunKey& run,
+                                                                  const std::vector<NewVersion>& files) = 0;
 
   // The latest version of `name`, or `version`. nullopt when the run exists
   // but has no such file/version; kNotFound when the run does not exist.

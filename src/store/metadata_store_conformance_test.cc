@@ -173,6 +173,32 @@ TEST_P(MetadataStoreConformance, VersionsAreNumberedPerName) {
   EXPECT_GE(run->updated_ms, before.updated_ms);
 }
 
+TEST_P(MetadataStoreConformance, CommitVersionsCommitsAllInOrderOrNone) {
+  MustCreate(kRun);
+  ASSERT_TRUE(store_->CommitVersion(kRun, "a.bin", std::string(64, '1'), 1).ok());
+  auto batch = store_->CommitVersions(
+      kRun, {{"a.bin", std::string(64, '2'), 2}, {"b.bin", std::string(64, '3'), 3}, {"a.bin", kSha, 4}});
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->size(), 3u);
+  EXPECT_EQ((*batch)[0].version, 2);
+  EXPECT_EQ((*batch)[1].version, 1);
+  EXPECT_EQ((*batch)[2].version, 3);
+  EXPECT_EQ((*batch)[2].size, 4u);
+  auto versions = store_->ListVersions(kRun, "a.bin");
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), 3u);
+  EXPECT_EQ((*versions)[2].sha256, kSha);
+  // A missing run: nothing committed, the part named.
+  auto missing = store_->CommitVersions({"alice", "mnist", "r9"}, {{"c.bin", kSha, 1}});
+  EXPECT_EQ(MissingRunPathPart(missing.status()), RunPathPart::kRun);
+  // One bad size refuses the whole batch: b.bin stays at version 1.
+  auto bad = store_->CommitVersions(kRun, {{"b.bin", kSha, 1}, {"c.bin", kSha, ~std::uint64_t{0}}});
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  auto b = store_->GetFile(kRun, "b.bin", std::nullopt);
+  ASSERT_TRUE(b.ok() && b->has_value());
+  EXPECT_EQ((*b)->version, 1);
+}
+
 TEST_P(MetadataStoreConformance, HugeSizesRoundTrip) {
   MustCreate(kRun);
   const std::uint64_t big = 5ull << 40;  // 5 TiB

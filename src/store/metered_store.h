@@ -143,6 +143,10 @@ class MeteredMetadataStore final : public MetadataStore {
                                             std::uint64_t size) override {
     return metered_internal::Timed(observer_, "metadata", "commit_version", [&] { return inner_->CommitVersion(run, name, sha256, size); });
   }
+  StatusOr<std::vector<FileVersionRecord>> CommitVersions(const RunKey& run,
+                                                          const std::vector<NewVersion>& files) override {
+    return T("commit_versions", [&] { return inner_->CommitVersions(run, files); });
+  }
   StatusOr<std::optional<FileVersionRecord>> GetFile(const RunKey& run, const std::string& name,
                                                      std::optional<std::int64_t> version) override {
     return metered_internal::Timed(observer_, "metadata", "get_file", [&] { return inner_->GetFile(run, name, version); });

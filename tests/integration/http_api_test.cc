@@ -176,6 +176,58 @@ TEST_F(HttpApi, UploadVerifiesDigestBeforeCommitting) {
   EXPECT_EQ(nlohmann::json::parse(second.body)["version"], 2);
 }
 
+// PUT .../batch: every file verified, all committed in one transaction or
+// none (a digest mismatch, a body cut short, a malformed record).
+TEST_F(HttpApi, BatchSaveCommitsAllFilesOrNone) {
+  ASSERT_EQ(Curl("PUT", "/api/v1/runs/alice/p/batch1", alice_).status, 201);
+  const auto record = [](const std::string& name, const std::string& content, std::string sha = "") {
+    if (sha.empty()) sha = internal::Sha256Hex(content);
+    return sha + " " + std::to_string(content.size()) + " " + name + "\n" + content;
+  };
+  const auto put_batch = [&](const std::string& body) {
+    TempDir t;
+    testing::WriteFile(t / "body", body);
+    return Curl("PUT", "/api/v1/runs/alice/p/batch1/batch", alice_, {"--data-binary", "@" + (t / "body").string()});
+  };
+  Reply ok = put_batch(record("dir/a%20b.txt", "hello") + record("c.bin", "") + record("dir/a%20b.txt", "again"));
+  ASSERT_EQ(ok.status, 201) << ok.body;
+  auto files = nlohmann::json::parse(ok.body)["files"];
+  ASSERT_EQ(files.size(), 3u);
+  EXPECT_EQ(files[0]["name"], "dir/a b.txt");
+  EXPECT_EQ(files[0]["version"], 1);
+  EXPECT_EQ(files[1]["size"], 0);
+  EXPECT_EQ(files[2]["version"], 2);
+  EXPECT_EQ(files[2]["sha256"], internal::Sha256Hex("again"));
+  EXPECT_EQ(Curl("GET", "/api/v1/runs/alice/p/batch1/files/dir/a%20b.txt?version=1", alice_).body, "hello");
+
+  const auto versions_of_a = [&] {
+    Reply v = Curl("GET", "/api/v1/runs/alice/p/batch1/versions/dir/a%20b.txt", alice_);
+    return nlohmann::json::parse(v.body)["versions"].size();
+  };
+  // The second file does not match its digest: the first is not committed either.
+  Reply bad = put_batch(record("dir/a%20b.txt", "one") + record("d.bin", "twO", internal::Sha256Hex("two")));
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.error_code(), "digest_mismatch");
+  EXPECT_NE(bad.body.find("d.bin"), std::string::npos) << bad.body;
+  EXPECT_EQ(versions_of_a(), 2u);
+  // A body that ends inside a file, a bad header, a bad name: nothing.
+  const std::string whole = record("dir/a%20b.txt", "three");
+  EXPECT_EQ(put_batch(whole + record("e.bin", "four").substr(0, 70)).error_code(), "invalid_argument");
+  EXPECT_EQ(put_batch(whole + "nothex 3 f.bin\nabc").error_code(), "invalid_argument");
+  EXPECT_EQ(put_batch(whole + record("..%2Fescape", "x")).error_code(), "invalid_argument");
+  EXPECT_EQ(versions_of_a(), 2u);
+  // A client that dies midway (its connection closes after one whole file).
+  const std::string body = whole + record("g.bin", std::string(100000, 'g'));
+  const std::string head = "PUT /api/v1/runs/alice/p/batch1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                           alice_ + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  RawExchange(server_->port(), head + body.substr(0, whole.size() + 500), std::chrono::milliseconds(300));
+  EXPECT_EQ(versions_of_a(), 2u);
+  EXPECT_EQ(Curl("GET", "/api/v1/runs/alice/p/batch1/meta/g.bin", alice_).status, 404);
+  // Read-only keys and other entities may not.
+  EXPECT_EQ(Curl("PUT", "/api/v1/runs/alice/p/batch1/batch", alice_ro_, {"--data-binary", whole}).status, 403);
+  EXPECT_EQ(Curl("PUT", "/api/v1/runs/alice/p/batch1/batch", bob_, {"--data-binary", whole}).status, 403);
+}
+
 TEST_F(HttpApi, DownloadHeadersRangesAndVersions) {
   ASSERT_EQ(Curl("PUT", "/api/v1/runs/alice/p/dl1", alice_).status, 201);
   std::string content = "0123456789abcdefghij";

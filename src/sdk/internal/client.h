@@ -100,6 +100,18 @@ class Client {
   StatusOr<FileInfo> Upload(const RunPath& run, const std::string& name, const std::filesystem::path& local,
                             const ProgressFn& progress = nullptr, UploadControl* control = nullptr);
 
+  // Saves many small files as new versions in one request (PUT .../batch,
+  // batch_upload.cc): each file hashed first, its bytes hashed again as they
+  // are sent and verified by the server; the server commits all of them in
+  // one transaction, or none. Returns the versions in the order of `files`.
+  // One file open at a time; the caller keeps batches small (tens of MiB).
+  // Retried from the start while nothing can have been committed.
+  struct BatchItem {
+    std::string name;
+    std::filesystem::path local;
+  };
+  StatusOr<std::vector<FileInfo>> UploadBatch(const RunPath& run, const std::vector<BatchItem>& files);
+
   // Downloads exactly version `file` of `name` to `target` (downloader.cc):
   // into `.<name>.cairn-partial` beside it (continuing one a previous call
   // left for the same SHA-256 and size, discarding any other), in parallel

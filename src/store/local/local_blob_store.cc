@@ -9,6 +9,7 @@
 #include <memory>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "common/fs.h"
 #include "common/sha256.h"
@@ -21,9 +22,10 @@ constexpr const char* kTmpDir = "tmp";
 constexpr std::size_t kAdoptChunk = 1 << 20;
 
 // mkdir that treats "already there" as success; fsyncs the parent when it
-// created the directory, so that the entry survives a crash.
-Status EnsureDir(const std::filesystem::path& dir) {
-  if (::mkdir(dir.c_str(), 0755) == 0) return SyncDir(dir.parent_path());
+// created the directory (unless the caller syncs the filesystem later), so
+// that the entry survives a crash.
+Status EnsureDir(const std::filesystem::path& dir, bool sync = true) {
+  if (::mkdir(dir.c_str(), 0755) == 0) return sync ? SyncDir(dir.parent_path()) : OkStatus();
   if (errno == EEXIST) {
     struct stat st;
     if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return OkStatus();
@@ -36,9 +38,10 @@ Status EnsureDir(const std::filesystem::path& dir) {
 // rename durable; when the blob exists already (content-addressed: same
 // bytes) the file is removed instead. kFailedPrecondition when `file` is on
 // another filesystem.
-Status PlaceBlob(const std::filesystem::path& file, const std::filesystem::path& final_path) {
-  if (Status s = EnsureDir(final_path.parent_path().parent_path()); !s.ok()) return s;
-  if (Status s = EnsureDir(final_path.parent_path()); !s.ok()) return s;
+// `sync` false: the caller syncs the filesystem afterwards (a BlobGroup).
+Status PlaceBlob(const std::filesystem::path& file, const std::filesystem::path& final_path, bool sync = true) {
+  if (Status s = EnsureDir(final_path.parent_path().parent_path(), sync); !s.ok()) return s;
+  if (Status s = EnsureDir(final_path.parent_path(), sync); !s.ok()) return s;
   // Content-addressed: an existing blob already holds these bytes. Touch
   // it, so that gc's grace period covers it until our version row is in;
   // when gc took it away just now (ENOENT), publish our copy instead.
@@ -50,7 +53,7 @@ Status PlaceBlob(const std::filesystem::path& file, const std::filesystem::path&
     if (errno == EXDEV) return FailedPreconditionError(file.string() + " is on another filesystem than the blobs");
     return StorageErrnoStatus(errno, "rename onto", final_path);
   }
-  return SyncDir(final_path.parent_path());
+  return sync ? SyncDir(final_path.parent_path()) : OkStatus();
 }
 
 // A temporary file under tmp/, renamed into place once verified.
@@ -89,6 +92,85 @@ class LocalBlobSink final : public BlobSink {
   int fd_;
   std::filesystem::path tmp_path_;  // empty once published or removed
 };
+
+// LocalBlobStore::NewGroup: temps staged by their sinks, placed at Sync().
+class LocalBlobGroup final : public BlobGroup {
+ public:
+  explicit LocalBlobGroup(LocalBlobStore* store) : store_(store) {}
+  ~LocalBlobGroup() override {
+    for (const Staged& s : staged_) ::unlink(s.tmp.c_str());
+  }
+  LocalBlobGroup(const LocalBlobGroup&) = delete;
+  LocalBlobGroup& operator=(const LocalBlobGroup&) = delete;
+
+  StatusOr<std::unique_ptr<BlobWriter>> NewWriter() override;
+
+  Status Sync() override {
+    if (staged_.empty()) return OkStatus();
+    const int fd = ::open(store_->root().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return StorageErrnoStatus(errno, "open", store_->root());
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{fd};
+    // The data first, then the names: a crash never leaves a name without its bytes.
+    if (::syncfs(fd) != 0) return StorageErrnoStatus(errno, "syncfs", store_->root());
+    while (!staged_.empty()) {
+      const Staged& s = staged_.back();
+      CAIRN_RETURN_IF_ERROR(PlaceBlob(s.tmp, store_->BlobPath(s.sha256), /*sync=*/false));
+      staged_.pop_back();
+    }
+    if (::syncfs(fd) != 0) return StorageErrnoStatus(errno, "syncfs", store_->root());
+    return OkStatus();
+  }
+
+  void Stage(std::filesystem::path tmp, std::string sha256) { staged_.push_back({std::move(tmp), std::move(sha256)}); }
+
+ private:
+  struct Staged {
+    std::filesystem::path tmp;
+    std::string sha256;
+  };
+  LocalBlobStore* store_;
+  std::vector<Staged> staged_;  // verified, closed, not yet durable or placed
+};
+
+// A group's temp: written, verified, closed, then handed to the group.
+class LocalGroupSink final : public BlobSink {
+ public:
+  LocalGroupSink(LocalBlobGroup* group, int fd, std::filesystem::path tmp_path)
+      : group_(group), fd_(fd), tmp_path_(std::move(tmp_path)) {}
+
+  Status Write(const char* data, std::size_t n, std::uint64_t /*offset*/) override {
+    return WriteAllToFd(fd_, data, n, -1, "write", tmp_path_);
+  }
+  Status Publish(const std::string& sha256, std::uint64_t /*size*/) override {
+    const int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) return StorageErrnoStatus(errno, "close", tmp_path_);
+    group_->Stage(std::exchange(tmp_path_, {}), sha256);
+    return OkStatus();
+  }
+  void Discard() override {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!tmp_path_.empty()) ::unlink(tmp_path_.c_str());
+    tmp_path_.clear();
+  }
+
+ private:
+  LocalBlobGroup* group_;
+  int fd_;
+  std::filesystem::path tmp_path_;  // empty once staged or removed
+};
+
+StatusOr<std::unique_ptr<BlobWriter>> LocalBlobGroup::NewWriter() {
+  std::string tmpl = (store_->root() / kTmpDir / "upload-XXXXXX").string();
+  const int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+  if (fd < 0) return StorageErrnoStatus(errno, "create temporary file in", store_->root() / kTmpDir);
+  return std::unique_ptr<BlobWriter>(
+      std::make_unique<VerifyingWriter>(std::make_unique<LocalGroupSink>(this, fd, std::move(tmpl))));
+}
 
 class LocalBlobReader final : public BlobReader, public LocalFileRange {
  public:
@@ -194,6 +276,8 @@ StatusOr<std::unique_ptr<BlobWriter>> LocalBlobStore::NewWriter() {
   return std::unique_ptr<BlobWriter>(
       std::make_unique<VerifyingWriter>(std::make_unique<LocalBlobSink>(this, fd, std::move(tmpl))));
 }
+
+std::unique_ptr<BlobGroup> LocalBlobStore::NewGroup() { return std::make_unique<LocalBlobGroup>(this); }
 
 StatusOr<std::optional<std::uint64_t>> LocalBlobStore::Stat(const std::string& sha256) {
   if (!IsSha256Hex(sha256)) return InvalidArgumentError("\"" + sha256 + "\" is not a lowercase hex SHA-256");

@@ -28,7 +28,7 @@ struct LocalBlobStoreOptions {
   bool clear_uploads = true;
 };
 
-class LocalBlobStore final : public BlobStore, public LocalFileAdopter {
+class LocalBlobStore final : public BlobStore, public LocalFileAdopter, public GroupedBlobWriting {
  public:
   // Creates `root` and root/tmp when missing and, with clear_uploads,
   // deletes leftovers in tmp/. Only one server's LocalBlobStore may be open
@@ -54,6 +54,10 @@ class LocalBlobStore final : public BlobStore, public LocalFileAdopter {
   StatusOr<bool> RemoveBlob(const std::string& sha256, long long modified_before_ms) override;
 
   Status Adopt(const std::filesystem::path& file, const std::string& sha256, std::uint64_t size) override;
+
+  // Blobs written without an fsync each; Sync() is one syncfs(2) for their
+  // data, the renames into place, and one syncfs for the directory entries.
+  std::unique_ptr<BlobGroup> NewGroup() override;
 
   // Where the blob with this digest lives (whether or not it exists).
   std::filesystem::path BlobPath(const std::string& sha256) const;

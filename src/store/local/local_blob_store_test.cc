@@ -235,3 +235,43 @@ TEST_F(LocalBlobStoreTest, AdoptMovesAVerifiedFileInPlaceAndRefusesAWrongOne) {
 
 }  // namespace
 }  // namespace cairn::internal
+
+namespace cairn::internal {
+namespace {
+
+// A BlobGroup (batch saves): committed blobs stay invisible until Sync(),
+// then all are there; a group dropped before Sync() leaves nothing behind.
+TEST_F(LocalBlobStoreTest, GroupPublishesItsBlobsOnlyAtSync) {
+  const std::string a = "group blob a", b = "group blob b";
+  {
+    std::unique_ptr<BlobGroup> dropped = store_->NewGroup();
+    auto w = dropped->NewWriter();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Append(a.data(), a.size()).ok());
+    ASSERT_TRUE((*w)->Commit(Sha256Hex(a), a.size()).ok());
+  }
+  EXPECT_FALSE(store_->Stat(Sha256Hex(a))->has_value());
+  EXPECT_EQ(TmpFiles(), 0u);
+
+  std::unique_ptr<BlobGroup> group = store_->NewGroup();
+  for (const std::string* s : {&a, &b}) {
+    auto w = group->NewWriter();
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Append(s->data(), s->size()).ok());
+    ASSERT_TRUE((*w)->Commit(Sha256Hex(*s), s->size()).ok());
+  }
+  auto bad = group->NewWriter();
+  ASSERT_TRUE(bad.ok());
+  ASSERT_TRUE((*bad)->Append("x", 1).ok());
+  EXPECT_EQ((*bad)->Commit(Sha256Hex("y"), 1).code(), StatusCode::kDataLoss);
+  EXPECT_FALSE(store_->Stat(Sha256Hex(a))->has_value());
+  ASSERT_TRUE(group->Sync().ok());
+  EXPECT_EQ(store_->Stat(Sha256Hex(a))->value_or(0), a.size());
+  EXPECT_EQ(store_->Stat(Sha256Hex(b))->value_or(0), b.size());
+  EXPECT_FALSE(store_->Stat(Sha256Hex("x"))->has_value());
+  EXPECT_TRUE(group->Sync().ok());  // nothing left to do
+  EXPECT_EQ(TmpFiles(), 0u);
+}
+
+}  // namespace
+}  // namespace cairn::internal

@@ -55,6 +55,8 @@ class SqliteMetadataStore final : public MetadataStore {
   StatusOr<std::vector<ProjectRecord>> ListProjects(const std::string& entity) override;  // sqlite_runs.cc
   StatusOr<FileVersionRecord> CommitVersion(const RunKey& run, const std::string& name, const std::string& sha256,
                                             std::uint64_t size) override;
+  StatusOr<std::vector<FileVersionRecord>> CommitVersions(const RunKey& run,
+                                                          const std::vector<NewVersion>& files) override;  // sqlite_versions.cc
   StatusOr<std::optional<FileVersionRecord>> GetFile(const RunKey& run, const std::string& name,
                                                      std::optional<std::int64_t> version) override;
   // The cursor is the last name of the previous page.
