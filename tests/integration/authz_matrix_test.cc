@@ -52,6 +52,11 @@ class AuthzMatrix : public ::testing::Test {
       testing::WriteFile(file, "uploaded bytes");
       argv.insert(argv.end(), {"-H", "X-Cairn-Sha256: " + internal::Sha256Hex("uploaded bytes"), "--data-binary",
                                "@" + file.string()});
+    } else if (body == "@batch") {  // one record of PUT .../batch (docs/http-api.md, "Batch saves")
+      const fs::path file = tmp_->path() / "batch.bin";
+      const std::string bytes = "batched bytes";
+      testing::WriteFile(file, internal::Sha256Hex(bytes) + " " + std::to_string(bytes.size()) + " b.bin\n" + bytes);
+      argv.insert(argv.end(), {"--data-binary", "@" + file.string()});
     } else if (!body.empty()) {
       argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data", body});
     }
@@ -183,6 +188,23 @@ TEST_F(AuthzMatrix, EveryRouteTimesEveryCallerHasItsExactStatus) {
                                                                           {401, 403, 403, 200, 403, 403, 403, 401, 401, 200}},
       {"DELETE own run", "DELETE", "/api/v1/runs/vision/p/new{c}", "",    {401, 403, 200, 200, 403, 403, 200, 401, 401, 200}},
       {"DELETE member's", "DELETE", "/api/v1/runs/vision/p/m{c}", "",     {401, 403, 200, 200, 403, 403, 403, 401, 401, 200}},
+      {"PUT batch", "PUT", "/api/v1/runs/vision/p/r/batch", "@batch",     {401, 403, 201, 201, 403, 403, 201, 401, 401, 201}},
+      // Operations (docs/operations.md): probes and metrics need no key (by default); quotas.
+      {"GET healthz", "GET", "/healthz", "",                              {200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
+      {"GET readyz", "GET", "/readyz", "",                                {200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
+      {"GET metrics", "GET", "/metrics", "",                              {200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
+      {"GET quota", "GET", "/api/v1/quotas/vision", "",                   {401, 200, 200, 200, 403, 200, 200, 401, 401, 200}},
+      {"PUT quota", "PUT", "/api/v1/quotas/vision", R"({"max_bytes":null})",
+                                                                          {401, 403, 403, 403, 403, 403, 403, 401, 401, 200}},
+      // The web UI's routes (docs/adr/0023-web-ui.md); a sign-in without X-Cairn-Csrf is refused.
+      {"POST session", "POST", "/api/v1/session", login,                  {403, 403, 403, 403, 403, 403, 403, 403, 403, 403}},
+      {"GET session", "GET", "/api/v1/session", "",                       {401, 200, 200, 200, 200, 200, 200, 401, 401, 200}},
+      {"DELETE session", "DELETE", "/api/v1/session", "",                 {401, 200, 200, 200, 200, 200, 200, 401, 401, 200}},
+      {"GET entities", "GET", "/api/v1/entities", "",                     {401, 200, 200, 200, 200, 200, 200, 401, 401, 200}},
+      {"GET projects", "GET", "/api/v1/entities/vision/projects", "",     {401, 200, 200, 200, 403, 200, 200, 401, 401, 200}},
+      {"GET run summaries", "GET", "/api/v1/projects/vision/p/runs", "",  {401, 200, 200, 200, 403, 200, 200, 401, 401, 200}},
+      {"GET file tree", "GET", "/api/v1/runs/vision/p/r/tree", "",        {401, 200, 200, 200, 403, 200, 200, 401, 401, 200}},
+      {"GET page", "GET", "/vision/p/runs/r", "",                         {200, 200, 200, 200, 200, 200, 200, 200, 200, 200}},
       {"GET no route", "GET", "/api/v1/nothing", "",                      {404, 404, 404, 404, 404, 404, 404, 404, 404, 404}},
       {"PATCH run", "PATCH", "/api/v1/runs/vision/p/r", "",               {405, 405, 405, 405, 405, 405, 405, 405, 405, 405}},
   };
