@@ -44,6 +44,7 @@ const WebAsset* FindAsset(std::string_view name) {
 
 Json SessionJson(const Principal& who, const std::optional<BrowserSession>& session) {
   return Json{{"entity", who.admin ? Json(nullptr) : Json(who.entity)},
+              {"user", who.user.empty() ? Json(nullptr) : Json(who.user)},
               {"admin", who.admin},
               {"read_only", who.read_only},
               {"csrf", session ? Json(session->csrf) : Json(nullptr)}};

@@ -245,6 +245,27 @@ try {
       await p2.goto(`${server.url}/audio/asr`, { waitUntil: 'networkidle0' });
       await p2.waitForSelector('.error');
       assert.ok(!(await p2.content()).includes('run-a'));
+      // Her keys: create a read key, see it listed, revoke it from its row.
+      await p2.goto(`${server.url}/~/keys`, { waitUntil: 'networkidle0' });
+      await p2.waitForSelector('#keys');
+      await p2.type('#key-name', 'laptop');
+      await p2.select('#key-scope', 'read');
+      await p2.type('#key-days', '30');
+      await p2.click('#create-key button');
+      await p2.waitForSelector('#new-key');
+      const laptop = await p2.$eval('#new-key', (el) => el.textContent);
+      const whoami = (k) => fetch(`${server.url}/api/v1/whoami`, { headers: { Authorization: `Bearer ${k}` } });
+      const me = await (await whoami(laptop)).json();
+      assert.ok(me.user === 'dana' && me.read_only === true, JSON.stringify(me));
+      const id = (await api(server.url, laptop, 'GET', '/api/v1/keys')).keys.find((k) => k.name === 'laptop').id;
+      await p2.waitForFunction((i) => [...document.querySelectorAll('#keys td')].some((td) => td.textContent === 'laptop')
+        && document.querySelector(`button.revoke[data-id="${i}"]`), {}, id);
+      const listed = await p2.$$eval('#keys tbody tr', (rows) => rows.map((r) => r.textContent));
+      assert.ok(!listed.join('\n').includes(laptop), 'a listing never shows a secret');
+      await p2.screenshot({ path: join(shots, 'keys-user.png') });
+      await p2.click(`button.revoke[data-id="${id}"]`);
+      await p2.waitForFunction((i) => !document.querySelector(`button.revoke[data-id="${i}"]`), {}, id);
+      assert.equal((await whoami(laptop)).status, 401, 'the revoked key is refused');
       const cookie = (await p2.cookies()).find((c) => c.name === 'cairn_session');
       await p2.goto(server.url + '/', { waitUntil: 'networkidle0' });
       await p2.click('#sign-out');
