@@ -43,7 +43,10 @@ const WebAsset* FindAsset(std::string_view name) {
 }
 
 Json SessionJson(const Principal& who, const std::optional<BrowserSession>& session) {
-  return Json{{"entity", who.admin ? Json(nullptr) : Json(who.entity)},
+  Json roles = Json::object();
+  for (const auto& [entity, role] : who.roles) roles[entity] = RoleName(role);
+  return Json{{"roles", std::move(roles)},
+              {"entity", who.admin ? Json(nullptr) : Json(who.entity)},
               {"user", who.user.empty() ? Json(nullptr) : Json(who.user)},
               {"admin", who.admin},
               {"read_only", who.read_only},

@@ -280,6 +280,43 @@ try {
     }
   });
 
+  await step('a team admin changes a role, adds and removes a member, reads the audit log', async () => {
+    const admin = (method, path, body) => api(server.url, server.adminKey, method, path, JSON.stringify(body));
+    await admin('POST', '/api/v1/users', { name: 'tess', password: 'tess-pass-1234' });
+    await admin('POST', '/api/v1/users', { name: 'ulf', password: 'ulf-pass-12345' });
+    await admin('PUT', '/api/v1/teams/vision/members/tess', { role: 'admin' });
+    const ctx3 = await browser.createBrowserContext();
+    const p3 = await ctx3.newPage();
+    try {
+      await p3.goto(server.url + '/', { waitUntil: 'networkidle0' });
+      await p3.type('#user', 'tess');
+      await p3.type('#password', 'tess-pass-1234');
+      await p3.click('#signin-user button');
+      await p3.waitForSelector('#entities');
+      await p3.click('a[href="/~/teams"]');
+      await p3.waitForSelector('section.team[data-team="vision"] form.add-member');
+      assert.equal(await p3.$('section.team[data-team="audio"] form.add-member'), null, 'not an admin of audio');
+      await p3.select('#role-dana', 'member');
+      const roleOf = async (u) => (await api(server.url, server.adminKey, 'GET', '/api/v1/teams')).teams
+        .find((t) => t.name === 'vision').members.find((m) => m.user === u)?.role;
+      for (let i = 0; i < 50 && (await roleOf('dana')) !== 'member'; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await roleOf('dana'), 'member');
+      await p3.type('section.team[data-team="vision"] form.add-member input[name="user"]', 'ulf');
+      await p3.click('section.team[data-team="vision"] form.add-member button');
+      await p3.waitForSelector('#role-ulf');
+      assert.equal(await roleOf('ulf'), 'viewer');
+      await p3.$$eval('section.team[data-team="vision"] tr', (rows) => rows.find((r) => r.textContent.startsWith('ulf'))
+        .querySelector('button').click());
+      await p3.waitForFunction(() => !document.querySelector('#role-ulf'));
+      assert.equal(await roleOf('ulf'), undefined);
+      await p3.reload({ waitUntil: 'networkidle0' });
+      await p3.waitForFunction(() => [...document.querySelectorAll('table.audit td')].some((td) => td.textContent === 'member.remove'));
+      await p3.screenshot({ path: join(shots, 'teams.png') });
+    } finally {
+      await ctx3.close();
+    }
+  });
+
   await checkSecurity({ build, server, page, step, alice });
 
   await step('phone-sized window', async () => {

@@ -32,6 +32,7 @@ async function call(method, path, body) {
 
 export const get = (path) => call('GET', path);
 export const post = (path, body) => call('POST', path, body ?? {});
+export const put = (path, body) => call('PUT', path, body ?? {});
 export const del = (path) => call('DELETE', path);
 
 // The current session ({entity, admin, read_only}), or null when signed out.

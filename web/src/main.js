@@ -10,6 +10,7 @@ import { Runs } from './pages/runs.js';
 import { RunFiles } from './pages/run.js';
 import { FilePage } from './pages/file.js';
 import { Keys } from './pages/keys.js';
+import { Teams } from './pages/teams.js';
 import { Crumbs } from './widgets.js';
 
 function Page({ route, session }) {
@@ -26,6 +27,8 @@ function Page({ route, session }) {
       return html`<${FilePage} ...${route} />`;
     case 'keys':
       return html`<${Keys} session=${session} />`;
+    case 'teams':
+      return html`<${Teams} session=${session} />`;
     default:
       return html`<p>No such page. <a href="/">Home</a></p>`;
   }
@@ -50,6 +53,7 @@ function App() {
       <a class="brand" href="/">Cairn</a>
       ${session && html`<nav aria-label="Account">
         <span class="who">${who}${session.read_only ? ' (read-only)' : ''}</span>
+        <a href="/~/teams">Teams</a>
         <a href="/~/keys">Keys</a>
         <button type="button" id="sign-out" onClick=${onSignOut}>Sign out</button>
       </nav>`}
