@@ -158,7 +158,9 @@ HttpResponse HandleCommitBatch(const Services& s, Call& call, const Json& /*body
   if (!st.ok()) return StatusResponse(st);
   if (Status synced = batch->Sync(); !synced.ok()) return StatusResponse(synced);
   // Every blob is durable; now the versions, all in one transaction.
-  StatusOr<std::vector<FileVersionRecord>> versions = s.metadata->CommitVersions(call.run, batch->files());
+  std::vector<NewVersion> files_to_commit = batch->files();
+  for (NewVersion& f : files_to_commit) f.created_by = call.principal.Actor();
+  StatusOr<std::vector<FileVersionRecord>> versions = s.metadata->CommitVersions(call.run, files_to_commit);
   call.upload.reset();
   if (!versions.ok()) return StatusResponse(versions.status());
   Json files = Json::array();
@@ -169,7 +171,8 @@ HttpResponse HandleCommitBatch(const Services& s, Call& call, const Json& /*body
                          {"size", v.size},
                          {"sha256", v.sha256},
                          {"version", v.version},
-                         {"updated_at", FormatTimeMs(v.created_ms)}});
+                         {"updated_at", FormatTimeMs(v.created_ms)},
+                         {"created_by", v.created_by.empty() ? Json(nullptr) : Json(v.created_by)}});
   }
   return JsonResponse(201, Json{{"files", std::move(files)}});
 }

@@ -21,7 +21,9 @@ Json FileJson(const FileVersionRecord& f) {
               {"size", f.size},
               {"sha256", f.sha256},
               {"version", f.version},
-              {"updated_at", FormatTimeMs(f.created_ms)}};
+              {"updated_at", FormatTimeMs(f.created_ms)},
+              // Who saved it (Principal::Actor()); null when unknown.
+              {"created_by", f.created_by.empty() ? Json(nullptr) : Json(f.created_by)}};
 }
 
 StatusOr<std::optional<std::int64_t>> ParseVersion(const QueryParams& query) {
@@ -105,7 +107,11 @@ HttpResponse FileBytes(const Services& s, const Call& call, std::optional<std::i
     // The client fetches the bytes from the object store itself (its Range
     // header goes along with the redirect) and checks them against
     // X-Cairn-Sha256 as always.
-    StatusOr<std::string> url = s.url_signer->PresignGet(file.sha256, s.presign_ttl);
+    // The object store names the file (a browser ignores the `download`
+    // attribute of a link that redirects to another origin).
+    const std::string basename = call.name.substr(call.name.rfind('/') + 1);
+    StatusOr<std::string> url =
+        s.url_signer->PresignGet(file.sha256, s.presign_ttl, ContentDispositionAttachment(basename));
     if (!url.ok()) return StatusResponse(url.status());
     r.status = 307;
     r.stream_length = 0;
@@ -150,7 +156,8 @@ HttpResponse CommitByReference(const Services& s, const Call& call, const std::s
                          "entity " + call.run.entity + " holds no copy of SHA-256 " + sha256 + " (" +
                              std::to_string(*req.cairn_size) + " bytes): send the bytes in a normal upload");
   }
-  StatusOr<FileVersionRecord> version = s.metadata->CommitVersion(call.run, call.name, sha256, *req.cairn_size);
+  StatusOr<FileVersionRecord> version = s.metadata->CommitVersion(call.run, call.name, sha256, *req.cairn_size,
+                                                                call.principal.Actor());
   if (!version.ok()) return StatusResponse(version.status());
   s.upload_events->Committed({.run = call.run,
                               .name = call.name,
@@ -243,7 +250,8 @@ HttpResponse HandleCommitUpload(const Services& s, Call& call, const Json& /*bod
   if (!st.ok()) return StatusResponse(st);
   // Blob first, metadata second: a crash in between leaves an unreferenced
   // blob, never a version without bytes.
-  StatusOr<FileVersionRecord> version = s.metadata->CommitVersion(call.run, call.name, call.sha256, call.declared_size);
+  StatusOr<FileVersionRecord> version = s.metadata->CommitVersion(call.run, call.name, call.sha256, call.declared_size,
+                                                                call.principal.Actor());
   if (!version.ok()) return StatusResponse(version.status());
   s.upload_events->Committed({.run = call.run,
                               .name = call.name,

@@ -2,14 +2,11 @@
 #include "server/handlers.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <unistd.h>
 
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "common/sha256.h"
-#include "store/store.h"
+#include "server/api_test_fixture.h"
 
 namespace cairn::internal {
 namespace {
@@ -43,34 +40,17 @@ TEST(ParseRangeTest, Forms) {
   EXPECT_EQ(ParseRange("bytes=99999999999999999999999-", 100).kind, K::kMalformed);
 }
 
-class ApiTest : public ::testing::Test {
+class ApiTest : public ApiFixture {
  protected:
-  void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "cairn-api-test-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    ::setenv("CAIRN_ADMIN_KEY", "cairn_testadminkey", 1);
-    auto store = OpenStore({.data_dir = dir_});
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = std::move(store).value();
-    auto auth = Authenticator::Create(store_.metadata.get(), dir_);
-    ASSERT_TRUE(auth.ok()) << auth.status();
-    auth_ = std::move(auth).value();
-    api_ = std::make_unique<Api>(store_.metadata.get(), store_.blobs.get(), auth_.get());
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   HttpResponse Do(const std::string& method, const std::string& target, const std::string& body = "",
                   const std::string& key = "cairn_testadminkey") {
-    HttpRequest req{.method = method, .target = target, .authorization = key.empty() ? "" : "Bearer " + key};
-    Call call = api_->Begin(req);
-    if (call.response) return std::move(*call.response);
-    return api_->Finish(call, body);
+    return Send({.method = method, .target = target, .authorization = key.empty() ? "" : "Bearer " + key}, body);
   }
-  HttpResponse Upload(const std::string& target, const std::string& data, const std::string& sha) {
+  HttpResponse Upload(const std::string& target, const std::string& data, const std::string& sha,
+                      const std::string& key = "cairn_testadminkey") {
     HttpRequest req{.method = "PUT",
                     .target = target,
-                    .authorization = "Bearer cairn_testadminkey",
+                    .authorization = "Bearer " + key,
                     .sha256 = sha,
                     .content_length = data.size()};
     Call call = api_->Begin(req);
@@ -81,16 +61,9 @@ class ApiTest : public ::testing::Test {
   }
   static std::string Code(const HttpResponse& r) { return Json::parse(r.body)["error"]["code"]; }
   static std::string AllowHeader(const HttpResponse& r) {
-    for (const auto& [name, value] : r.headers) {
-      if (name == "Allow") return value;
-    }
-    return "(none)";
+    const std::string allow = Header(r, "Allow");
+    return allow.empty() ? "(none)" : allow;
   }
-
-  std::filesystem::path dir_;
-  Store store_;
-  std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<Api> api_;
 };
 
 TEST_F(ApiTest, ErrorsNameTheMissingPart) {
@@ -143,6 +116,38 @@ TEST_F(ApiTest, UploadDownloadAndKeys) {
   EXPECT_EQ(Do("GET", "/api/v1/runs/b/p/r", "", ro_key).status, 403);
   EXPECT_EQ(Do("POST", "/api/v1/keys", R"({"entity":"a"})", ro_key).status, 403);
   EXPECT_EQ(Do("GET", "/api/v1/whoami", "", "cairn_unknown").status, 401);
+}
+
+// Every version names who saved it (additive "created_by"; null when unknown).
+TEST_F(ApiTest, VersionsNameWhoSavedThem) {
+  auto alice = auth_->CreateKey("alice", false);
+  ASSERT_TRUE(alice.ok());
+  ASSERT_EQ(Do("PUT", "/api/v1/runs/alice/p/r", "", *alice).status, 201);
+  const std::string data = "saved by alice";
+  HttpResponse put = Upload("/api/v1/runs/alice/p/r/files/m.pt", data, Sha256Hex(data), *alice);
+  ASSERT_EQ(put.status, 201) << put.body;
+  EXPECT_EQ(Json::parse(put.body)["created_by"], "sa:alice/default");
+  ASSERT_EQ(Upload("/api/v1/runs/alice/p/r/files/m.pt", "v2", Sha256Hex("v2")).status, 201);  // the admin
+  // A version from before servers recorded the saver.
+  ASSERT_TRUE(store_.metadata->CommitVersion({"alice", "p", "r"}, "m.pt", Sha256Hex("old"), 3).ok());
+  HttpResponse list = Do("GET", "/api/v1/runs/alice/p/r/versions/m.pt", "", *alice);
+  ASSERT_EQ(list.status, 200) << list.body;
+  const Json versions = Json::parse(list.body)["versions"];
+  ASSERT_EQ(versions.size(), 3u);
+  EXPECT_EQ(versions[0]["created_by"], "sa:alice/default");
+  EXPECT_EQ(versions[1]["created_by"], "admin");
+  EXPECT_TRUE(versions[2]["created_by"].is_null());
+  HttpResponse meta = Do("GET", "/api/v1/runs/alice/p/r/meta/m.pt?version=1", "", *alice);
+  ASSERT_EQ(meta.status, 200) << meta.body;
+  EXPECT_EQ(Json::parse(meta.body)["created_by"], "sa:alice/default");
+}
+
+TEST(ContentDispositionTest, AsciiFallbackAndRfc5987) {
+  EXPECT_EQ(ContentDispositionAttachment("model.pt"), "attachment; filename=\"model.pt\"; filename*=UTF-8''model.pt");
+  EXPECT_EQ(ContentDispositionAttachment("a \"b\"\\%\r\n.txt"),
+            "attachment; filename=\"a _b_____.txt\"; filename*=UTF-8''a%20%22b%22%5C%25%0D%0A.txt");
+  EXPECT_EQ(ContentDispositionAttachment("données.csv"),
+            "attachment; filename=\"donn__es.csv\"; filename*=UTF-8''donn%C3%A9es.csv");
 }
 
 // The route table through the router: 404 vs 405, the order of the steps, decoding.

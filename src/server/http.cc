@@ -130,4 +130,25 @@ std::string_view TrimSpace(std::string_view s) {
   return s;
 }
 
+std::string ContentDispositionAttachment(std::string_view filename) {
+  std::string fallback;
+  std::string extended;
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (const char ch : filename) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool printable = c >= 0x20 && c < 0x7f;
+    fallback += printable && c != '"' && c != '\\' && c != '%' ? ch : '_';
+    // RFC 5987 attr-char: ALPHA / DIGIT / "!#$&+-.^_`|~"
+    const bool attr_char = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (attr_char || std::string_view("!#$&+-.^_`|~").find(ch) != std::string_view::npos) {
+      extended += ch;
+    } else {
+      extended += '%';
+      extended += kHex[c >> 4];
+      extended += kHex[c & 0xf];
+    }
+  }
+  return "attachment; filename=\"" + fallback + "\"; filename*=UTF-8''" + extended;
+}
+
 }  // namespace cairn::internal

@@ -96,4 +96,11 @@ extern template std::optional<std::uint64_t> ParseDecimal<std::uint64_t>(std::st
 // `s` without leading and trailing spaces and tabs.
 std::string_view TrimSpace(std::string_view s);
 
+// A Content-Disposition value that saves a download as `filename` (RFC 6266):
+// `attachment; filename="<ASCII fallback>"; filename*=UTF-8''<RFC 5987>`.
+// The fallback has '_' for every byte outside printable ASCII and for '"',
+// '\\' and '%'; the extended form percent-encodes every byte but RFC 5987's
+// attr-char. Never contains a control character, whatever the name.
+std::string ContentDispositionAttachment(std::string_view filename);
+
 }  // namespace cairn::internal

@@ -89,6 +89,7 @@ StatusOr<std::pair<BrowserSession, std::string>> WebSessions::StartWithPassword(
 
 StatusOr<std::pair<BrowserSession, std::string>> WebSessions::Start(std::string_view key,
                                                                     std::string_view subject_kind) const {
+  MaybeSweep();
   StatusOr<Principal> who = auth_->Authenticate("Bearer " + std::string(key));
   if (!who.ok()) return who.status();
   StatusOr<std::string> token = NewToken();
@@ -111,7 +112,10 @@ StatusOr<std::optional<BrowserSession>> WebSessions::Resolve(const HttpRequest& 
   if (token.empty()) return std::optional<BrowserSession>();
   StatusOr<std::optional<SessionRecord>> record = metadata_->FindSession(Sha256Hex(token), NowMs());
   if (!record.ok()) return record.status();
-  if (!record->has_value()) return UnauthenticatedError("the session has ended or expired: sign in again");
+  if (!record->has_value()) {
+    MaybeSweep();  // perhaps it expired: delete it and what it held
+    return UnauthenticatedError("the session has ended or expired: sign in again");
+  }
   StatusOr<BrowserSession> session = FromSubject((*record)->subject, token);
   if (!session.ok()) return session.status();
   if (ChangesState(request.method)) {
@@ -131,6 +135,28 @@ Status WebSessions::End(const BrowserSession& session) const {
     return metadata_->RevokeKey(session.principal.key_id, NowMs()).status();
   }
   return OkStatus();
+}
+
+StatusOr<std::size_t> WebSessions::SweepExpired() const {
+  const long long now = NowMs();
+  StatusOr<std::vector<SessionRecord>> expired = metadata_->DeleteExpiredSessions(now);
+  if (!expired.ok()) return expired.status();
+  for (const SessionRecord& s : *expired) {
+    if (!s.subject.starts_with(kUserKeySubject)) continue;  // a key signed in with stays
+    const std::string key_hash = s.subject.substr(kUserKeySubject.size());
+    StatusOr<bool> revoked = metadata_->RevokeKey(KeyIdFromHash(key_hash), now);
+    if (!revoked.ok()) return revoked.status();
+  }
+  return expired->size();
+}
+
+void WebSessions::MaybeSweep() const {
+  const long long now = NowMs();
+  long long last = last_sweep_ms_.load();
+  const long long interval = std::chrono::duration_cast<std::chrono::milliseconds>(sweep_interval_).count();
+  if (last != 0 && now - last < interval) return;
+  if (!last_sweep_ms_.compare_exchange_strong(last, now)) return;  // another thread sweeps
+  (void)SweepExpired();  // best effort: the next sign-in retries
 }
 
 std::string WebSessions::SetCookie(std::string_view token, bool secure) const {

@@ -15,6 +15,7 @@
 // token, which only a page of this origin can read (GET /api/v1/session).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -39,10 +40,15 @@ struct BrowserSession {
 
 class WebSessions {
  public:
-  // Both must outlive this. Sessions last `ttl` from sign-in.
+  // Both must outlive this. Sessions last `ttl` from sign-in. Expired
+  // sessions are swept (SweepExpired) at sign-in and when a request names an
+  // unknown or expired session, at most once per `sweep_interval` per
+  // process: sessions are only added at sign-in, so this bounds the table to
+  // the sessions of the last ttl + sweep_interval, with no timer.
   WebSessions(MetadataStore* metadata, const Authenticator* auth,
-              std::chrono::seconds ttl = std::chrono::hours(12))
-      : metadata_(metadata), auth_(auth), ttl_(ttl) {}
+              std::chrono::seconds ttl = std::chrono::hours(12),
+              std::chrono::seconds sweep_interval = std::chrono::minutes(1))
+      : metadata_(metadata), auth_(auth), ttl_(ttl), sweep_interval_(sweep_interval) {}
 
   // A new session for the holder of API key `key`: the session and its token
   // (for the cookie). kUnauthenticated for an unknown key. Thread-safe.
@@ -63,6 +69,11 @@ class WebSessions {
   // Deletes the session (idempotent), and revokes the key of a password sign-in.
   Status End(const BrowserSession& session) const;
 
+  // Deletes every expired session (on any replica's behalf) and revokes the
+  // "web session" key of each expired password sign-in; returns how many
+  // sessions it deleted. Thread-safe; replicas may sweep concurrently.
+  StatusOr<std::size_t> SweepExpired() const;
+
   // The Set-Cookie value that stores `token` (Secure when `secure`), and the
   // one that clears it.
   std::string SetCookie(std::string_view token, bool secure) const;
@@ -72,10 +83,15 @@ class WebSessions {
   // Stores a session for `key` (already valid) under subject `subject_kind` + its hash.
   StatusOr<std::pair<BrowserSession, std::string>> Start(std::string_view key, std::string_view subject_kind) const;
   StatusOr<BrowserSession> FromSubject(std::string subject, std::string_view token) const;
+  // SweepExpired unless this process swept less than sweep_interval_ ago;
+  // a failed sweep is logged by nobody and retried next time (best effort).
+  void MaybeSweep() const;
 
   MetadataStore* metadata_;
   const Authenticator* auth_;
   std::chrono::seconds ttl_;
+  std::chrono::seconds sweep_interval_;
+  mutable std::atomic<long long> last_sweep_ms_{0};
 };
 
 // The value of cookie `name` in a Cookie header, "" when absent.

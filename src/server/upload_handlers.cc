@@ -114,7 +114,8 @@ void HandleCompleteUpload(const Services& s, Call& call) {
   if (!st.ok()) return call.Answer(SessionError(st));
   // Blob first, metadata second (docs/adr/0003).
   StatusOr<FileVersionRecord> version =
-      s.metadata->CommitVersion(session->run, session->name, session->sha256, session->size);
+      s.metadata->CommitVersion(session->run, session->name, session->sha256, session->size,
+                                call.principal.Actor());
   if (!version.ok()) return call.Fail(version.status());
   s.uploads->Remove(session->id);
   s.upload_events->Committed({.run = session->run,

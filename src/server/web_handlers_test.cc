@@ -2,50 +2,22 @@
 // cookie, CSRF, sign-out, a revoked key ending its sessions' access, and the
 // pages answering only paths the API does not own.
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <unistd.h>
 
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "server/handlers.h"
+#include "common/fs.h"
+#include "common/sha256.h"
+#include "server/api_test_fixture.h"
 #include "server/sessions.h"
-#include "store/store.h"
 
 namespace cairn::internal {
 namespace {
 
 using Json = nlohmann::json;
 
-std::string Header(const HttpResponse& r, std::string_view name) {
-  for (const auto& [n, v] : r.headers) {
-    if (n == name) return v;
-  }
-  return "";
-}
-
-class WebApiTest : public ::testing::Test {
+class WebApiTest : public ApiFixture {
  protected:
-  void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "cairn-web-test-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    ::setenv("CAIRN_ADMIN_KEY", "cairn_testadminkey", 1);
-    auto store = OpenStore({.data_dir = dir_});
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = std::move(store).value();
-    auto auth = Authenticator::Create(store_.metadata.get(), dir_);
-    ASSERT_TRUE(auth.ok()) << auth.status();
-    auth_ = std::move(auth).value();
-    api_ = std::make_unique<Api>(store_.metadata.get(), store_.blobs.get(), auth_.get());
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  HttpResponse Do(const HttpRequest& req, const std::string& body = "") {
-    Call call = api_->Begin(req);
-    if (call.response) return std::move(*call.response);
-    return api_->Finish(call, body);
-  }
+  HttpResponse Do(const HttpRequest& req, const std::string& body = "") { return Send(req, body); }
   // Signs in with `key`; returns the Cookie header value and the CSRF token.
   std::pair<std::string, std::string> SignIn(const std::string& key) {
     HttpResponse r = Do({.method = "POST", .target = "/api/v1/session", .csrf = "1"}, Json{{"key", key}}.dump());
@@ -56,11 +28,6 @@ class WebApiTest : public ::testing::Test {
     EXPECT_EQ(set.find("Secure"), std::string::npos);  // plain HTTP
     return {set.substr(0, set.find(';')), Json::parse(r.body)["csrf"].get<std::string>()};
   }
-
-  std::filesystem::path dir_;
-  Store store_;
-  std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<Api> api_;
 };
 
 TEST_F(WebApiTest, CookieSessionAuthenticatesAndSignOutEndsIt) {
@@ -107,6 +74,55 @@ TEST_F(WebApiTest, PagesAnswerOnlyPathsTheApiDoesNotOwn) {
     EXPECT_EQ(Do({.method = "GET", .target = api}).status, 404) << api;
   }
   EXPECT_EQ(Do({.method = "GET", .target = "/graphql"}).status, 405);  // still the W&B endpoint's
+}
+
+// Expired sessions are deleted when a request names one (and at sign-in), and
+// a password sign-in's own "web session" key is revoked with its session; a
+// key signed in with, and live sessions, stay.
+TEST_F(WebApiTest, ExpiredSessionsAreSweptAndTheirWebSessionKeysRevoked) {
+  MetadataStore& store = *store_.metadata;
+  const std::string admin = std::string("Bearer ") + kTestAdminKey;
+  ASSERT_EQ(Do({.method = "POST", .target = "/api/v1/users", .authorization = admin},
+               R"({"name":"dana","password":"dana-pass-1234"})")
+                .status,
+            201);
+  auto web_key = auth_->IssueKey({.user = "dana", .expires_ms = NowMs() + 60000, .name = "web session"});
+  ASSERT_TRUE(web_key.ok()) << web_key.status();
+  auto alice = auth_->CreateKey("alice", false);
+  ASSERT_TRUE(alice.ok());
+  const long long now = NowMs();
+  const SessionRecord expired_user{Sha256Hex("t1"), "userkey:" + Sha256Hex(web_key->secret), now - 5000, now - 1};
+  const SessionRecord expired_key{Sha256Hex("t2"), "key:" + Sha256Hex(*alice), now - 5000, now - 1};
+  const SessionRecord live{Sha256Hex("t3"), "key:" + Sha256Hex(*alice), now, now + 60000};
+  for (const SessionRecord& r : {expired_user, expired_key, live}) ASSERT_TRUE(store.PutSession(r).ok());
+
+  // A request with the expired session's cookie: refused, and the sweep runs.
+  EXPECT_EQ(Do({.method = "GET", .target = "/api/v1/session", .cookie = "cairn_session=t1"}).status, 401);
+  auto present = [&](const SessionRecord& r) {
+    auto found = store.FindSession(r.token_hash, 0);  // at time 0 nothing has expired
+    EXPECT_TRUE(found.ok()) << found.status();
+    return found.ok() && found->has_value();
+  };
+  EXPECT_FALSE(present(expired_user));
+  EXPECT_FALSE(present(expired_key));
+  EXPECT_TRUE(present(live));
+  auto revoked = store.FindKeyById(web_key->record.id);
+  ASSERT_TRUE(revoked.ok() && revoked->has_value());
+  EXPECT_NE((*revoked)->revoked_ms, 0) << "the expired sign-in's own key is revoked";
+  EXPECT_EQ(Do({.method = "GET", .target = "/api/v1/whoami", .authorization = "Bearer " + *alice}).status, 200)
+      << "a key signed in with stays";
+  EXPECT_EQ(Do({.method = "GET", .target = "/api/v1/session", .cookie = "cairn_session=t3"}).status, 200);
+
+  // Sign-in sweeps too (here every time: interval 0).
+  WebSessions sessions(&store, auth_.get(), std::chrono::hours(1), std::chrono::seconds(0));
+  const SessionRecord later{Sha256Hex("t4"), "key:" + Sha256Hex(*alice), now - 5000, now - 1};
+  ASSERT_TRUE(store.PutSession(later).ok());
+  ASSERT_TRUE(sessions.StartWithKey(*alice).ok());
+  EXPECT_FALSE(present(later));
+  EXPECT_TRUE(present(live));
+  auto none = sessions.SweepExpired();
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, 0u);
 }
 
 }  // namespace

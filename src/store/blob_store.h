@@ -53,8 +53,11 @@ class BlobUrlSigner {
  public:
   virtual ~BlobUrlSigner() = default;
   // A URL that GETs the whole blob (Range requests allowed) without further
-  // credentials until `ttl` has passed.
-  virtual StatusOr<std::string> PresignGet(const std::string& sha256, std::chrono::seconds ttl) = 0;
+  // credentials until `ttl` has passed. With a `content_disposition` (e.g.
+  // ContentDispositionAttachment(name)), the object store answers with that
+  // Content-Disposition header, so that a browser saves the file by its name.
+  virtual StatusOr<std::string> PresignGet(const std::string& sha256, std::chrono::seconds ttl,
+                                           const std::string& content_disposition = "") = 0;
 };
 
 // An optional capability of a BlobReader, discovered with dynamic_cast like

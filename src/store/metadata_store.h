@@ -59,6 +59,10 @@ struct FileVersionRecord {
   std::uint64_t size = 0;
   std::string sha256;        // blob key
   long long created_ms = 0;
+  // Who saved it: Principal::Actor() of the key that committed the version
+  // ("user:alice", "sa:team/ci", "admin"); "" when unknown (versions
+  // committed before schema version 12, or by an unauthenticated server).
+  std::string created_by;
 };
 
 // One file of MetadataStore::CommitVersions: a blob that is already durable.
@@ -66,6 +70,7 @@ struct NewVersion {
   std::string name;
   std::string sha256;
   std::uint64_t size = 0;
+  std::string created_by;  // FileVersionRecord::created_by
 };
 
 // A signed-in browser session (docs/adr/0023-web-ui.md), stored by the
@@ -157,8 +162,10 @@ class MetadataStore : public AccountStore {
   // Commits a new version of `name` pointing at an already durable blob.
   // Versions are assigned atomically (two concurrent commits get distinct,
   // consecutive numbers). kNotFound when the run does not exist.
+  // `created_by`: who saves it (FileVersionRecord::created_by).
   virtual StatusOr<FileVersionRecord> CommitVersion(const RunKey& run, const std::string& name,
-                                                    const std::string& sha256, std::uint64_t size) = 0;
+                                                    const std::string& sha256, std::uint64_t size,
+                                                    const std::string& created_by = "") = 0;
 
   // Commits a new version of every file in `files`, in order, in one
   // transaction: all of them or none (one durable commit for many small
@@ -227,6 +234,9 @@ class MetadataStore : public AccountStore {
   virtual Status PutSession(const SessionRecord& session) = 0;
   virtual StatusOr<std::optional<SessionRecord>> FindSession(const std::string& token_hash, long long now_ms) = 0;
   virtual Status DeleteSession(const std::string& token_hash) = 0;
+  // Deletes every session expired at `now_ms` (expires_ms <= now_ms) and
+  // returns them, so that the caller can end what they held (their keys).
+  virtual StatusOr<std::vector<SessionRecord>> DeleteExpiredSessions(long long now_ms) = 0;
 
   // The base64 MD5 of blob `sha256` (for W&B clients), when recorded; nullopt
   // otherwise. Recording is idempotent: the first value stays (every caller

@@ -12,58 +12,10 @@
 #include <thread>
 #include <vector>
 
-#include "store/metadata_store.h"
-#include "store/postgres/postgres_metadata_store.h"
-#include "store/sqlite/sqlite_metadata_store.h"
-#include "testing/backends.h"
+#include "store/metadata_store_conformance.h"
 
 namespace cairn::internal {
 namespace {
-
-class MetadataStoreConformance : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    if (GetParam() == "Postgres") {
-      const std::string reason = testing::BackendsSkipReason();
-      if (!reason.empty()) GTEST_SKIP() << reason;
-      pg_url_ = testing::NewTestDatabase(*testing::TestDbUrl());
-    } else {
-      std::string tmpl = (std::filesystem::temp_directory_path() / "cairn-store-test-XXXXXX").string();
-      ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-      dir_ = tmpl;
-    }
-    store_ = OpenAnother();
-    ASSERT_NE(store_, nullptr);
-  }
-  void TearDown() override {
-    store_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-
-  // Another store on the same database (another connection or process).
-  std::unique_ptr<MetadataStore> OpenAnother() {
-    if (!pg_url_.empty()) {
-      auto s = PostgresMetadataStore::Open(pg_url_);
-      EXPECT_TRUE(s.ok()) << s.status();
-      return s.ok() ? std::unique_ptr<MetadataStore>(std::move(s).value()) : nullptr;
-    }
-    auto s = SqliteMetadataStore::Open(dir_ / "cairn.db");
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? std::unique_ptr<MetadataStore>(std::move(s).value()) : nullptr;
-  }
-
-  RunRecord MustCreate(const RunKey& key) {
-    bool created = false;
-    auto run = store_->CreateOrResumeRun(key, ResumeMode::kNever, &created);
-    EXPECT_TRUE(run.ok()) << run.status();
-    EXPECT_TRUE(created);
-    return run.ok() ? *run : RunRecord{};
-  }
-
-  std::filesystem::path dir_;
-  std::string pg_url_;
-  std::unique_ptr<MetadataStore> store_;
-};
 
 const RunKey kRun{"alice", "mnist", "r1"};
 const std::string kSha(64, 'a');
@@ -550,71 +502,6 @@ TEST_P(MetadataStoreConformance, ListProjectsOfAnEntityByName) {
 // The web UI's reads (docs/adr/0023-web-ui.md): runs newest first with
 // their file counts and sizes, filtered by id and paged; a run's files with
 // version counts; sessions seen by another replica, expired and deleted.
-TEST_P(MetadataStoreConformance, WebSummariesOfRunsAndFiles) {
-  const RunKey a{"alice", "mnist", "run-a"};
-  const RunKey b{"alice", "mnist", "run-b"};
-  MustCreate(a);
-  MustCreate(b);
-  MustCreate({"alice", "mnist", "other"});
-  ASSERT_TRUE(store_->CommitVersion(b, "x.pt", std::string(64, '1'), 10).ok());
-  ASSERT_TRUE(store_->CommitVersion(b, "x.pt", std::string(64, '2'), 30).ok());
-  ASSERT_TRUE(store_->CommitVersion(b, "d/y.txt", std::string(64, '3'), 5).ok());
-  auto first = store_->SummarizeRuns("alice", "mnist", "run-", "", 1);
-  ASSERT_TRUE(first.ok()) << first.status();
-  ASSERT_EQ(first->items.size(), 1u);
-  EXPECT_EQ(first->items[0].run.run_id, "run-b");  // newest first (created later, or a later id)
-  EXPECT_EQ(first->items[0].files, 2);
-  EXPECT_EQ(first->items[0].bytes, 35u);  // latest versions only
-  ASSERT_FALSE(first->next_cursor.empty());
-  auto second = store_->SummarizeRuns("alice", "mnist", "run-", first->next_cursor, 1);
-  ASSERT_TRUE(second.ok()) << second.status();
-  ASSERT_EQ(second->items.size(), 1u);
-  EXPECT_EQ(second->items[0].run.run_id, "run-a");
-  EXPECT_EQ(second->items[0].files, 0);
-  EXPECT_TRUE(second->next_cursor.empty());
-  auto all = store_->SummarizeRuns("alice", "mnist", "", "", 50);
-  ASSERT_TRUE(all.ok());
-  EXPECT_EQ(all->items.size(), 3u);
-  EXPECT_EQ(MissingRunPathPart(store_->SummarizeRuns("alice", "nope", "", "", 5).status()), RunPathPart::kProject);
-  EXPECT_EQ(store_->SummarizeRuns("alice", "mnist", "", "garbage", 5).status().code(), StatusCode::kInvalidArgument);
-
-  auto files = store_->SummarizeFiles(b);
-  ASSERT_TRUE(files.ok()) << files.status();
-  ASSERT_EQ(files->size(), 2u);
-  EXPECT_EQ((*files)[0].latest.name, "d/y.txt");
-  EXPECT_EQ((*files)[0].versions, 1);
-  EXPECT_EQ((*files)[1].latest.name, "x.pt");
-  EXPECT_EQ((*files)[1].latest.version, 2);
-  EXPECT_EQ((*files)[1].latest.size, 30u);
-  EXPECT_EQ((*files)[1].versions, 2);
-  EXPECT_EQ(MissingRunPathPart(store_->SummarizeFiles({"alice", "mnist", "nope"}).status()), RunPathPart::kRun);
-
-  auto entities = store_->ListEntities();
-  ASSERT_TRUE(entities.ok());
-  EXPECT_EQ(*entities, std::vector<std::string>{"alice"});
-}
-
-TEST_P(MetadataStoreConformance, WebSessionsAcrossReplicasExpireAndEnd) {
-  const long long now = 1'000'000;
-  SessionRecord s{.token_hash = std::string(64, 's'), .subject = "key:abc", .created_ms = now, .expires_ms = now + 10};
-  ASSERT_TRUE(store_->PutSession(s).ok());
-  EXPECT_EQ(store_->PutSession(s).code(), StatusCode::kAlreadyExists);
-  auto other = OpenAnother();
-  ASSERT_NE(other, nullptr);
-  auto found = other->FindSession(s.token_hash, now + 5);
-  ASSERT_TRUE(found.ok()) << found.status();
-  ASSERT_TRUE(found->has_value());
-  EXPECT_EQ((*found)->subject, "key:abc");
-  auto expired = other->FindSession(s.token_hash, now + 10);
-  ASSERT_TRUE(expired.ok());
-  EXPECT_FALSE(expired->has_value());
-  ASSERT_TRUE(other->DeleteSession(s.token_hash).ok());
-  ASSERT_TRUE(other->DeleteSession(s.token_hash).ok());  // idempotent
-  auto gone = store_->FindSession(s.token_hash, now + 5);
-  ASSERT_TRUE(gone.ok());
-  EXPECT_FALSE(gone->has_value());
-}
-
 INSTANTIATE_TEST_SUITE_P(Backends, MetadataStoreConformance, ::testing::Values("Sqlite", "Postgres"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 

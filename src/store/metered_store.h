@@ -140,8 +140,9 @@ class MeteredMetadataStore final : public MetadataStore {
     return metered_internal::Timed(observer_, "metadata", "list_projects", [&] { return inner_->ListProjects(entity); });
   }
   StatusOr<FileVersionRecord> CommitVersion(const RunKey& run, const std::string& name, const std::string& sha256,
-                                            std::uint64_t size) override {
-    return metered_internal::Timed(observer_, "metadata", "commit_version", [&] { return inner_->CommitVersion(run, name, sha256, size); });
+                                            std::uint64_t size, const std::string& created_by = "") override {
+    return metered_internal::Timed(observer_, "metadata", "commit_version",
+                                   [&] { return inner_->CommitVersion(run, name, sha256, size, created_by); });
   }
   StatusOr<std::vector<FileVersionRecord>> CommitVersions(const RunKey& run,
                                                           const std::vector<NewVersion>& files) override {
@@ -262,6 +263,9 @@ class MeteredMetadataStore final : public MetadataStore {
   }
   Status DeleteSession(const std::string& token_hash) override {
     return T("delete_session", [&] { return inner_->DeleteSession(token_hash); });
+  }
+  StatusOr<std::vector<SessionRecord>> DeleteExpiredSessions(long long now_ms) override {
+    return T("delete_expired_sessions", [&] { return inner_->DeleteExpiredSessions(now_ms); });
   }
 
  private:

@@ -302,6 +302,10 @@ CREATE TABLE web_sessions (
     {10,
      "CREATE TABLE entity_quotas (entity TEXT PRIMARY KEY, max_bytes INTEGER NOT NULL, updated_ms INTEGER NOT NULL);",
      "CREATE TABLE entity_quotas (entity TEXT PRIMARY KEY, max_bytes BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"},
+    // 12: who saved each version (FileVersionRecord::created_by); '' for
+    // versions saved before (shown as unknown). 11 is another branch's.
+    {12, "ALTER TABLE file_versions ADD COLUMN created_by TEXT NOT NULL DEFAULT '';",
+     "ALTER TABLE file_versions ADD COLUMN created_by TEXT NOT NULL DEFAULT '';"},
 };
 
 // Valid in both dialects (SQLite accepts BIGINT as an integer type).

@@ -221,6 +221,36 @@ TEST_F(Replicas, PresignedDownloadsComeFromTheObjectStoreAndAreStillVerified) {
   EXPECT_EQ(testing::ReadFile(root / "w.bin"), content);
 }
 
+// A browser ignores the `download` attribute of a link that redirects to
+// another origin: the presigned URL asks radosgw itself to name the file.
+TEST_F(Replicas, PresignedDownloadsCarryTheFileNameInContentDisposition) {
+  auto a = StartReplica("a", /*presign=*/true);
+  const std::string key = testing::CreateKey(*a, "alice");
+  const std::string run = "alice/rep/p2";
+  const std::string name = "ckpt/mod\xC3\xA8le \"v1\".bin";
+  auto [sha, version] = Save(*a, key, run, name, "named bytes");
+  ASSERT_EQ(version, 1);
+  CommandResult redirect = testing::Run({"/usr/bin/curl", "-s", "--max-time", "30", "-o", "/dev/null", "-w",
+                                         "%{redirect_url}", "-H", "Authorization: Bearer " + key,
+                                         a->base_url() + "/api/v1/runs/" + run + "/files/ckpt/mod%C3%A8le%20%22v1%22.bin"});
+  ASSERT_NE(redirect.out.find("response-content-disposition="), std::string::npos) << redirect.out;
+  // The object store's own answer (no key: the URL is the credential).
+  CommandResult got = testing::Run({"/usr/bin/curl", "-s", "--max-time", "30", "-D", "-", redirect.out});
+  EXPECT_NE(got.out.find(" 200"), std::string::npos) << got.out;
+  EXPECT_NE(got.out.find("attachment; filename=\"mod__le _v1_.bin\"; filename*=UTF-8''mod%C3%A8le%20%22v1%22.bin"),
+            std::string::npos)
+      << got.out;
+  EXPECT_NE(got.out.find("named bytes"), std::string::npos) << got.out;
+  // Tampering with the requested name breaks the signature.
+  std::string forged = redirect.out;
+  const std::size_t at = forged.find("mod%25C3");
+  ASSERT_NE(at, std::string::npos) << forged;
+  forged.replace(at, 8, "evil%25C3");
+  CommandResult refused = testing::Run({"/usr/bin/curl", "-s", "--max-time", "30", "-o", "/dev/null", "-w",
+                                        "%{http_code}", forged});
+  EXPECT_EQ(refused.out, "403") << forged;
+}
+
 // Revocation, membership and deletion are read from the shared database on
 // every request (no cache): a key revoked through one replica is refused by
 // another within a second, and so is a member removed from a team.

@@ -41,3 +41,12 @@ export function md5Hex(b64) {
   if (!b64) return null;
   return Array.from(atob(b64), (c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('');
 }
+
+// Who saved a version, from the API's created_by ("user:alice",
+// "sa:team/ci", "admin"; null for versions saved before servers recorded it).
+export function savedBy(actor) {
+  if (!actor) return '—';
+  if (actor.startsWith('user:')) return actor.slice(5);
+  if (actor.startsWith('sa:')) return `${actor.slice(3)} (service account)`;
+  return actor;
+}

@@ -68,7 +68,7 @@ class PostgresMetadataStore final : public MetadataStore {
   StatusOr<RunRecord> UpdateRun(const RunKey& run, const RunUpdate& update) override;
   StatusOr<std::vector<ProjectRecord>> ListProjects(const std::string& entity) override;
   StatusOr<FileVersionRecord> CommitVersion(const RunKey& run, const std::string& name, const std::string& sha256,
-                                            std::uint64_t size) override;
+                                            std::uint64_t size, const std::string& created_by = "") override;
   StatusOr<std::vector<FileVersionRecord>> CommitVersions(const RunKey& run,
                                                           const std::vector<NewVersion>& files) override;
   StatusOr<std::optional<FileVersionRecord>> GetFile(const RunKey& run, const std::string& name,
@@ -115,6 +115,7 @@ class PostgresMetadataStore final : public MetadataStore {
   Status PutSession(const SessionRecord& session) override;
   StatusOr<std::optional<SessionRecord>> FindSession(const std::string& token_hash, long long now_ms) override;
   Status DeleteSession(const std::string& token_hash) override;
+  StatusOr<std::vector<SessionRecord>> DeleteExpiredSessions(long long now_ms) override;
   StatusOr<std::optional<std::string>> GetBlobMd5(const std::string& sha256) override;
   Status PutBlobMd5(const std::string& sha256, const std::string& md5_base64) override;
   // Quotas (docs/operations.md): postgres_metadata_store.cc / the store's quota methods.

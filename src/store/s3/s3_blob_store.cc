@@ -289,9 +289,13 @@ StatusOr<std::unique_ptr<BlobReader>> S3BlobStore::Open(const std::string& sha25
   return std::unique_ptr<BlobReader>(std::move(reader));
 }
 
-StatusOr<std::string> S3BlobStore::PresignGet(const std::string& sha256, std::chrono::seconds ttl) {
+StatusOr<std::string> S3BlobStore::PresignGet(const std::string& sha256, std::chrono::seconds ttl,
+                                              const std::string& content_disposition) {
   if (!IsSha256Hex(sha256)) return InvalidArgumentError("\"" + sha256 + "\" is not a lowercase hex SHA-256");
-  return client_.PresignGet(ObjectKey(sha256), ttl);
+  std::vector<std::pair<std::string, std::string>> query;
+  // S3's response-header override: signed, so nobody can change it.
+  if (!content_disposition.empty()) query.emplace_back("response-content-disposition", content_disposition);
+  return client_.PresignGet(ObjectKey(sha256), ttl, query);
 }
 
 Status S3BlobStore::Touch(const std::string& sha256) {

@@ -66,7 +66,8 @@ class S3BlobStore final : public BlobStore, public BlobUrlSigner {
   // is what protects it (docs/adr/0010-fsck-and-gc.md).
   StatusOr<bool> RemoveBlob(const std::string& sha256, long long modified_before_ms) override;
   // A presigned GET of the blob's object.
-  StatusOr<std::string> PresignGet(const std::string& sha256, std::chrono::seconds ttl) override;
+  StatusOr<std::string> PresignGet(const std::string& sha256, std::chrono::seconds ttl,
+                                   const std::string& content_disposition = "") override;
 
   // Refreshes an existing object's LastModified (a copy onto itself).
   Status Touch(const std::string& sha256);

@@ -313,9 +313,10 @@ StatusOr<S3Response> S3Client::Send(const std::string& method, const std::string
   return last;
 }
 
-std::string S3Client::PresignGet(const std::string& key, std::chrono::seconds expires) const {
+std::string S3Client::PresignGet(const std::string& key, std::chrono::seconds expires,
+                                 const std::vector<std::pair<std::string, std::string>>& query) const {
   const std::string path = "/" + location_.bucket + "/" + key;
-  SigV4Request r{"GET", host_, path, {}, {}, ""};
+  SigV4Request r{"GET", host_, path, query, {}, ""};
   return location_.endpoint + UriEncode(path, /*keep_slash=*/true) + "?" +
          PresignQuery(r, credentials_, {location_.region}, std::chrono::system_clock::now(), expires);
 }

@@ -74,8 +74,10 @@ class S3Client {
                             const std::vector<std::pair<std::string, std::string>>& headers, const S3Body& body,
                             bool idempotent = true);
 
-  // A URL that GETs `key` without credentials for `expires`.
-  std::string PresignGet(const std::string& key, std::chrono::seconds expires) const;
+  // A URL that GETs `key` without credentials for `expires`; `query` (not
+  // yet encoded) is signed along, e.g. response-content-disposition.
+  std::string PresignGet(const std::string& key, std::chrono::seconds expires,
+                         const std::vector<std::pair<std::string, std::string>>& query = {}) const;
 
   const S3Location& location() const { return location_; }
 

@@ -297,57 +297,6 @@ StatusOr<Page<RunRecord>> SqliteMetadataStore::ListRuns(const std::string& entit
   return page;
 }
 
-StatusOr<FileVersionRecord> SqliteMetadataStore::CommitVersion(const RunKey& run, const std::string& name,
-                                                               const std::string& sha256, std::uint64_t size) {
-  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-    return InvalidArgumentError("file size " + std::to_string(size) + " is too large");
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  Txn txn(this);
-  // IMMEDIATE: max(version)+1 and the insert happen under the write lock, so
-  // concurrent commits (from any process) get distinct, consecutive versions.
-  CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
-  StatusOr<std::int64_t> run_row = FindRunRowId(run);
-  if (!run_row.ok()) return run_row.status();
-  FileVersionRecord rec;
-  rec.name = name;
-  rec.size = size;
-  rec.sha256 = sha256;
-  rec.created_ms = NowMs();
-  {
-    StatusOr<sqlite3_stmt*> st =
-        Prepare("SELECT COALESCE(MAX(version), 0) FROM file_versions WHERE run = ?1 AND name = ?2");
-    if (!st.ok()) return st.status();
-    Stmt q(db_, *st);
-    q.Bind(1, *run_row).Bind(2, name);
-    StatusOr<bool> row = q.Step();
-    if (!row.ok()) return row.status();
-    rec.version = q.Int(0) + 1;
-  }
-  {
-    StatusOr<sqlite3_stmt*> st = Prepare(
-        "INSERT INTO file_versions(run, name, version, size, sha256, created_ms)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    if (!st.ok()) return st.status();
-    Stmt q(db_, *st);
-    CAIRN_SQL_RETURN_IF_ERROR(q.Bind(1, *run_row)
-                                  .Bind(2, name)
-                                  .Bind(3, rec.version)
-                                  .Bind(4, static_cast<std::int64_t>(size))
-                                  .Bind(5, sha256)
-                                  .Bind(6, std::int64_t{rec.created_ms})
-                                  .Run());
-  }
-  {
-    StatusOr<sqlite3_stmt*> st = Prepare("UPDATE runs SET updated_ms = MAX(updated_ms, ?2) WHERE id = ?1");
-    if (!st.ok()) return st.status();
-    Stmt q(db_, *st);
-    CAIRN_SQL_RETURN_IF_ERROR(q.Bind(1, *run_row).Bind(2, std::int64_t{rec.created_ms}).Run());
-  }
-  CAIRN_SQL_RETURN_IF_ERROR(txn.Commit());
-  return rec;
-}
-
 StatusOr<std::optional<FileVersionRecord>> SqliteMetadataStore::GetFile(const RunKey& run, const std::string& name,
                                                                         std::optional<std::int64_t> version) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -356,10 +305,10 @@ StatusOr<std::optional<FileVersionRecord>> SqliteMetadataStore::GetFile(const Ru
   StatusOr<std::int64_t> run_row = FindRunRowId(run);
   if (!run_row.ok()) return run_row.status();
   StatusOr<sqlite3_stmt*> st = version.has_value() ? Prepare(
-                                                         "SELECT version, size, sha256, created_ms FROM file_versions"
+                                                         "SELECT version, size, sha256, created_ms, created_by FROM file_versions"
                                                          " WHERE run = ?1 AND name = ?2 AND version = ?3")
                                                    : Prepare(
-                                                         "SELECT version, size, sha256, created_ms FROM file_versions"
+                                                         "SELECT version, size, sha256, created_ms, created_by FROM file_versions"
                                                          " WHERE run = ?1 AND name = ?2 ORDER BY version DESC LIMIT 1");
   if (!st.ok()) return st.status();
   Stmt q(db_, *st);
@@ -369,7 +318,7 @@ StatusOr<std::optional<FileVersionRecord>> SqliteMetadataStore::GetFile(const Ru
   if (!row.ok()) return row.status();
   if (!*row) return std::optional<FileVersionRecord>();
   return std::optional<FileVersionRecord>(
-      FileVersionRecord{name, q.Int(0), static_cast<std::uint64_t>(q.Int(1)), q.Text(2), q.Int(3)});
+      FileVersionRecord{name, q.Int(0), static_cast<std::uint64_t>(q.Int(1)), q.Text(2), q.Int(3), q.Text(4)});
 }
 
 StatusOr<Page<FileVersionRecord>> SqliteMetadataStore::ListFiles(const RunKey& run, const std::string& prefix,
@@ -383,7 +332,7 @@ StatusOr<Page<FileVersionRecord>> SqliteMetadataStore::ListFiles(const RunKey& r
   // Names compare bytewise (BINARY collation); the cursor is the last name
   // returned, the prefix bound lets the (run, name, version) index seek.
   StatusOr<sqlite3_stmt*> st = Prepare(
-      "SELECT f.name, f.version, f.size, f.sha256, f.created_ms FROM file_versions f"
+      "SELECT f.name, f.version, f.size, f.sha256, f.created_ms, f.created_by FROM file_versions f"
       " WHERE f.run = ?1 AND f.name > ?2 AND f.name >= ?3 AND substr(f.name, 1, length(?3)) = ?3"
       " AND f.version = (SELECT MAX(g.version) FROM file_versions g WHERE g.run = f.run AND g.name = f.name)"
       " ORDER BY f.name LIMIT ?4");
@@ -400,7 +349,7 @@ StatusOr<Page<FileVersionRecord>> SqliteMetadataStore::ListFiles(const RunKey& r
       break;
     }
     page.items.push_back(
-        FileVersionRecord{q.Text(0), q.Int(1), static_cast<std::uint64_t>(q.Int(2)), q.Text(3), q.Int(4)});
+        FileVersionRecord{q.Text(0), q.Int(1), static_cast<std::uint64_t>(q.Int(2)), q.Text(3), q.Int(4), q.Text(5)});
   }
   return page;
 }
@@ -412,7 +361,8 @@ StatusOr<std::vector<FileVersionRecord>> SqliteMetadataStore::ListVersions(const
   StatusOr<std::int64_t> run_row = FindRunRowId(run);
   if (!run_row.ok()) return run_row.status();
   StatusOr<sqlite3_stmt*> st = Prepare(
-      "SELECT version, size, sha256, created_ms FROM file_versions WHERE run = ?1 AND name = ?2 ORDER BY version");
+      "SELECT version, size, sha256, created_ms, created_by FROM file_versions WHERE run = ?1 AND name = ?2"
+      " ORDER BY version");
   if (!st.ok()) return st.status();
   Stmt q(db_, *st);
   q.Bind(1, *run_row).Bind(2, name);
@@ -421,7 +371,7 @@ StatusOr<std::vector<FileVersionRecord>> SqliteMetadataStore::ListVersions(const
     StatusOr<bool> row = q.Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    out.push_back(FileVersionRecord{name, q.Int(0), static_cast<std::uint64_t>(q.Int(1)), q.Text(2), q.Int(3)});
+    out.push_back(FileVersionRecord{name, q.Int(0), static_cast<std::uint64_t>(q.Int(1)), q.Text(2), q.Int(3), q.Text(4)});
   }
   return out;
 }

@@ -54,7 +54,8 @@ class SqliteMetadataStore final : public MetadataStore {
   StatusOr<RunRecord> UpdateRun(const RunKey& run, const RunUpdate& update) override;  // sqlite_runs.cc
   StatusOr<std::vector<ProjectRecord>> ListProjects(const std::string& entity) override;  // sqlite_runs.cc
   StatusOr<FileVersionRecord> CommitVersion(const RunKey& run, const std::string& name, const std::string& sha256,
-                                            std::uint64_t size) override;
+                                            std::uint64_t size,
+                                            const std::string& created_by = "") override;  // sqlite_versions.cc
   StatusOr<std::vector<FileVersionRecord>> CommitVersions(const RunKey& run,
                                                           const std::vector<NewVersion>& files) override;  // sqlite_versions.cc
   StatusOr<std::optional<FileVersionRecord>> GetFile(const RunKey& run, const std::string& name,
@@ -101,6 +102,7 @@ class SqliteMetadataStore final : public MetadataStore {
   Status PutSession(const SessionRecord& session) override;
   StatusOr<std::optional<SessionRecord>> FindSession(const std::string& token_hash, long long now_ms) override;
   Status DeleteSession(const std::string& token_hash) override;
+  StatusOr<std::vector<SessionRecord>> DeleteExpiredSessions(long long now_ms) override;
   StatusOr<std::optional<std::string>> GetBlobMd5(const std::string& sha256) override;
   Status PutBlobMd5(const std::string& sha256, const std::string& md5_base64) override;
   // Quotas (docs/operations.md): sqlite_quotas.cc / the store's quota methods.
@@ -124,6 +126,8 @@ class SqliteMetadataStore final : public MetadataStore {
   StatusOr<sqlite3_stmt*> Prepare(const char* sql);
   // Resolves a run to its rowid, or the kNotFound naming the missing part.
   StatusOr<std::int64_t> FindRunRowId(const RunKey& run);
+  // Requires mu_ and an IMMEDIATE transaction (sqlite_versions.cc).
+  StatusOr<FileVersionRecord> InsertNextVersion(std::int64_t run_row, const NewVersion& f, long long now);
   StatusOr<RunRecord> LoadRun(const RunKey& run);
   // sqlite_accounts.cc: whether a user or a team has `name` (caller holds mu_).
   StatusOr<bool> NameTaken(const std::string& name);

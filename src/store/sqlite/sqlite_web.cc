@@ -127,4 +127,21 @@ Status SqliteMetadataStore::DeleteSession(const std::string& token_hash) {
   return q.Bind(1, token_hash).Bind(2, std::int64_t{NowMs()}).Run();
 }
 
+StatusOr<std::vector<SessionRecord>> SqliteMetadataStore::DeleteExpiredSessions(long long now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  StatusOr<sqlite3_stmt*> st = Prepare(
+      "DELETE FROM web_sessions WHERE expires_ms <= ?1 RETURNING token_hash, subject, created_ms, expires_ms");
+  if (!st.ok()) return st.status();
+  Stmt q(db_, *st);
+  q.Bind(1, std::int64_t{now_ms});
+  std::vector<SessionRecord> out;
+  for (;;) {
+    StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back(SessionRecord{q.Text(0), q.Text(1), q.Int(2), q.Int(3)});
+  }
+  return out;
+}
+
 }  // namespace cairn::internal

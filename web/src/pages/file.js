@@ -4,7 +4,7 @@
 import { useState } from 'preact/hooks';
 import { html } from '../html.js';
 import { get } from '../api.js';
-import { apiFile, apiRun, bytes, encodeName, md5Hex, pyString, shellWord, time } from '../format.js';
+import { apiFile, apiRun, bytes, encodeName, md5Hex, pyString, savedBy, shellWord, time } from '../format.js';
 import { Copy, Status, useLoad } from '../widgets.js';
 import { Diff, Preview, canPreview, isText } from './preview.js';
 
@@ -23,11 +23,11 @@ function Versions({ versions, e, p, r, name, selected, onSelect }) {
   const base = name.slice(name.lastIndexOf('/') + 1);
   return html`<table id="versions">
     <thead><tr><th scope="col">Version</th><th scope="col" class="num">Size</th><th scope="col">SHA-256</th>
-      <th scope="col">MD5</th><th scope="col">Saved</th><th scope="col">By</th><th scope="col">Actions</th></tr></thead>
+      <th scope="col">MD5</th><th scope="col">Saved</th><th scope="col">Saved by</th><th scope="col">Actions</th></tr></thead>
     <tbody>${versions.map((v) => html`<tr key=${v.version} class=${v.version === selected ? 'selected' : ''}>
       <td>${v.version}</td><td class="num">${bytes(v.size)}</td>
       <td><code class="sha">${v.sha256}</code></td><td><code class="sha">${md5Hex(v.md5) || '—'}</code></td>
-      <td>${time(v.updated_at)}</td><td>${v.saved_by || '—'}</td>
+      <td>${time(v.updated_at)}</td><td class="saved-by">${savedBy(v.created_by)}</td>
       <td class="actions">
         <a href=${apiFile(e, p, r, name, v.version)} download=${base} id=${`download-${v.version}`}>Download</a>
         <button type="button" aria-pressed=${v.version === selected} onClick=${() => onSelect(v.version)}>Select</button>
