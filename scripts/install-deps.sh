@@ -26,8 +26,8 @@ packages=(
   python3-dev python3-venv python3-pip python3-wheel python3-setuptools python3-pytest
   pybind11-dev python3-pybind11 python3-torch python3-numpy libtorch-dev
   # web/ (the web UI, scripts/build-web.sh) and its browser tests (tests/web: puppeteer-core drives
-  # Debian's Chromium; chromium-driver for WebDriver clients)
-  nodejs chromium chromium-driver
+  # Debian's Chromium over CDP and Firefox ESR over WebDriver BiDi; chromium-driver for WebDriver clients)
+  nodejs chromium chromium-driver firefox-esr
 )
 # npm: Debian's package, unless a Node.js distribution that brings its own is installed.
 if ! command -v npm >/dev/null; then packages+=(npm); fi

@@ -7,8 +7,8 @@
 #   tidy     clang-tidy over src/ with -Wthread-safety (scripts/clang-tidy.sh)
 # Before them, `python`: the `cairn` Python package installed into a venv and
 # its pytest suite (python/tests) against ./build's server; and `web`: the web
-# UI's browser tests (tests/web, headless Chromium against ./build's server;
-# screenshots in build/web-screenshots); and `package`: the .deb built, linted,
+# UI's browser tests (tests/web, headless Chromium and Firefox against ./build's
+# server; screenshots in build/web-screenshots/BROWSER); and `package`: the .deb built, linted,
 # installed, run and removed (root only).
 # CAIRN_CI_QUICK=1 stops after the normal suite (for local runs; ignored when
 # CI=true). CAIRN_CI_PHASES="asan tidy" runs only the listed extra phases.
@@ -114,7 +114,7 @@ python_tests() {
     CAIRN_BUILD_DIR=$PWD/build "$venv/bin/python" -P -m pytest -q -p no:cacheprovider python/tests
 }
 
-web_tests() { node tests/web/ui_test.mjs build; }
+web_tests() { node tests/web/ui_test.mjs build chromium && node tests/web/ui_test.mjs build firefox; }
 
 asan() {
   sanitized_build build-asan address,undefined all && sanitized_tests build-asan "${sanitizer_suite[@]}"

@@ -75,10 +75,26 @@ export async function saveFile(server, key, runPath, name, content) {
     { 'X-Cairn-Sha256': sha256(buf), 'Content-Type': 'application/octet-stream' });
 }
 
-export async function launchBrowser(extraArgs = []) {
+// The browsers the tests run in: Debian's chromium (over CDP) and
+// firefox-esr (over WebDriver BiDi), both from apt, none downloaded.
+export const browsers = ['chromium', 'firefox'];
+
+// Launches headless `kind` ('chromium' or 'firefox'); `insecureCerts` accepts
+// a self-signed certificate. (Downloads: a browser context's option,
+// createBrowserContext({downloadBehavior}), the one both protocols honour.)
+export async function launchBrowser({ kind = 'chromium', insecureCerts = false } = {}) {
+  const common = { headless: true, acceptInsecureCerts: insecureCerts };
+  if (kind === 'firefox') {
+    return puppeteer.launch({
+      ...common,
+      browser: 'firefox',
+      executablePath: process.env.CAIRN_FIREFOX || '/usr/bin/firefox-esr',
+    });
+  }
+  if (kind !== 'chromium') throw new Error(`unknown browser ${kind}: use ${browsers.join(' or ')}`);
   return puppeteer.launch({
+    ...common,
     executablePath: process.env.CAIRN_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', ...extraArgs],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
   });
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchBrowser, startServer } from './harness.mjs';
 
-export async function checkTls({ build, step }) {
+export async function checkTls({ build, step, kind }) {
   await step('over TLS: the UI on the same port, the session cookie Secure', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cairn-web-tls-'));
     const cert = join(dir, 'cert.pem');
@@ -15,7 +15,7 @@ export async function checkTls({ build, step }) {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
       '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'pipe' });
     const server = await startServer(build, { args: ['--tls-cert', cert, '--tls-key', key], dir });
-    const browser = await launchBrowser(['--ignore-certificate-errors']);
+    const browser = await launchBrowser({ kind, insecureCerts: true });
     try {
       assert.match(server.url, /^https:/);
       const page = await browser.newPage();

@@ -1,28 +1,33 @@
 // Browser tests of the web UI (docs/adr/0023-web-ui.md) against a real
-// `cairn server`, in headless Debian Chromium. Usage: node ui_test.mjs BUILD
-// Screenshots of every page go to BUILD/web-screenshots/ (CI artifacts).
+// `cairn server`, in headless Debian Chromium (CDP) or Firefox ESR (WebDriver
+// BiDi). Usage: node ui_test.mjs BUILD [chromium|firefox] (default chromium).
+// Screenshots of every page go to BUILD/web-screenshots/BROWSER/ (CI artifacts).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { api, createKey, createRun, launchBrowser, saveFile, sha256, startServer } from './harness.mjs';
+import { api, browsers, createKey, createRun, launchBrowser, saveFile, sha256, startServer } from './harness.mjs';
 import { checkSecurity } from './security_checks.mjs';
 import { checkTls } from './tls_checks.mjs';
 
 const build = resolve(process.argv[2] || 'build');
-const shots = join(build, 'web-screenshots');
+const kind = process.argv[3] || 'chromium';
+if (!browsers.includes(kind)) throw new Error(`unknown browser ${kind}: use ${browsers.join(' or ')}`);
+const shots = join(build, 'web-screenshots', kind);
 mkdirSync(shots, { recursive: true });
 const kXssName = '<img src=x onerror=alert(1)>.txt';
 const kOddName = `données/"q" & it's ü 100%.csv`;
 
 const server = await startServer(build);
-const browser = await launchBrowser();
+const downloads = join(server.dir, 'downloads');
+mkdirSync(downloads);
+const browser = await launchBrowser({ kind });
 const steps = [];
 const step = async (name, fn) => {
   const t = Date.now();
   await fn();
   steps.push(`${name} (${Date.now() - t} ms)`);
-  console.log(`ok - ${name}`);
+  console.log(`ok - ${kind}: ${name}`);
 };
 
 try {
@@ -41,14 +46,20 @@ try {
   await createRun(server, bob, 'bob/secret/run-b');
   await saveFile(server, bob, 'bob/secret/run-b', 'bob.txt', 'bob only\n');
 
-  const page = await browser.newPage();
+  // Downloads are saved to `downloads` by the name the browser chose.
+  const ctx = await browser.createBrowserContext({ downloadBehavior: { policy: 'allow', downloadPath: downloads } });
+  const page = await ctx.newPage();
   await page.setViewport({ width: 1280, height: 800 });
   const dialogs = [];
   page.on('dialog', async (d) => { dialogs.push(d.message()); await d.dismiss(); });
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  const ctx = browser.defaultBrowserContext();
-  await ctx.overridePermissions(server.url, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write']);
+  // Chromium wants the clipboard permissions granted; Firefox has no such
+  // permissions (its BiDi refuses the names): it allows a write from a click
+  // and a read of what this same page wrote.
+  if (kind === 'chromium') {
+    await ctx.overridePermissions(server.url, ['clipboard-read', 'clipboard-write', 'clipboard-sanitized-write']);
+  }
   const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`) });
   const text = (sel) => page.$eval(sel, (el) => el.textContent);
 
@@ -92,6 +103,8 @@ try {
     await page.click('#files a[href$="config.yaml"]');
     await page.waitForSelector('#versions tbody tr');
     assert.equal((await page.$$('#versions tbody tr')).length, 2);
+    const savers = await page.$$eval('#versions td.saved-by', (tds) => tds.map((t) => t.textContent));
+    assert.deepEqual(savers, ['alice/default (service account)', 'alice/default (service account)'], 'who saved it');
     await page.waitForSelector('#diff');
     await shot('file');
   });
@@ -128,10 +141,7 @@ try {
 
   await step('download version 1 and compare its SHA-256', async () => {
     await page.goto(`${server.url}/alice/mnist/runs/run-2/files/config.yaml`, { waitUntil: 'networkidle0' });
-    const dir = join(server.dir, 'downloads');
-    mkdirSync(dir);
-    const cdp = await page.createCDPSession();
-    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: dir });
+    const dir = downloads;  // the browser context's download folder
     const want = await page.$eval('#versions tbody tr', (tr) => tr.querySelector('code.sha').textContent);
     await page.click('#download-1');
     const file = join(dir, 'config.yaml');
@@ -348,9 +358,9 @@ try {
     await shot('keys');
   });
 
-  await checkTls({ build, step });
+  await checkTls({ build, step, kind });
   assert.deepEqual(pageErrors, [], 'no script errors');
-  console.log(`web UI tests passed: ${steps.length} steps; screenshots in ${shots}`);
+  console.log(`web UI tests passed in ${kind}: ${steps.length} steps; screenshots in ${shots}`);
 } finally {
   await browser.close();
   await server.stop();
