@@ -71,7 +71,7 @@ std::string HostOf(const std::string& base_url) {
 StatusOr<std::string> StoreApiKeyInNetrc(const std::string& base_url, const std::string& api_key) {
   const std::string home = internal::EnvString("HOME");
   if (home.empty()) return FailedPreconditionError("HOME is not set; cannot find ~/.netrc");
-  const std::string host = HostOf(base_url);
+  std::string host = HostOf(base_url);
   const fs::path path = fs::path(home) / ".netrc";
   std::vector<std::vector<std::string>> entries;
   if (fs::exists(path)) {

@@ -176,7 +176,8 @@ TEST_F(SessionTest, CacheIsListedAndPruned) {
   ASSERT_TRUE(run.ok() && session->EnsureRun(*run).ok());
   const std::string sha = testing::WriteRandomFile(tmp_ / "c.bin", 100000, 5);
   ASSERT_TRUE(session->SaveFile(*run, "c.bin", tmp_ / "c.bin").ok());
-  const TransferOptions cache{.cache_dir = (tmp_ / "cache").string(), .cache_max_bytes = 1 << 30};
+  const TransferOptions cache{
+      .cache_dir = (tmp_ / "cache").string(), .cache_max_bytes = 1 << 30, .cache_fill = "copy"};
   auto restored = restore("c.bin", {.run_path = "alice/p/r5", .root = (tmp_ / "out").string(), .client = Options(),
                                     .transfer = cache});
   ASSERT_TRUE(restored.ok()) << restored.status();
@@ -187,7 +188,8 @@ TEST_F(SessionTest, CacheIsListedAndPruned) {
   ASSERT_EQ(listing->files.size(), 1u);
   EXPECT_EQ(listing->files[0].sha256, sha);
   EXPECT_EQ(listing->files[0].size, 100000u);
-  EXPECT_EQ(listing->files[0].last_used.size(), 20u) << listing->files[0].last_used;  // RFC 3339 UTC
+  EXPECT_EQ(listing->files[0].last_used.back(), 'Z') << listing->files[0].last_used;  // RFC 3339 UTC
+  EXPECT_EQ(listing->files[0].last_used[10], 'T') << listing->files[0].last_used;
   auto pruned = PruneCache(0, cache);
   ASSERT_TRUE(pruned.ok()) << pruned.status();
   EXPECT_EQ(pruned->freed, 100000u);
