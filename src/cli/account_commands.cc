@@ -8,7 +8,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "sdk/internal/client.h"
+#include "cairn/session.h"
 
 namespace cairn::cli {
 namespace {
@@ -127,7 +127,7 @@ int Rm(const Global& g, const RmArgs& a) {
   }
   if (a.version && *a.version < 1) return Fail(InvalidArgumentError("--version must be 1 or more"));
   if (!a.name.empty()) {
-    if (Status st = internal::ValidateFileName(a.name); !st.ok()) return Fail(st);
+    if (Status st = ValidateFileName(a.name); !st.ok()) return Fail(st);
   }
   auto client = Connect(g);
   if (!client) return Fail(client.status());
@@ -141,9 +141,9 @@ int Rm(const Global& g, const RmArgs& a) {
     std::cerr << "cairn: nothing deleted\n";
     return kExitUsage;
   }
-  std::string target = "/api/v1/runs/" + internal::UrlEncode(run->entity) + "/" + internal::UrlEncode(run->project) +
-                       "/" + internal::UrlEncode(run->run_id);
-  if (!a.name.empty()) target += "/files/" + internal::UrlEncode(a.name, /*keep_slash=*/true);
+  std::string target = "/api/v1/runs/" + UrlEncode(run->entity) + "/" + UrlEncode(run->project) +
+                       "/" + UrlEncode(run->run_id);
+  if (!a.name.empty()) target += "/files/" + UrlEncode(a.name, /*keep_slash=*/true);
   if (a.version) target += "?version=" + std::to_string(*a.version);
   bool no_file = false;
   auto body = (*client)->CallJson("DELETE", target, "", "delete " + what, &no_file);
@@ -274,14 +274,14 @@ std::optional<int> AccountCommands::RunUsersAndTeams() {
     return a.exit_code;
   }
   if (*teams_add_) {
-    Answer a = Request(g_, "PUT", "/api/v1/teams/" + internal::UrlEncode(team_) + "/members/" + internal::UrlEncode(user_),
+    Answer a = Request(g_, "PUT", "/api/v1/teams/" + UrlEncode(team_) + "/members/" + UrlEncode(user_),
                        Json{{"role", role_}}, "add " + user_ + " to team " + team_);
     if (a.exit_code == kExitOk) std::cerr << "cairn: " << user_ << " is " << role_ << " of " << team_ << "\n";
     return a.exit_code;
   }
   if (*teams_remove_) {
     Answer a = Request(g_, "DELETE",
-                       "/api/v1/teams/" + internal::UrlEncode(team_) + "/members/" + internal::UrlEncode(user_), nullptr,
+                       "/api/v1/teams/" + UrlEncode(team_) + "/members/" + UrlEncode(user_), nullptr,
                        "remove " + user_ + " from team " + team_);
     if (a.exit_code == kExitOk) std::cerr << "cairn: removed " << user_ << " from " << team_ << "\n";
     return a.exit_code;
@@ -298,7 +298,7 @@ std::optional<int> AccountCommands::RunUsersAndTeams() {
     return kExitOk;
   }
   if (*sa_create_) {
-    Answer a = Request(g_, "POST", "/api/v1/teams/" + internal::UrlEncode(team_) + "/service-accounts",
+    Answer a = Request(g_, "POST", "/api/v1/teams/" + UrlEncode(team_) + "/service-accounts",
                        Json{{"name", name_}}, "create service account " + team_ + "/" + name_);
     if (a.exit_code == kExitOk) std::cerr << "cairn: created service account " << team_ << "/" << name_ << "\n";
     return a.exit_code;
@@ -338,7 +338,7 @@ std::optional<int> AccountCommands::RunKeysLoginAudit() {
                                                "last_used_at", "revoked_at"});
   }
   if (*keys_revoke_) {
-    Answer a = Request(g_, "DELETE", "/api/v1/keys/" + internal::UrlEncode(key_id_), nullptr, "revoke key " + key_id_);
+    Answer a = Request(g_, "DELETE", "/api/v1/keys/" + UrlEncode(key_id_), nullptr, "revoke key " + key_id_);
     if (a.exit_code == kExitOk) std::cerr << "cairn: revoked key " << key_id_ << "\n";
     return a.exit_code;
   }
@@ -352,7 +352,7 @@ std::optional<int> AccountCommands::RunKeysLoginAudit() {
     return Login(g_, a.json.value("key", ""));
   }
   if (*audit_) {
-    std::string target = "/api/v1/audit?entity=" + internal::UrlEncode(entity_);
+    std::string target = "/api/v1/audit?entity=" + UrlEncode(entity_);
     if (!since_.empty()) {
       std::optional<long long> ago = ParseExpiry(since_, 0);
       if (!ago || since_.find('-') != std::string::npos) {

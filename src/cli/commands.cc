@@ -16,37 +16,13 @@
 #include <sstream>
 
 #include "cairn/cairn.h"
+#include "cairn/session.h"
 #include "cli/progress.h"
-#include "common/fs.h"
-#include "common/validate.h"
-#include "sdk/internal/client.h"
-#include "sdk/internal/content_cache.h"
-#include "sdk/internal/downloader.h"
-#include "server/server.h"
-#include "store/maintenance.h"
-#include "store/store.h"
 
 namespace cairn::cli {
 namespace fs = std::filesystem;
-using internal::Client;
 
 namespace {
-
-const char* Hint(StatusCode code) {
-  switch (code) {
-    case StatusCode::kUnauthenticated:
-      return "set CAIRN_API_KEY or run `cairn login` with a key from `cairn keys create`";
-    case StatusCode::kPermissionDenied:
-      return "use a key created for this entity (`cairn keys create --entity E`)";
-    case StatusCode::kUnavailable:
-      return "check that the server is running and CAIRN_BASE_URL / --base-url points at it";
-    case StatusCode::kDataLoss:
-      return "the stored copy does not match its digest; nothing local was changed";
-    default:
-      return nullptr;
-  }
-}
-
 
 std::string ReadKeyFromStdin() {
   bool tty = ::isatty(STDIN_FILENO);
@@ -69,164 +45,11 @@ std::string ReadKeyFromStdin() {
   return key;
 }
 
-std::string HostOf(const std::string& base_url) {
-  std::string rest = base_url.substr(base_url.find("://") + 3);
-  rest = rest.substr(0, rest.find('/'));
-  if (!rest.empty() && rest.front() == '[') return rest.substr(0, rest.find(']') + 1);
-  return rest.substr(0, rest.find(':'));
-}
-
-// Replaces (or adds) the entry for `host` in ~/.netrc, keeping every other
-// entry, and writes the file atomically with mode 0600.
-Status WriteNetrc(const std::string& host, const std::string& key) {
-  const char* home = std::getenv("HOME");
-  if (home == nullptr || *home == '\0') return FailedPreconditionError("HOME is not set; cannot find ~/.netrc");
-  fs::path path = fs::path(home) / ".netrc";
-  std::vector<std::vector<std::string>> entries;
-  if (fs::exists(path)) {
-    auto text = internal::ReadSmallFile(path);
-    if (!text) return text.status();
-    std::istringstream in(*text);
-    std::string tok;
-    while (in >> tok) {
-      if (tok == "machine" || tok == "default" || entries.empty()) entries.emplace_back();
-      entries.back().push_back(tok);
-    }
-  }
-  std::string out;
-  for (const auto& e : entries) {
-    if (e.size() >= 2 && e[0] == "machine" && e[1] == host) continue;
-    for (std::size_t i = 0; i < e.size(); ++i) out += (i ? " " : "") + e[i];
-    out += "\n";
-  }
-  out += "machine " + host + " login api password " + key + "\n";
-  return internal::WriteFileAtomic(path, out, 0600);
-}
-
 }  // namespace
 
-int Fail(const Status& status) {
-  std::cerr << "cairn: " << status.message() << "\n";
-  if (const char* hint = Hint(status.code())) std::cerr << "cairn: hint: " << hint << "\n";
-  switch (status.code()) {
-    case StatusCode::kOk:
-      return kExitOk;
-    case StatusCode::kInvalidArgument:
-      return kExitUsage;
-    case StatusCode::kNotFound:
-      return kExitNoRun;
-    case StatusCode::kUnauthenticated:
-    case StatusCode::kPermissionDenied:
-      return kExitAuth;
-    default:
-      return kExitFailure;
-  }
-}
+StatusOr<std::shared_ptr<Session>> Connect(const Global& g) { return Session::Open({.base_url = g.base_url}); }
 
-StatusOr<std::shared_ptr<Client>> Connect(const Global& g) {
-  auto settings = ResolveSettings({.base_url = g.base_url});
-  if (!settings) return settings.status();
-  return Client::Create(*settings);
-}
-
-StatusOr<internal::RunPath> ResolveRun(Client& client, const std::string& run) {
-  auto path = internal::ParseRunPath(run);
-  if (!path) return path.status();
-  if (auto st = client.ResolveEntity(*path); !st.ok()) return st;
-  return *path;
-}
-
-namespace {
-
-// --data, else CAIRN_DATA_DIR, else $XDG_DATA_HOME/cairn, else ~/.local/share/cairn.
-StatusOr<fs::path> ResolveDataDir(const std::string& flag) {
-  if (!flag.empty()) return fs::path(flag);
-  if (const char* d = std::getenv("CAIRN_DATA_DIR"); d && *d) return fs::path(d);
-  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return fs::path(x) / "cairn";
-  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".local/share/cairn";
-  return InvalidArgumentError("no data directory: pass --data DIR or set CAIRN_DATA_DIR");
-}
-
-std::string FlagOrEnv(const std::string& flag, const char* var) {
-  const char* v = std::getenv(var);
-  return !flag.empty() ? flag : (v != nullptr ? std::string(v) : std::string());
-}
-
-// The store `cairn server` would use with these flags, opened beside a
-// server that may be running on it (uploads in progress are left alone).
-StatusOr<internal::Store> OpenOperatorStore(const StoreFlags& flags, fs::path* data_dir) {
-  auto data = ResolveDataDir(flags.data_dir);
-  if (!data) return data.status();
-  *data_dir = *data;
-  if (!fs::is_directory(*data)) {
-    return InvalidArgumentError("data directory " + data->string() +
-                                " does not exist: pass the --data DIR that `cairn server` uses");
-  }
-  return internal::OpenStore({.data_dir = *data,
-                              .db_url = FlagOrEnv(flags.db_url, "CAIRN_DB_URL"),
-                              .blobs_url = FlagOrEnv(flags.blobs_url, "CAIRN_BLOBS_URL"),
-                              .beside_server = true});
-}
-
-// A whole number of seconds from 1 to max_s in environment variable `name`,
-// else `default_s`; kInvalidArgument naming the variable when malformed.
-StatusOr<std::chrono::seconds> EnvSeconds(const char* name, long default_s, long max_s) {
-  const std::string t = FlagOrEnv("", name);
-  if (t.empty()) return std::chrono::seconds(default_s);
-  char* end = nullptr;
-  const long v = std::strtol(t.c_str(), &end, 10);
-  if (end == t.c_str() || *end != '\0' || v < 1 || v > max_s) {
-    return InvalidArgumentError(std::string(name) + " '" + t + "' must be a number of seconds from 1 to " +
-                                std::to_string(max_s));
-  }
-  return std::chrono::seconds(v);
-}
-
-// "90", "90s", "15m", "1h", "7d" -> milliseconds.
-std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  if (digits == 0 || digits > 9) return std::nullopt;
-  const long long n = std::stoll(text.substr(0, digits));
-  const std::string unit = text.substr(digits);
-  if (unit.empty() || unit == "s") return std::chrono::seconds(n);
-  if (unit == "ms") return std::chrono::milliseconds(n);
-  if (unit == "m") return std::chrono::minutes(n);
-  if (unit == "h") return std::chrono::hours(n);
-  if (unit == "d") return std::chrono::hours(24 * n);
-  return std::nullopt;
-}
-
-}  // namespace
-
-int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
-           const std::string& blobs_url, bool s3_presign, const std::string& tls_cert,
-           const std::string& tls_key, const ServerOpsFlags& ops) {
-  auto data = ResolveDataDir(data_dir);
-  if (!data) return Fail(data.status());
-  // How long a request's headers, and each chunk of an upload, may take to
-  // arrive (seconds; default 30). Lowered by the fault tests.
-  auto request_timeout = EnvSeconds("CAIRN_REQUEST_TIMEOUT", 30, 3600);
-  if (!request_timeout) return Fail(request_timeout.status());
-  // A running run silent this long reads as "crashed" (seconds; default 60,
-  // twice the SDK's heartbeat interval). Lowered by tests.
-  auto run_stale_after = EnvSeconds("CAIRN_RUN_STALE_AFTER_S", 60, 86400);
-  if (!run_stale_after) return Fail(run_stale_after.status());
-  Status st = internal::RunServer({.data_dir = *data,
-                                   .listen = listen,
-                                   .threads = threads,
-                                   .db_url = FlagOrEnv(db_url, "CAIRN_DB_URL"),
-                                   .blobs_url = FlagOrEnv(blobs_url, "CAIRN_BLOBS_URL"),
-                                   .s3_presign = s3_presign,
-                                   .request_timeout = *request_timeout,
-                                   .tls_cert = tls_cert,
-                                   .tls_key = tls_key,
-                                   .run_stale_after = *run_stale_after,
-                                   .log_format = ops.log_format,
-                                   .metrics_key_required = ops.metrics_key_required,
-                                   .metrics = !ops.no_metrics});
-  return st.ok() ? kExitOk : Fail(st);
-}
+StatusOr<RunPath> ResolveRun(Session& session, const std::string& run) { return session.ResolveRun(run); }
 
 int Login(const Global& g, std::optional<std::string> key) {
   std::string k = key ? *key : ReadKeyFromStdin();
@@ -234,17 +57,15 @@ int Login(const Global& g, std::optional<std::string> key) {
   for (char c : k) {
     if (std::isspace(static_cast<unsigned char>(c))) return Fail(InvalidArgumentError("an API key has no spaces in it"));
   }
-  auto settings = ResolveSettings({.base_url = g.base_url, .api_key = k});
-  if (!settings) return Fail(settings.status());
-  auto client = Client::Create(*settings);
-  if (!client) return Fail(client.status());
+  auto session = Session::Open({.base_url = g.base_url, .api_key = k});
+  if (!session) return Fail(session.status());
   // Ask the server who the key belongs to: a wrong key is refused before it is stored.
-  internal::RunPath probe{.project = "x", .run_id = "x"};
-  Status st = (*client)->ResolveEntity(probe);
+  RunPath probe{.project = "x", .run_id = "x"};
+  Status st = (*session)->ResolveEntity(probe);
   if (!st.ok() && st.code() != StatusCode::kInvalidArgument) return Fail(st);
-  std::string host = HostOf(settings->base_url);
-  if (Status w = WriteNetrc(host, k); !w.ok()) return Fail(w);
-  std::cerr << "cairn: key stored in ~/.netrc for " << host;
+  auto host = StoreApiKeyInNetrc((*session)->settings().base_url, k);
+  if (!host) return Fail(host.status());
+  std::cerr << "cairn: key stored in ~/.netrc for " << *host;
   if (!probe.entity.empty()) std::cerr << " (entity " << probe.entity << ")";
   std::cerr << "\n";
   return kExitOk;
@@ -329,38 +150,30 @@ int Versions(const Global& g, const std::string& run, const std::string& name, b
 }
 
 int CacheLs(bool json) {
-  auto transfer = internal::ResolveTransferOptions({});
-  if (!transfer) return Fail(transfer.status());
-  internal::ContentCache cache(transfer->cache_dir, transfer->cache_max_bytes.value_or(0));
-  auto entries = cache.List();
-  if (!entries) return Fail(entries.status());
+  auto cache = ListCache();
+  if (!cache) return Fail(cache.status());
   std::uint64_t total = 0;
   nlohmann::json arr = nlohmann::json::array();
-  for (const auto& e : *entries) {
+  for (const auto& e : cache->files) {
     total += e.size;
     if (json) {
-      arr.push_back({{"sha256", e.sha256}, {"size", e.size}, {"last_used", internal::FormatTimeMs(e.last_used_ms)}});
+      arr.push_back({{"sha256", e.sha256}, {"size", e.size}, {"last_used", e.last_used}});
     } else {
-      std::cout << e.sha256 << "\t" << HumanSize(e.size) << "\t" << internal::FormatTimeMs(e.last_used_ms) << "\n";
+      std::cout << e.sha256 << "\t" << HumanSize(e.size) << "\t" << e.last_used << "\n";
     }
   }
   if (json) std::cout << arr.dump(2) << "\n";
-  std::cerr << "cairn: cache " << transfer->cache_dir << ": " << entries->size() << " file(s), " << HumanSize(total)
-            << " of " << HumanSize(*transfer->cache_max_bytes)
-            << (cache.enabled() ? "" : " (disabled: CAIRN_CACHE_MAX_BYTES=0)") << "\n";
+  std::cerr << "cairn: cache " << cache->dir << ": " << cache->files.size() << " file(s), " << HumanSize(total)
+            << " of " << HumanSize(cache->max_bytes)
+            << (cache->max_bytes > 0 ? "" : " (disabled: CAIRN_CACHE_MAX_BYTES=0)") << "\n";
   return kExitOk;
 }
 
 int CachePrune(std::optional<std::uint64_t> max_bytes) {
-  auto transfer = internal::ResolveTransferOptions({});
-  if (!transfer) return Fail(transfer.status());
-  // The cache's own limit may be 0 (disabled); pruning still works on what is there.
-  internal::ContentCache cache(transfer->cache_dir, 1);
-  const std::uint64_t limit = max_bytes.value_or(*transfer->cache_max_bytes);
-  auto freed = cache.Prune(limit);
-  if (!freed) return Fail(freed.status());
-  std::cerr << "cairn: freed " << HumanSize(*freed) << " from " << transfer->cache_dir << " (limit "
-            << HumanSize(limit) << ", least recently used first)\n";
+  auto pruned = PruneCache(max_bytes);
+  if (!pruned) return Fail(pruned.status());
+  std::cerr << "cairn: freed " << HumanSize(pruned->freed) << " from " << pruned->dir << " (limit "
+            << HumanSize(pruned->limit) << ", least recently used first)\n";
   return kExitOk;
 }
 
@@ -402,145 +215,98 @@ int Runs(const Global& g, const std::string& project, bool json) {
   return kExitOk;
 }
 
-int Sync(const Global& g, const std::string& run_dir) {
+namespace {
+
+// An offline run's directory: its run path (run.json) and the latest
+// recorded local file per name (offline.jsonl; a torn last line, from a crash
+// mid-append, is skipped).
+struct OfflineRun {
+  RunPath path;
+  std::map<std::string, fs::path> files;
+};
+
+StatusOr<OfflineRun> ReadOfflineRun(const std::string& run_dir) {
   const fs::path dir = run_dir;
   const fs::path run_json = dir / "run.json";
   if (!fs::is_regular_file(run_json)) {
-    return Fail(InvalidArgumentError("'" + run_dir + "' is not a cairn run directory (no run.json in it); pass " +
-                                     "<dir>/cairn/run-<time>-<id> of a run made with CAIRN_MODE=offline"));
+    return InvalidArgumentError("'" + run_dir + "' is not a cairn run directory (no run.json in it); pass " +
+                                "<dir>/cairn/run-<time>-<id> of a run made with CAIRN_MODE=offline");
   }
-  auto text = internal::ReadSmallFile(run_json);
-  if (!text) return Fail(text.status());
-  nlohmann::json meta = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  internal::RunPath path;
+  std::ifstream meta_in(run_json, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(meta_in)), std::istreambuf_iterator<char>());
+  nlohmann::json meta = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  OfflineRun run;
   try {
-    path.entity = meta.at("entity").get<std::string>();
-    path.project = meta.at("project").get<std::string>();
-    path.run_id = meta.at("id").get<std::string>();
+    run.path.entity = meta.at("entity").get<std::string>();
+    run.path.project = meta.at("project").get<std::string>();
+    run.path.run_id = meta.at("id").get<std::string>();
   } catch (const nlohmann::json::exception&) {
-    return Fail(InvalidArgumentError(run_json.string() + " is malformed: expected entity, project and id"));
+    return InvalidArgumentError(run_json.string() + " is malformed: expected entity, project and id");
   }
-  if (Status st = internal::ValidateId(path.project, "project"); !st.ok()) return Fail(st);
-  if (Status st = internal::ValidateId(path.run_id, "run id"); !st.ok()) return Fail(st);
-
-  // The latest record per name; a torn last line (a crash mid-append) is skipped.
-  std::map<std::string, fs::path> files;
+  CAIRN_RETURN_IF_ERROR(ValidateId(run.path.project, "project"));
+  CAIRN_RETURN_IF_ERROR(ValidateId(run.path.run_id, "run id"));
   const fs::path manifest = dir / "offline.jsonl";
-  if (fs::exists(manifest)) {
-    std::ifstream in(manifest);
-    std::string line;
-    int lineno = 0;
-    while (std::getline(in, line)) {
-      ++lineno;
-      nlohmann::json rec = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (!rec.is_object() || !rec.contains("name") || !rec["name"].is_string() || !rec.contains("path") ||
-          !rec["path"].is_string()) {
-        std::cerr << "cairn: skipping unreadable line " << lineno << " of " << manifest.string() << "\n";
-        continue;
-      }
-      std::string name = rec["name"].get<std::string>();
-      if (Status st = internal::ValidateFileName(name); !st.ok()) return Fail(st);
-      fs::path local = rec["path"].get<std::string>();
-      files[name] = local.is_absolute() ? local : dir / local;
+  if (!fs::exists(manifest)) return run;
+  std::ifstream in(manifest);
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    nlohmann::json rec = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!rec.is_object() || !rec.contains("name") || !rec["name"].is_string() || !rec.contains("path") ||
+        !rec["path"].is_string()) {
+      std::cerr << "cairn: skipping unreadable line " << lineno << " of " << manifest.string() << "\n";
+      continue;
     }
+    std::string name = rec["name"].get<std::string>();
+    CAIRN_RETURN_IF_ERROR(ValidateFileName(name));
+    fs::path local = rec["path"].get<std::string>();
+    run.files[name] = local.is_absolute() ? local : dir / local;
   }
+  return run;
+}
 
-  auto settings = ResolveSettings({.base_url = g.base_url});
-  if (!settings) return Fail(settings.status());
-  auto client = Client::Create(*settings);
-  if (!client) return Fail(client.status());
+}  // namespace
+
+int Sync(const Global& g, const std::string& run_dir) {
+  auto run = ReadOfflineRun(run_dir);
+  if (!run) return Fail(run.status());
+  RunPath& path = run->path;
+  auto session = Connect(g);
+  if (!session) return Fail(session.status());
   if (path.entity.empty()) {
-    if (Status st = (*client)->ResolveEntity(path); !st.ok()) return Fail(st);
+    if (Status st = (*session)->ResolveEntity(path); !st.ok()) return Fail(st);
   }
-  auto created = (*client)->PutRun(path, "allow");
+  auto created = (*session)->EnsureRun(path);
   if (!created) return Fail(created.status());
 
   int uploaded = 0, skipped = 0, failed = 0;
   Status first_error;
-  for (const auto& [name, local] : files) {
-    auto latest = (*client)->GetFileInfo(path, name, std::nullopt);
+  for (const auto& [name, local] : run->files) {
+    auto latest = (*session)->LatestFile(path, name);
     if (!latest) return Fail(latest.status());  // run-level trouble: stop
-    internal::UploadControl control;
-    if (latest->has_value()) control.unless_sha256 = (*latest)->sha256;
-    auto sent = (*client)->Upload(path, name, local, nullptr, &control);
+    SaveFileOptions options;
+    if (latest->has_value()) options.unless_sha256 = (*latest)->sha256;
+    auto sent = (*session)->SaveFile(path, name, local, options);
     if (!sent) {
       ++failed;
       if (first_error.ok()) first_error = sent.status();
       std::cerr << "cairn: could not upload " << name << ": " << sent.status().message() << "\n";
       continue;
     }
-    if (control.unchanged) {
+    if (sent->unchanged) {
       ++skipped;
       std::cout << "skipped\t" << name << "\tv" << (*latest)->version << " on the server has the same sha256\n";
     } else {
       ++uploaded;
-      std::cout << "uploaded\t" << name << "\t" << sent->size << "\t" << sent->sha256 << "\tv" << sent->version
-                << "\n";
+      const FileInfo& f = sent->info;
+      std::cout << "uploaded\t" << name << "\t" << f.size << "\t" << f.sha256 << "\tv" << f.version << "\n";
     }
   }
   std::cerr << "cairn: run " << path.ToString() << ": " << uploaded << " uploaded, " << skipped << " unchanged";
   if (failed > 0) std::cerr << ", " << failed << " failed (run `cairn sync` again to retry them)";
   std::cerr << "\n";
   return first_error.ok() ? kExitOk : Fail(first_error);
-}
-
-int Fsck(const StoreFlags& flags, bool quarantine, bool json) {
-  fs::path data;
-  auto store = OpenOperatorStore(flags, &data);
-  if (!store) return Fail(store.status());
-  auto report = internal::Fsck(*store->metadata, *store->blobs,
-                               {.quarantine_dir = quarantine ? data / "quarantine" : fs::path()});
-  if (!report) return Fail(report.status());
-  auto kind = [](internal::FsckProblem::Kind k) {
-    return k == internal::FsckProblem::Kind::kCorrupt ? "corrupt" : "missing";
-  };
-  if (json) {
-    nlohmann::json problems = nlohmann::json::array();
-    for (const auto& p : report->problems) {
-      problems.push_back({{"kind", kind(p.kind)}, {"sha256", p.sha256}, {"detail", p.detail},
-                          {"versions", p.versions}, {"example", p.example}, {"quarantined", p.quarantined}});
-    }
-    std::cout << nlohmann::json{{"ok", report->problems.empty()},
-                                {"blobs_checked", report->blobs_checked},
-                                {"bytes_checked", report->bytes_checked},
-                                {"references", report->references},
-                                {"unreferenced", report->unreferenced},
-                                {"problems", problems}}
-                     .dump(2)
-              << "\n";
-  } else {
-    for (const auto& p : report->problems) {
-      std::cout << kind(p.kind) << "\t" << p.sha256 << "\t" << p.detail;
-      if (p.versions > 0) std::cout << "; " << p.versions << " version(s) refer to it, e.g. " << p.example;
-      if (p.quarantined) std::cout << "; moved to " << (data / "quarantine" / p.sha256).string();
-      std::cout << "\n";
-    }
-  }
-  std::cerr << "cairn fsck: " << report->blobs_checked << " blobs (" << HumanSize(report->bytes_checked)
-            << ") verified, " << report->references << " referenced, " << report->unreferenced
-            << " unreferenced (`cairn gc` removes those): " << report->problems.size() << " problem(s)\n";
-  if (report->problems.empty()) return kExitOk;
-  std::cerr << "cairn: hint: restores of the versions named above fail until they are saved again";
-  if (!quarantine) std::cerr << "; --quarantine moves corrupt blobs out of the store";
-  std::cerr << "\n";
-  return kExitFailure;
-}
-
-int Gc(const StoreFlags& flags, bool dry_run, const std::string& grace) {
-  auto grace_ms = ParseDuration(grace);
-  if (!grace_ms) {
-    return Fail(InvalidArgumentError("--grace '" + grace + "' is not a duration: use e.g. 90s, 30m, 1h or 7d"));
-  }
-  fs::path data;
-  auto store = OpenOperatorStore(flags, &data);
-  if (!store) return Fail(store.status());
-  auto report = internal::CollectGarbage(*store->metadata, *store->blobs, {.grace = *grace_ms, .dry_run = dry_run});
-  if (!report) return Fail(report.status());
-  for (const auto& sha : report->removed_digests) std::cout << (dry_run ? "would remove\t" : "removed\t") << sha << "\n";
-  std::cerr << "cairn gc: " << report->blobs << " blobs, " << report->referenced << " referenced, "
-            << report->kept_recent << " unreferenced but younger than " << grace << " (kept), " << report->removed
-            << (dry_run ? " would be removed (" : " removed (") << HumanSize(report->bytes_removed) << ")\n";
-  return kExitOk;
 }
 
 }  // namespace cairn::cli

@@ -1,6 +1,6 @@
-// The `cairn` command's subcommands. Each returns the process exit code of
-// docs/spec/restore.md: 0 ok, 1 other failure, 2 invalid input or usage,
-// 3 no such file in the run, 4 no such run/entity/project, 5 auth/permission.
+// The `cairn` command's client-side subcommands, over the public API only
+// (include/cairn; docs/adr/0024-cli-layers.md). Each returns the process exit
+// code of exit_codes.h. The server's commands are in src/server/cli.
 #pragma once
 
 #include <cstdint>
@@ -9,52 +9,22 @@
 #include <string>
 #include <vector>
 
+#include "cairn/names.h"
+#include "cairn/session.h"
 #include "cairn/status.h"
-#include "common/validate.h"
-
-namespace cairn::internal {
-class Client;
-}  // namespace cairn::internal
+#include "cli/exit_codes.h"
 
 namespace cairn::cli {
-
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;
-inline constexpr int kExitUsage = 2;
-inline constexpr int kExitNoFile = 3;
-inline constexpr int kExitNoRun = 4;
-inline constexpr int kExitAuth = 5;
-
-// Prints "cairn: <message>" and a hint to stderr; returns the exit code for `status`.
-int Fail(const Status& status);
 
 struct Global {
   std::string base_url;  // --base-url; empty: settings precedence decides
 };
 
-// Where a store is, as `cairn server` is told: --data, --db, --blobs (each
-// empty: CAIRN_DATA_DIR / CAIRN_DB_URL / CAIRN_BLOBS_URL, then the defaults).
-struct StoreFlags {
-  std::string data_dir;
-  std::string db_url;
-  std::string blobs_url;
-};
-
-// `db_url` / `blobs_url` empty: CAIRN_DB_URL / CAIRN_BLOBS_URL, else SQLite and local disk.
-// Helpers of the command files: a client with the settings' precedence, and
+// Helpers of the command files: a session with the settings' precedence, and
 // a run path with its entity resolved (from settings or the key).
-StatusOr<std::shared_ptr<internal::Client>> Connect(const Global& g);
-StatusOr<internal::RunPath> ResolveRun(internal::Client& client, const std::string& run);
+StatusOr<std::shared_ptr<Session>> Connect(const Global& g);
+StatusOr<RunPath> ResolveRun(Session& session, const std::string& run);
 
-// `cairn server`'s operations flags (docs/operations.md).
-struct ServerOpsFlags {
-  std::string log_format = "text";    // --log-format text|json
-  bool metrics_key_required = false;  // --metrics-key-required
-  bool no_metrics = false;            // --no-metrics
-};
-int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
-           const std::string& blobs_url, bool s3_presign, const std::string& tls_cert,
-           const std::string& tls_key, const ServerOpsFlags& ops = {});
 int Login(const Global& g, std::optional<std::string> key);
 // ops_commands.cc: per-entity storage quotas (the admin key sets them).
 // "500GiB", "1.5TB", "1048576", "none" (no quota) -> bytes or nullopt.
@@ -97,15 +67,5 @@ int Runs(const Global& g, const std::string& project, bool json);
 // sends the latest recorded file's current content unless the server's latest
 // version already has that digest. Idempotent. Prints one line per name.
 int Sync(const Global& g, const std::string& run_dir);
-
-// Verifies every stored blob's SHA-256 and that every version's blob is
-// there; prints one line per problem (or JSON) and a summary on stderr.
-// With `quarantine`, corrupt blobs move to DATA/quarantine/<sha256>. Exit 0
-// when clean, 1 when problems were found (or the check failed).
-int Fsck(const StoreFlags& flags, bool quarantine, bool json);
-// Removes blobs no version refers to that are older than `grace` (a
-// duration: 90s, 30m, 1h, 7d); prints each removed digest. Safe while the
-// server runs (docs/adr/0010-fsck-and-gc.md).
-int Gc(const StoreFlags& flags, bool dry_run, const std::string& grace);
 
 }  // namespace cairn::cli

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "sdk/internal/client.h"
+#include "cairn/session.h"
 
 namespace cairn::cli {
 
@@ -80,7 +80,7 @@ int PrintQuota(const std::string& body, bool json) {
 }  // namespace
 
 int QuotaSet(const Global& g, const std::string& entity, const std::string& size) {
-  if (Status st = internal::ValidateId(entity, "entity"); !st.ok()) return Fail(st);
+  if (Status st = ValidateId(entity, "entity"); !st.ok()) return Fail(st);
   StatusOr<std::optional<std::uint64_t>> bytes = ParseSize(size);
   if (!bytes.ok()) return Fail(bytes.status());
   auto client = Connect(g);
@@ -93,7 +93,7 @@ int QuotaSet(const Global& g, const std::string& entity, const std::string& size
 }
 
 int QuotaShow(const Global& g, const std::string& entity, bool json) {
-  if (Status st = internal::ValidateId(entity, "entity"); !st.ok()) return Fail(st);
+  if (Status st = ValidateId(entity, "entity"); !st.ok()) return Fail(st);
   auto client = Connect(g);
   if (!client.ok()) return Fail(client.status());
   StatusOr<std::string> answer =

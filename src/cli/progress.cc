@@ -23,7 +23,7 @@ ProgressBar::ProgressBar(bool enabled) : enabled_(enabled), start_(std::chrono::
 
 void ProgressBar::Expect(const std::string& name, std::uint64_t total) {
   if (!enabled_) return;
-  internal::MutexLock lock(mu_);
+  MutexLock lock(mu_);
   File& f = files_[name];
   total_ += total - f.total;
   f.total = total;
@@ -31,7 +31,7 @@ void ProgressBar::Expect(const std::string& name, std::uint64_t total) {
 
 void ProgressBar::Update(const FileProgress& p) {
   if (!enabled_) return;
-  internal::MutexLock lock(mu_);
+  MutexLock lock(mu_);
   File& f = files_[p.name];
   const bool was_complete = f.total > 0 && f.done == f.total;
   done_ += p.done - f.done;
@@ -60,7 +60,7 @@ void ProgressBar::Draw(std::chrono::steady_clock::time_point now) {
 }
 
 void ProgressBar::Done() {
-  internal::MutexLock lock(mu_);
+  MutexLock lock(mu_);
   if (drawn_) std::cerr << "\n";
   drawn_ = false;
 }

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "cairn/transfer.h"
-#include "common/thread_annotations.h"
+#include "cairn/thread_annotations.h"
 
 namespace cairn::cli {
 
@@ -43,7 +43,7 @@ class ProgressBar {
 
   const bool enabled_;
   const std::chrono::steady_clock::time_point start_;
-  internal::Mutex mu_;
+  Mutex mu_;
   std::map<std::string, File> files_ CAIRN_GUARDED_BY(mu_);
   std::uint64_t done_ CAIRN_GUARDED_BY(mu_) = 0;    // sum of files_' done
   std::uint64_t total_ CAIRN_GUARDED_BY(mu_) = 0;   // sum of files_' total

@@ -1,12 +1,14 @@
 // Validation of the names users give: file names inside a run, run paths and
 // their components. Shared by the SDK, the CLI and the server so that all three
-// accept and refuse exactly the same inputs (docs/spec/restore.md).
+// accept and refuse exactly the same inputs (docs/spec/restore.md). The
+// public entry points (cairn/names.h, names.cc) forward to these.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "cairn/names.h"
 #include "cairn/status.h"
 
 namespace cairn::internal {
@@ -23,12 +25,8 @@ Status ValidateFileName(std::string_view name);
 // `what` ("entity", "project", "run id") names it in the error.
 Status ValidateId(std::string_view id, std::string_view what);
 
-struct RunPath {
-  std::string entity;  // empty when the input was "project/run_id"
-  std::string project;
-  std::string run_id;
-  std::string ToString() const { return entity + "/" + project + "/" + run_id; }
-};
+// The public run path (cairn/names.h), one type on both sides of the API.
+using RunPath = ::cairn::RunPath;
 
 // Parses the accepted forms (surrounding whitespace and '/' trimmed):
 //   entity/project/run_id, entity/project/runs/run_id, project/run_id,

@@ -1,5 +1,5 @@
-// The SDK's one reader of the environment (env.h).
-#include "sdk/internal/env.h"
+// The one reader of the environment (env.h).
+#include "common/env.h"
 
 #include <cerrno>
 #include <cmath>
