@@ -17,6 +17,7 @@
 
 #include "cairn/cairn.h"
 #include "cli/progress.h"
+#include "common/duration.h"
 #include "common/fs.h"
 #include "common/validate.h"
 #include "sdk/internal/client.h"
@@ -29,6 +30,7 @@
 namespace cairn::cli {
 namespace fs = std::filesystem;
 using internal::Client;
+using internal::ParseDuration;
 
 namespace {
 
@@ -182,21 +184,6 @@ StatusOr<std::chrono::seconds> EnvSeconds(const char* name, long default_s, long
   return std::chrono::seconds(v);
 }
 
-// "90", "90s", "15m", "1h", "7d" -> milliseconds.
-std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  if (digits == 0 || digits > 9) return std::nullopt;
-  const long long n = std::stoll(text.substr(0, digits));
-  const std::string unit = text.substr(digits);
-  if (unit.empty() || unit == "s") return std::chrono::seconds(n);
-  if (unit == "ms") return std::chrono::milliseconds(n);
-  if (unit == "m") return std::chrono::minutes(n);
-  if (unit == "h") return std::chrono::hours(n);
-  if (unit == "d") return std::chrono::hours(24 * n);
-  return std::nullopt;
-}
-
 }  // namespace
 
 int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
@@ -212,6 +199,15 @@ int Server(const std::string& data_dir, const std::string& listen, int threads, 
   // twice the SDK's heartbeat interval). Lowered by tests.
   auto run_stale_after = EnvSeconds("CAIRN_RUN_STALE_AFTER_S", 60, 86400);
   if (!run_stale_after) return Fail(run_stale_after.status());
+  std::chrono::milliseconds retention_interval{0};
+  if (!ops.retention_interval.empty()) {
+    auto d = ParseDuration(ops.retention_interval);
+    if (!d) {
+      return Fail(InvalidArgumentError("--retention-interval '" + ops.retention_interval +
+                                       "' is not a duration: use e.g. 30m, 1h or 1d (0: off)"));
+    }
+    retention_interval = *d;
+  }
   Status st = internal::RunServer({.data_dir = *data,
                                    .listen = listen,
                                    .threads = threads,
@@ -224,7 +220,8 @@ int Server(const std::string& data_dir, const std::string& listen, int threads, 
                                    .run_stale_after = *run_stale_after,
                                    .log_format = ops.log_format,
                                    .metrics_key_required = ops.metrics_key_required,
-                                   .metrics = !ops.no_metrics});
+                                   .metrics = !ops.no_metrics,
+                                   .retention_interval = retention_interval});
   return st.ok() ? kExitOk : Fail(st);
 }
 

@@ -51,6 +51,7 @@ struct ServerOpsFlags {
   std::string log_format = "text";    // --log-format text|json
   bool metrics_key_required = false;  // --metrics-key-required
   bool no_metrics = false;            // --no-metrics
+  std::string retention_interval;     // --retention-interval 1h; empty or 0: no background pass
 };
 int Server(const std::string& data_dir, const std::string& listen, int threads, const std::string& db_url,
            const std::string& blobs_url, bool s3_presign, const std::string& tls_cert,
@@ -59,6 +60,8 @@ int Login(const Global& g, std::optional<std::string> key);
 // ops_commands.cc: per-entity storage quotas (the admin key sets them).
 // "500GiB", "1.5TB", "1048576", "none" (no quota) -> bytes or nullopt.
 StatusOr<std::optional<std::uint64_t>> ParseSize(const std::string& text);
+// 1536 -> "1.5 KiB", 12 -> "12 B".
+std::string HumanBytes(std::uint64_t bytes);
 int QuotaSet(const Global& g, const std::string& entity, const std::string& size);
 int QuotaShow(const Global& g, const std::string& entity, bool json);
 // save_command.cc: uploads files, directories (recursively) and quoted globs

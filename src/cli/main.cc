@@ -7,6 +7,7 @@
 
 #include "cli/account_commands.h"
 #include "cli/commands.h"
+#include "cli/retention_commands.h"
 
 namespace {
 
@@ -95,6 +96,9 @@ int main(int argc, char** argv) {
                    "GET /metrics needs a valid API key (default: open; it shows no names and no keys)");
   server->add_flag("--no-metrics", server_ops.no_metrics,
                    "Count no requests and time no store calls (for benchmarks; /metrics then shows little)");
+  server->add_option("--retention-interval", server_ops.retention_interval,
+                     "Apply every project's retention policies this often in the background (30m, 1h, 1d; "
+                     "default 0: never; `cairn retention apply` works either way)");
 
   std::optional<std::string> login_key;
   auto* login = app.add_subcommand("login", "Store an API key in ~/.netrc (mode 0600) for the server");
@@ -203,6 +207,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   AccountCommands accounts(app, g);  // rm, users, teams, service-accounts, keys, login --user, audit
+  RetentionCommands retention(app, g);  // retention set|show|clear|apply
 
   try {
     app.parse(argc, argv);
@@ -229,6 +234,7 @@ int main(int argc, char** argv) {
     }
     return Login(g, login_key);
   }
+  if (std::optional<int> rc = retention.Run()) return *rc;
   if (*quota_set) return QuotaSet(g, quota_entity, quota_size);
   if (*quota_show) return QuotaShow(g, quota_entity, quota_json);
   if (*save) return Save(g, sa);
