@@ -10,6 +10,7 @@
 
 #include "cli/account_commands.h"
 #include "cli/commands.h"
+#include "cli/retention_commands.h"
 #include "server/cli/server_commands.h"
 
 namespace cairn::cli {
@@ -166,6 +167,7 @@ int main(int argc, char** argv) {
   AddListings(app, client);
   server.AddStoreTools(app);
   AccountCommands accounts(app, g);  // rm, users, teams, service-accounts, keys, login --user, audit
+  RetentionCommands retention(app, g);  // retention set|show|clear|apply
 
   try {
     app.parse(argc, argv);
@@ -188,6 +190,7 @@ int main(int argc, char** argv) {
   }
   if (std::optional<int> rc = server.Run()) return *rc;
   if (std::optional<int> rc = accounts.Run()) return *rc;  // before `login`: it handles login --user
+  if (std::optional<int> rc = retention.Run()) return *rc;
   if (std::optional<int> rc = RunClientCommand(client, g, argc, argv)) return *rc;
   std::cerr << app.help();
   return kExitUsage;

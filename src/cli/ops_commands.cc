@@ -41,9 +41,7 @@ StatusOr<std::optional<std::uint64_t>> ParseSize(const std::string& text) {
   return bad();
 }
 
-namespace {
-
-std::string Human(std::uint64_t bytes) {
+std::string HumanBytes(std::uint64_t bytes) {
   static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
   double v = static_cast<double>(bytes);
   std::size_t unit = 0;
@@ -56,6 +54,8 @@ std::string Human(std::uint64_t bytes) {
   return buf;
 }
 
+namespace {
+
 int PrintQuota(const std::string& body, bool json) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.contains("used_bytes")) {
@@ -66,13 +66,13 @@ int PrintQuota(const std::string& body, bool json) {
     return kExitOk;
   }
   const auto used = j["used_bytes"].get<std::uint64_t>();
-  std::cout << "entity\t" << j["entity"].get<std::string>() << "\nused\t" << Human(used) << " (" << used
+  std::cout << "entity\t" << j["entity"].get<std::string>() << "\nused\t" << HumanBytes(used) << " (" << used
             << " bytes)\n";
   if (j["max_bytes"].is_null()) {
     std::cout << "quota\tnone\n";
   } else {
     const auto max = j["max_bytes"].get<std::uint64_t>();
-    std::cout << "quota\t" << Human(max) << " (" << max << " bytes)\n";
+    std::cout << "quota\t" << HumanBytes(max) << " (" << max << " bytes)\n";
   }
   return kExitOk;
 }

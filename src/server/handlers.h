@@ -135,6 +135,14 @@ std::optional<HttpResponse> QuotaRefusal(const Services& s, const std::string& e
                                          std::uint64_t size);
 // "1.5 GiB", "512 B".
 std::string FormatBytes(std::uint64_t bytes);
+// retention_handlers.cc: retention policies of a project (and an entity's
+// default, on the routes without {project}); anyone who may read the entity
+// sees them, an admin of the entity (or the server admin) sets, clears and
+// applies them.
+void HandleGetRetention(const Services& s, Call& call);
+HttpResponse HandlePutRetention(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
+void HandleClearRetention(const Services& s, Call& call);  // ?pattern=GLOB: that policy only
+HttpResponse HandleApplyRetention(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);
 // graphql_handler.cc: the W&B-compatible endpoint (docs/wandb.md).
 extern const ErrorStyle kGraphqlErrors;
 HttpResponse HandleGraphql(const Services& s, Call& call, const nlohmann::json& body, std::string_view raw);

@@ -217,7 +217,30 @@ ServerMetrics::ServerMetrics(Registry& r)
                           Type::kCounter, {"store", "operation", "code"})),
       quota_refusals_(r.Add("cairn_quota_refusals_total",
                             "Saves refused before any byte was stored because the entity is over its quota.",
-                            Type::kCounter)) {}
+                            Type::kCounter)),
+      retention_passes_(r.Add("cairn_retention_passes_total",
+                              "Retention passes over one project, by trigger (background, request) and result "
+                              "(ok, failed).",
+                              Type::kCounter, {"trigger", "result"})),
+      retention_duration_(r.Add("cairn_retention_pass_duration_seconds",
+                                "Time of a retention pass over one project (planning and deleting).",
+                                Type::kHistogram, {"trigger"}, LatencyBuckets())),
+      retention_versions_(r.Add("cairn_retention_removed_versions_total",
+                                "File versions removed by retention passes (their blobs go with cairn gc).",
+                                Type::kCounter)),
+      retention_bytes_(r.Add("cairn_retention_removed_bytes_total",
+                             "Bytes of the file versions removed by retention passes, as the versions record them "
+                             "(a blob shared with a kept version frees nothing).",
+                             Type::kCounter)) {}
+
+void ServerMetrics::ObserveRetentionPass(std::string_view trigger, bool ok, double seconds, std::int64_t versions,
+                                         std::uint64_t bytes) {
+  const std::string t(trigger);
+  retention_passes_.CounterFor({t, ok ? "ok" : "failed"}).Add();
+  retention_duration_.HistogramFor({t}).Observe(seconds);
+  retention_versions_.CounterFor({}).Add(static_cast<double>(versions));
+  retention_bytes_.CounterFor({}).Add(static_cast<double>(bytes));
+}
 
 namespace {
 

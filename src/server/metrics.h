@@ -145,6 +145,11 @@ class ServerMetrics : public StoreObserver {
                         const Status& status) override;
   // A save refused before any byte was stored (quota).
   void CountQuotaRefusal() { quota_refusals_.CounterFor({}).Add(); }
+  // One retention pass over one project (server/retention.h). `trigger`:
+  // "background" or "request"; ok false when it failed part-way (what it
+  // removed before still counts).
+  void ObserveRetentionPass(std::string_view trigger, bool ok, double seconds, std::int64_t versions,
+                            std::uint64_t bytes);
 
  private:
   Family& requests_;
@@ -156,6 +161,10 @@ class ServerMetrics : public StoreObserver {
   Family& store_duration_;
   Family& store_errors_;
   Family& quota_refusals_;
+  Family& retention_passes_;
+  Family& retention_duration_;
+  Family& retention_versions_;
+  Family& retention_bytes_;
 };
 
 // "2xx", "4xx", ...

@@ -35,6 +35,19 @@ std::vector<Route> ApiRoutes() {
        nullptr,
        HandlePutQuota,
        {.auth = AuthPolicy::kAdmin, .access = kRead, .body = kJson, .action = "set quotas"}},
+      // Retention policies of a project, or an entity's default (no {project}): anyone who may read the
+      // entity sees them; retention_handlers.cc lets an admin of the entity (or the server admin) change them.
+      {"GET", "/api/v1/retention/{entity}", HandleGetRetention, nullptr, {.access = kRead}},
+      {"PUT", "/api/v1/retention/{entity}", nullptr, HandlePutRetention, {.access = kRead, .body = kJson}},
+      {"DELETE", "/api/v1/retention/{entity}", HandleClearRetention, nullptr, {.access = kRead}},
+      {"GET", "/api/v1/retention/{entity}/{project}", HandleGetRetention, nullptr, {.access = kRead}},
+      {"PUT", "/api/v1/retention/{entity}/{project}", nullptr, HandlePutRetention, {.access = kRead, .body = kJson}},
+      {"DELETE", "/api/v1/retention/{entity}/{project}", HandleClearRetention, nullptr, {.access = kRead}},
+      {"POST",
+       "/api/v1/retention/{entity}/{project}/apply",
+       nullptr,
+       HandleApplyRetention,
+       {.access = kRead, .body = kJson}},
       // Accounts (account_handlers.cc checks who may).
       {"POST", "/api/v1/login", nullptr, HandleLogin, {.auth = kNoKey, .body = kJson, .audit = "user.login"}},
       {"GET", "/api/v1/users", HandleListUsers},

@@ -22,6 +22,7 @@
 #include "server/access_log.h"
 #include "server/auth.h"
 #include "server/ops.h"
+#include "server/retention.h"
 #include "server/server_state.h"
 #include "store/metered_store.h"
 #include "store/store.h"
@@ -246,6 +247,13 @@ Status RunServer(const ServerOptions& options) {
               static_cast<unsigned>(bound_port));
   std::fflush(stdout);
   log->info("serving {} with {} threads; {}", options.data_dir.string(), threads, store->description);
+
+  // Background retention passes; stopped (after the project in progress)
+  // when RunServer returns.
+  RetentionScheduler retention({.interval = options.retention_interval,
+                                .metadata = metadata,
+                                .metrics = &ops.metrics(),
+                                .log = [log](const std::string& line) { log->info("{}", line); }});
 
   WatchSignals(state, control);
   asio::co_spawn(control.strand, AcceptLoop(state, ioc), asio::detached);

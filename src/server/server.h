@@ -44,6 +44,10 @@ struct ServerOptions {
   // /metrics still answers, with what is known at scrape time).
   bool metrics = true;
   std::chrono::milliseconds ready_deadline{2000};
+  // Every this long, a background thread applies the retention policies of
+  // every project that has one (server/retention.h). 0 (the default): never;
+  // `cairn retention apply` still works.
+  std::chrono::milliseconds retention_interval{0};
 };
 
 // Opens the store, binds, prints exactly one line

@@ -126,6 +126,32 @@ Status RunPathNotFoundError(RunPathPart part, const RunKey& run);
 // other kNotFound errors).
 std::optional<RunPathPart> MissingRunPathPart(const Status& status);
 
+// A retention policy (docs/operations.md, docs/adr/0022-operations.md): of
+// every file whose name matches `pattern`, a version is kept when any rule
+// keeps it -- it is among the newest `keep_last` versions of its file, or it
+// is younger than `max_age_ms` -- and the latest version of every file is
+// always kept. At least one rule is set.
+struct RetentionPolicy {
+  std::string entity;
+  std::string project;        // empty: the entity's default (used by projects that have none of their own)
+  std::string pattern = "*";  // fnmatch(3) glob without FNM_PATHNAME: `*` also matches `/`
+  std::int64_t keep_last = 0;   // 0: no keep-last rule; else >= 1
+  std::int64_t max_age_ms = 0;  // 0: no age rule; else > 0
+  long long updated_ms = 0;
+};
+
+// One version of a file of some run in a project (for retention).
+struct ProjectVersion {
+  std::string run_id;
+  FileVersionRecord version;
+};
+
+// A version a retention pass asks to remove.
+struct VersionRef {
+  std::string name;
+  std::int64_t version = 0;
+};
+
 template <typename T>
 struct Page {
   std::vector<T> items;
@@ -254,6 +280,29 @@ class MetadataStore : public AccountStore {
   // entity (a blob shared by two entities counts for both). 0 for an unknown
   // entity. One consistent snapshot.
   virtual StatusOr<std::uint64_t> EntityUsedBytes(const std::string& entity) = 0;
+  // --- Retention policies (docs/adr/0022-operations.md) ---
+  // Every policy of `entity` (its default and its projects'), or of every
+  // entity when `entity` is empty, ordered by entity, project, pattern.
+  virtual StatusOr<std::vector<RetentionPolicy>> ListRetentionPolicies(const std::string& entity) = 0;
+  // Creates or replaces the policy of (entity, project, pattern). The entity
+  // and project need not exist. The caller validates the rules.
+  virtual Status SetRetentionPolicy(const RetentionPolicy& policy) = 0;
+  // Removes the policy of (entity, project, pattern), or every policy of
+  // (entity, project) when `pattern` is nullopt; returns how many went.
+  virtual StatusOr<std::int64_t> ClearRetentionPolicies(const std::string& entity, const std::string& project,
+                                                        const std::optional<std::string>& pattern) = 0;
+  // Every version of every file of every run of the project, by run id, name
+  // and version, in one consistent read. kNotFound naming the missing part.
+  virtual StatusOr<std::vector<ProjectVersion>> ListProjectVersions(const std::string& entity,
+                                                                    const std::string& project) = 0;
+  // Deletes each listed version that still exists and is still not the
+  // latest version of its file, in one transaction that serialises with
+  // commits to the run; returns what it deleted (a version already gone, or
+  // one that has become the latest, is skipped without error). So two
+  // replicas pruning at once never both delete a row, and a racing save is
+  // never lost. kNotFound naming the missing part when the run is gone.
+  virtual StatusOr<std::vector<FileVersionRecord>> DeleteVersionsIfNotLatest(const RunKey& run,
+                                                                             const std::vector<VersionRef>& versions) = 0;
 };
 
 }  // namespace cairn::internal

@@ -267,6 +267,25 @@ class MeteredMetadataStore final : public MetadataStore {
   StatusOr<std::vector<SessionRecord>> DeleteExpiredSessions(long long now_ms) override {
     return T("delete_expired_sessions", [&] { return inner_->DeleteExpiredSessions(now_ms); });
   }
+  // Retention policies.
+  StatusOr<std::vector<RetentionPolicy>> ListRetentionPolicies(const std::string& entity) override {
+    return T("list_retention_policies", [&] { return inner_->ListRetentionPolicies(entity); });
+  }
+  Status SetRetentionPolicy(const RetentionPolicy& policy) override {
+    return T("set_retention_policy", [&] { return inner_->SetRetentionPolicy(policy); });
+  }
+  StatusOr<std::int64_t> ClearRetentionPolicies(const std::string& entity, const std::string& project,
+                                                const std::optional<std::string>& pattern) override {
+    return T("clear_retention_policies", [&] { return inner_->ClearRetentionPolicies(entity, project, pattern); });
+  }
+  StatusOr<std::vector<ProjectVersion>> ListProjectVersions(const std::string& entity,
+                                                            const std::string& project) override {
+    return T("list_project_versions", [&] { return inner_->ListProjectVersions(entity, project); });
+  }
+  StatusOr<std::vector<FileVersionRecord>> DeleteVersionsIfNotLatest(const RunKey& run,
+                                                                     const std::vector<VersionRef>& versions) override {
+    return T("delete_versions_if_not_latest", [&] { return inner_->DeleteVersionsIfNotLatest(run, versions); });
+  }
 
  private:
   MetadataStore* inner_;

@@ -302,8 +302,17 @@ CREATE TABLE web_sessions (
     {10,
      "CREATE TABLE entity_quotas (entity TEXT PRIMARY KEY, max_bytes INTEGER NOT NULL, updated_ms INTEGER NOT NULL);",
      "CREATE TABLE entity_quotas (entity TEXT PRIMARY KEY, max_bytes BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"},
+    // 11: retention policies (docs/adr/0022-operations.md), by names so that a
+    // policy can precede the project; project '' is the entity's default.
+    {11,
+     "CREATE TABLE retention_policies (entity TEXT NOT NULL, project TEXT NOT NULL, pattern TEXT NOT NULL, "
+     "keep_last INTEGER NOT NULL, max_age_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, "
+     "PRIMARY KEY (entity, project, pattern));",
+     "CREATE TABLE retention_policies (entity TEXT COLLATE \"C\" NOT NULL, project TEXT COLLATE \"C\" NOT NULL, "
+     "pattern TEXT COLLATE \"C\" NOT NULL, keep_last BIGINT NOT NULL, max_age_ms BIGINT NOT NULL, "
+     "updated_ms BIGINT NOT NULL, PRIMARY KEY (entity, project, pattern));"},
     // 12: who saved each version (FileVersionRecord::created_by); '' for
-    // versions saved before (shown as unknown). 11 is another branch's.
+    // versions saved before (shown as unknown).
     {12, "ALTER TABLE file_versions ADD COLUMN created_by TEXT NOT NULL DEFAULT '';",
      "ALTER TABLE file_versions ADD COLUMN created_by TEXT NOT NULL DEFAULT '';"},
 };

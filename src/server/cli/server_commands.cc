@@ -8,6 +8,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/progress.h"
+#include "common/duration.h"
 #include "server/cli/server_settings.h"
 #include "server/server.h"
 #include "store/maintenance.h"
@@ -32,6 +33,7 @@ struct ServerCommands::Flags {
   std::string tls_cert, tls_key;
   std::string log_format = "text";
   bool metrics_key_required = false, no_metrics = false;
+  std::string retention_interval;  // --retention-interval 1h; empty or 0: no background pass
   bool fsck_quarantine = false, fsck_json = false;
   bool gc_dry_run = false;
   std::string gc_grace = "1h";
@@ -70,6 +72,9 @@ void AddServer(CLI::App& app, Flags& f) {
                    "GET /metrics needs a valid API key (default: open; it shows no names and no keys)");
   server->add_flag("--no-metrics", f.no_metrics,
                    "Count no requests and time no store calls (for benchmarks; /metrics then shows little)");
+  server->add_option("--retention-interval", f.retention_interval,
+                     "Apply every project's retention policies this often in the background (30m, 1h, 1d; "
+                     "default 0: never; `cairn retention apply` works either way)");
 }
 
 // Operator tools: on the store itself, like `cairn server` (not over HTTP).
@@ -114,6 +119,15 @@ std::string DbPassword(const std::string& url) {
 int Server(const Flags& f) {
   auto s = ResolveServerSettings(f.server_store);
   if (!s) return Fail(s.status());
+  std::chrono::milliseconds retention_interval{0};
+  if (!f.retention_interval.empty()) {
+    auto d = internal::ParseDuration(f.retention_interval);
+    if (!d) {
+      return Fail(InvalidArgumentError("--retention-interval '" + f.retention_interval +
+                                       "' is not a duration: use e.g. 30m, 1h or 1d (0: off)"));
+    }
+    retention_interval = *d;
+  }
   Status st = internal::RunServer({.data_dir = s->data_dir,
                                    .listen = f.listen,
                                    .threads = f.threads,
@@ -126,7 +140,8 @@ int Server(const Flags& f) {
                                    .run_stale_after = s->run_stale_after,
                                    .log_format = f.log_format,
                                    .metrics_key_required = f.metrics_key_required,
-                                   .metrics = !f.no_metrics});
+                                   .metrics = !f.no_metrics,
+                                   .retention_interval = retention_interval});
   return st.ok() ? kExitOk : Fail(st);
 }
 
@@ -190,23 +205,8 @@ int Fsck(const Flags& f) {
   return kExitFailure;
 }
 
-// "90", "90s", "15m", "1h", "7d" -> milliseconds.
-std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  if (digits == 0 || digits > 9) return std::nullopt;
-  const long long n = std::stoll(text.substr(0, digits));
-  const std::string unit = text.substr(digits);
-  if (unit.empty() || unit == "s") return std::chrono::seconds(n);
-  if (unit == "ms") return std::chrono::milliseconds(n);
-  if (unit == "m") return std::chrono::minutes(n);
-  if (unit == "h") return std::chrono::hours(n);
-  if (unit == "d") return std::chrono::hours(24 * n);
-  return std::nullopt;
-}
-
 int Gc(const Flags& f) {
-  auto grace_ms = ParseDuration(f.gc_grace);
+  auto grace_ms = internal::ParseDuration(f.gc_grace);
   if (!grace_ms) {
     return Fail(InvalidArgumentError("--grace '" + f.gc_grace + "' is not a duration: use e.g. 90s, 30m, 1h or 7d"));
   }

@@ -122,6 +122,15 @@ class PostgresMetadataStore final : public MetadataStore {
   StatusOr<std::optional<std::uint64_t>> GetQuota(const std::string& entity) override;
   Status SetQuota(const std::string& entity, std::optional<std::uint64_t> bytes) override;
   StatusOr<std::uint64_t> EntityUsedBytes(const std::string& entity) override;
+  // Retention policies (sqlite_retention.cc / postgres_retention.cc).
+  StatusOr<std::vector<RetentionPolicy>> ListRetentionPolicies(const std::string& entity) override;
+  Status SetRetentionPolicy(const RetentionPolicy& policy) override;
+  StatusOr<std::int64_t> ClearRetentionPolicies(const std::string& entity, const std::string& project,
+                                                const std::optional<std::string>& pattern) override;
+  StatusOr<std::vector<ProjectVersion>> ListProjectVersions(const std::string& entity,
+                                                            const std::string& project) override;
+  StatusOr<std::vector<FileVersionRecord>> DeleteVersionsIfNotLatest(const RunKey& run,
+                                                                     const std::vector<VersionRef>& versions) override;
 
   // The schema version the database is at (-1 on error).
   int SchemaVersion();
