@@ -3,11 +3,13 @@
 // the order matters (e.g. a local copy is returned before settings,
 // credentials or the network are looked at).
 #include <fnmatch.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 
@@ -195,6 +197,21 @@ int ParallelFiles(int given, int from_env, const std::vector<FileInfo>& files) {
   return !files.empty() && total / files.size() < (4u << 20) ? 16 : 4;
 }
 
+// A PublishGroup's bound in bytes: what one syncfs writes out at most.
+constexpr std::uint64_t kGroupBytes = 64ull << 20;
+
+// Files per PublishGroup: the tunable, bounded so that the locks a group
+// holds open (one per waiting file, times a few in flight) stay well under
+// the open-file limit. 0: no grouping.
+std::size_t GroupFiles(int tunable) {
+  if (tunable <= 0) return 0;
+  struct rlimit rl {};
+  std::uint64_t cap = 256;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) cap = std::max<rlim_t>(rl.rlim_cur / 4, 16);
+  else if (rl.rlim_cur == RLIM_INFINITY) cap = 4096;
+  return static_cast<std::size_t>(std::min<std::uint64_t>(static_cast<std::uint64_t>(tunable), cap));
+}
+
 }  // namespace
 
 Result restore(const std::string& name, const RestoreOptions& options) {
@@ -252,6 +269,10 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
   std::vector<RestoredPath> out(files.size());
   std::vector<Status> errors(files.size());
   internal::DirSyncs dir_syncs;  // each directory fsynced once, before returning
+  // Downloads made durable in groups (downloader.h), unless turned off.
+  const std::size_t group_files = GroupFiles(client.tunables().restore_group_files);
+  std::optional<internal::PublishGroup> group;
+  if (group_files > 0) group.emplace(*transfer, group_files, kGroupBytes);
   std::atomic<std::size_t> next{0};
   const auto worker = [&] {
     for (std::size_t i; (i = next++) < files.size();) {
@@ -269,7 +290,8 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
       const fs::path dest = options.all_or_nothing ? staged_path(f) : out[i].path;
       // A staged file is named by its digest: one already there is whole and right.
       StatusOr<internal::FetchResult> r = internal::FetchToTarget(
-          client, *run_path, f, dest, options.replace && !options.all_or_nothing, *transfer, &dir_syncs);
+          client, *run_path, f, dest, options.replace && !options.all_or_nothing, *transfer, &dir_syncs,
+          group ? &*group : nullptr);
       if (!r.ok()) {
         errors[i] = r.status();
         continue;
@@ -277,6 +299,7 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
       if (*r != internal::FetchResult::kAlreadyPresent || options.all_or_nothing) out[i].sha256 = f.sha256;
       out[i].downloaded = *r == internal::FetchResult::kDownloaded;
     }
+    if (group) group->Flush();  // see PublishGroup::Flush
   };
   std::vector<std::thread> threads;
   const int parallel = ParallelFiles(options.parallel_files, client.tunables().parallel_files, files);
@@ -284,6 +307,9 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
   for (int t = 1; t < n; ++t) threads.emplace_back(worker);
   worker();
   for (auto& t : threads) t.join();
+  if (group) {
+    if (Status st = group->Finish(); !st.ok()) return st;
+  }
   if (Status st = dir_syncs.SyncAll(); !st.ok()) return st;
   internal::ContentCache cache(transfer->cache_dir, transfer->cache_max_bytes.value_or(0));
   if (cache.enabled()) (void)cache.Prune(*transfer->cache_max_bytes);  // best effort, as the fills
@@ -313,8 +339,9 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
       if (::rename(staged_path(files[i]).c_str(), out[i].path.c_str()) != 0) {
         return internal::ErrnoStatus(errno, "rename into place", out[i].path);
       }
-      if (Status s = internal::SyncDir(out[i].path.parent_path()); !s.ok()) return s;
+      dir_syncs.Add(out[i].path.parent_path());  // each directory fsynced once, below
     }
+    if (Status s = dir_syncs.SyncAll(); !s.ok()) return s;
     std::error_code ec;
     fs::remove(staging, ec);  // only when empty
   }

@@ -333,7 +333,7 @@ std::uint64_t PartialDownload::BytesOnDisk() const {
 
 
 Status Client::Download(const RunPath& run, const FileInfo& file, const fs::path& target,
-                        const TransferOptions& transfer, bool sync_dir) {
+                        const TransferOptions& transfer, DownloadFinish finish) {
   if (Status st = ValidateFileName(file.name); !st.ok()) return st;
   if (!IsSha256Hex(file.sha256)) return InvalidArgumentError("invalid sha256 '" + file.sha256 + "' for " + file.name);
   const fs::path parent = ParentOf(target);
@@ -373,10 +373,11 @@ Status Client::Download(const RunPath& run, const FileInfo& file, const fs::path
       }
       return st;
     }
+    if (finish == DownloadFinish::kVerifiedPartial) return OkStatus();  // the caller's PublishGroup
     if (::fsync(download.fd()) != 0) return ErrnoStatus(errno, "fsync", download.partial());
     if (::rename(download.partial().c_str(), target.c_str()) != 0) return ErrnoStatus(errno, "rename onto", target);
     ::unlink(SidecarPath(target).c_str());
-    return sync_dir ? SyncDir(parent) : OkStatus();
+    return finish == DownloadFinish::kDurable ? SyncDir(parent) : OkStatus();
   }
 }
 
