@@ -12,10 +12,8 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <set>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "cairn/api.h"
@@ -86,7 +84,8 @@ class DirSyncs {
 // lock, adds it here. Every `max_files` files (or `max_bytes`) and at Finish
 // the group publishes what it holds, in this order: one syncfs(2) per
 // filesystem (the data of every partial), each partial renamed onto its
-// target, its sidecar removed, the cache fed, its lock released; Finish then
+// target and its sidecar removed, then the group's files added to the cache
+// (ContentCache::InsertMany) and their locks released; Finish then
 // fsyncs each directory once (the names). So a file only ever appears under
 // its name whole, verified and on disk; a process killed before a group's
 // renames leaves partials and lock files that the next restore resumes or
@@ -95,11 +94,7 @@ class DirSyncs {
 class PublishGroup {
  public:
   struct Pending;  // fetch_target.cc
-  // `observer` (tests): called with "sync", "rename" or "dirsync" and the
-  // path concerned (a directory for sync/dirsync) as each step is done.
-  using Observer = std::function<void(std::string_view step, const std::filesystem::path& path)>;
-  PublishGroup(const TransferOptions& transfer, std::size_t max_files, std::uint64_t max_bytes,
-               Observer observer = nullptr);
+  PublishGroup(const TransferOptions& transfer, std::size_t max_files, std::uint64_t max_bytes);
   ~PublishGroup();  // releases the locks of what was never published (their partials stay)
   PublishGroup(const PublishGroup&) = delete;
   PublishGroup& operator=(const PublishGroup&) = delete;
@@ -116,12 +111,11 @@ class PublishGroup {
   [[nodiscard]] Status Finish();
 
  private:
-  Status Publish(std::vector<Pending> group);
+  Status Publish(const std::vector<Pending>& group);
 
   const TransferOptions& transfer_;
   const std::size_t max_files_;
   const std::uint64_t max_bytes_;
-  const Observer observer_;
   DirSyncs dirs_;
   Mutex mu_;
   std::vector<Pending> pending_ CAIRN_GUARDED_BY(mu_);

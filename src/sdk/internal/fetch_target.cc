@@ -103,10 +103,8 @@ struct PublishGroup::Pending {
   std::uint64_t size = 0;
 };
 
-PublishGroup::PublishGroup(const TransferOptions& transfer, std::size_t max_files, std::uint64_t max_bytes,
-                           Observer observer)
-    : transfer_(transfer), max_files_(std::max<std::size_t>(max_files, 1)), max_bytes_(max_bytes),
-      observer_(std::move(observer)) {}
+PublishGroup::PublishGroup(const TransferOptions& transfer, std::size_t max_files, std::uint64_t max_bytes)
+    : transfer_(transfer), max_files_(std::max<std::size_t>(max_files, 1)), max_bytes_(max_bytes) {}
 
 PublishGroup::~PublishGroup() = default;
 
@@ -120,7 +118,7 @@ void PublishGroup::Add(Pending pending) {
     full.swap(pending_);
     pending_bytes_ = 0;
   }
-  Status st = Publish(std::move(full));  // outside the lock: other workers go on adding
+  Status st = Publish(full);  // outside the lock: other workers go on adding
   MutexLock lock(mu_);
   if (!st.ok() && first_error_.ok()) first_error_ = st;
 }
@@ -132,21 +130,20 @@ void PublishGroup::Flush() {
     rest.swap(pending_);
     pending_bytes_ = 0;
   }
-  Status st = Publish(std::move(rest));
+  Status st = Publish(rest);
   MutexLock lock(mu_);
   if (!st.ok() && first_error_.ok()) first_error_ = st;
 }
 
 Status PublishGroup::Finish() {
   Flush();
-  if (observer_) observer_("dirsync", fs::path());
   Status dirs = dirs_.SyncAll();
   MutexLock lock(mu_);
   if (!dirs.ok() && first_error_.ok()) first_error_ = dirs;
   return first_error_;
 }
 
-Status PublishGroup::Publish(std::vector<Pending> group) {
+Status PublishGroup::Publish(const std::vector<Pending>& group) {
   if (group.empty()) return OkStatus();
   // 1. The data: one syncfs per filesystem the partials are on.
   std::set<fs::path> parents;
@@ -161,20 +158,21 @@ Status PublishGroup::Publish(std::vector<Pending> group) {
     const int err = errno;
     ::close(fd);
     if (rc != 0) return ErrnoStatus(err, "syncfs", dir);
-    if (observer_) observer_("sync", dir);
   }
   // 2. The names: each partial onto its target; the directories are fsynced by Finish.
-  ContentCache cache(transfer_.cache_dir, transfer_.cache_max_bytes.value_or(0), CacheFillOf(transfer_));
-  for (Pending& p : group) {
+  std::vector<std::pair<std::string, fs::path>> placed;
+  for (const Pending& p : group) {
     if (::rename(PartialPath(p.target).c_str(), p.target.c_str()) != 0) {
       return ErrnoStatus(errno, "rename onto", p.target);
     }
-    if (observer_) observer_("rename", p.target);
     ::unlink(SidecarPath(p.target).c_str());
     dirs_.Add(ParentOf(p.target));
-    (void)cache.Insert(p.sha256, p.target, /*in_batch=*/true);  // best effort, as in FetchToTarget
-    p.lock.reset();
+    placed.emplace_back(p.sha256, p.target);
   }
+  // The cache is fed as in FetchToTarget (best effort), the group at once,
+  // still under the targets' locks; the caller releases them (its vector ends).
+  ContentCache cache(transfer_.cache_dir, transfer_.cache_max_bytes.value_or(0), CacheFillOf(transfer_));
+  (void)cache.InsertMany(placed);
   return OkStatus();
 }
 
