@@ -50,6 +50,7 @@ http { sendfile on; tcp_nopush on; access_log off; keepalive_requests 1000000; c
 EOF
 "$nginx_bin" -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>/dev/null &
 pids+=($!)
+nginx_pid=$!
 : >"$work/get.cfg"; : >"$work/put.cfg"
 for f in "$work"/src/shards/*; do
   b=$(basename "$f")
@@ -58,34 +59,39 @@ for f in "$work"/src/shards/*; do
 done
 
 start_cairn_server "$work"
+cairn_pid=${pids[-1]}
 export CAIRN_CACHE_DIR="$client/cache"
 "$bin/cairn" save "$work/src/shards" --run bench/many/r0 --base "$work/src" -q >/dev/null
 cat "$work"/src/shards/* "$work"/www/shards/* >/dev/null  # both servers read cached bytes
 
 fstype=$(df --output=fstype "$client" | tail -1 | tr -d ' ')
 echo "many_files_bench: $files files x $kib KiB, $repeats paired repeats, client files on $client ($fstype)"
-for s in curl on off put save; do : >"$work/t.$s"; : >"$work/r.$s"; done
+for s in curl on off put save; do : >"$work/t.$s"; : >"$work/r.$s"; : >"$work/c.$s"; done
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$repeats"); do
   rm -rf "$client/curl" "$client/on" "$client/off" "$client/cache"; mkdir -p "$client/curl/shards"; sync
-  timed "$work/t.curl" curl -s --fail-early -K "$work/get.cfg"
+  cpu_timed "$work/t.curl" "$work/c.curl" "$nginx_pid" curl -s --fail-early -K "$work/get.cfg"
   sync
-  timed "$work/t.on" "$bin/cairn" restore 'shards/*' --run bench/many/r0 --root "$client/on" -q
+  cpu_timed "$work/t.on" "$work/c.on" "$cairn_pid" "$bin/cairn" restore 'shards/*' --run bench/many/r0 --root "$client/on" -q
   paired "$work/t.curl" "$work/t.on" "$work/r.on"
   sync
-  timed "$work/t.off" env CAIRN_CACHE_MAX_BYTES=0 "$bin/cairn" restore 'shards/*' --run bench/many/r0 --root "$client/off" -q
+  cpu_timed "$work/t.off" "$work/c.off" "$cairn_pid" env CAIRN_CACHE_MAX_BYTES=0 "$bin/cairn" restore 'shards/*' --run bench/many/r0 --root "$client/off" -q
   paired "$work/t.curl" "$work/t.off" "$work/r.off"
   (cd "$client/on" && sha256sum --quiet -c "$work/sums") || echo "many_files_bench: a restored file differs!" >&2
   rm -rf "$work/dav/up"; sync
-  timed "$work/t.put" curl -s --fail-early -K "$work/put.cfg"
-  timed "$work/t.save" "$bin/cairn" save "$work/src/shards" --run "bench/many/s$r" --base "$work/src" -q
+  cpu_timed "$work/t.put" "$work/c.put" "$nginx_pid" curl -s --fail-early -K "$work/put.cfg"
+  cpu_timed "$work/t.save" "$work/c.save" "$cairn_pid" "$bin/cairn" save "$work/src/shards" --run "bench/many/s$r" --base "$work/src" -q
   paired "$work/t.put" "$work/t.save" "$work/r.save"
 done
-row() { printf '%-58s %9s %14s\n' "$@"; }
-row "$files files x $kib KiB" "median s" "ratio (paired)"
-row "restore reference: one curl process, keep-alive, from nginx" "$(median <"$work/t.curl")" "1.00"
-row "cairn restore 'shards/*' (cold; cache on, the default)" "$(median <"$work/t.on")" "$(median <"$work/r.on")"
-row "cairn restore 'shards/*' (CAIRN_CACHE_MAX_BYTES=0)" "$(median <"$work/t.off")" "$(median <"$work/r.off")"
-row "save reference: one curl -T process into nginx dav PUT" "$(median <"$work/t.put")" "1.00"
-row "cairn save shards/" "$(median <"$work/t.save")" "$(median <"$work/r.save")"
+# CPU: user+sys of the client process plus its server meanwhile (cairn server, nginx): less
+# sensitive to other load on the machine than wall time.
+row() { printf '%-58s %9s %14s %8s\n' "$@"; }
+row "$files files x $kib KiB" "median s" "ratio (paired)" "CPU s"
+row "restore reference: one curl process, keep-alive, from nginx" "$(median <"$work/t.curl")" "1.00" "$(median <"$work/c.curl")"
+row "cairn restore 'shards/*' (cold; cache on, the default)" "$(median <"$work/t.on")" "$(median <"$work/r.on")" "$(median <"$work/c.on")"
+row "cairn restore 'shards/*' (CAIRN_CACHE_MAX_BYTES=0)" "$(median <"$work/t.off")" "$(median <"$work/r.off")" "$(median <"$work/c.off")"
+row "save reference: one curl -T process into nginx dav PUT" "$(median <"$work/t.put")" "1.00" "$(median <"$work/c.put")"
+row "cairn save shards/" "$(median <"$work/t.save")" "$(median <"$work/r.save")" "$(median <"$work/c.save")"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "each repeat, s: curl $(each "$work/t.curl"); on $(each "$work/t.on"); off $(each "$work/t.off");" \
   "put $(each "$work/t.put"); save $(each "$work/t.save")"

@@ -28,3 +28,23 @@ start_cairn_server() {
   CAIRN_API_KEY=$(CAIRN_API_KEY=$(cat "$1/data/admin.key") "$bin/cairn" keys create --entity bench)
   export CAIRN_API_KEY
 }
+# tree_cpu PID...: user+sys CPU seconds so far of each PID and its live children (a server and
+# its workers), from /proc/PID/stat (utime, stime; the fields after the command name).
+tree_cpu() {
+  local p t=0 tck; tck=$(getconf CLK_TCK)
+  for p in "$@" $(for q in "$@"; do pgrep -P "$q"; done); do
+    [ -r "/proc/$p/stat" ] || continue
+    t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+  done
+  awk -v t="$t" -v k="$tck" 'BEGIN{printf "%.2f\n", t/k}'
+}
+# cpu_timed WALL CPU "SERVER_PIDS" CMD...: as timed, and appends to CPU the user+sys seconds of
+# CMD (with its children) plus what SERVER_PIDS (space-separated) spent meanwhile.
+cpu_timed() {
+  local wall=$1 cpu=$2 servers=$3; shift 3
+  local s0 s1 t0; s0=$(tree_cpu $servers); t0=$(now)
+  /usr/bin/time -f "%U %S" -o "$cpu.one" "$@" >/dev/null
+  elapsed "$t0" >>"$wall"
+  s1=$(tree_cpu $servers)
+  awk -v a="$s0" -v b="$s1" '{printf "%.2f\n", $1 + $2 + b - a}' "$cpu.one" >>"$cpu"
+}

@@ -3,11 +3,14 @@
 // the order matters (e.g. a local copy is returned before settings,
 // credentials or the network are looked at).
 #include <fnmatch.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 
@@ -195,6 +198,97 @@ int ParallelFiles(int given, int from_env, const std::vector<FileInfo>& files) {
   return !files.empty() && total / files.size() < (4u << 20) ? 16 : 4;
 }
 
+// restore_many's files: the latest versions matching `pattern`, by name.
+StatusOr<std::vector<FileInfo>> MatchingFiles(internal::Client& client, const internal::RunPath& run_path,
+                                              const std::string& pattern) {
+  std::vector<FileInfo> files;
+  std::string cursor;
+  do {
+    auto page = client.ListFiles(run_path, cursor);
+    if (!page.ok()) return page.status();
+    for (FileInfo& f : page->items) {
+      if (Matches(pattern, f.name)) files.push_back(std::move(f));
+    }
+    cursor = page->next_cursor;
+  } while (!cursor.empty());
+  std::sort(files.begin(), files.end(), [](const FileInfo& a, const FileInfo& b) { return a.name < b.name; });
+  return files;
+}
+
+// restore_many's answer when some files failed: their names, what was kept
+// and the first error; OK when none failed.
+Status FailuresOf(const std::vector<FileInfo>& files, const std::vector<Status>& errors, bool all_or_nothing,
+                  const fs::path& staging) {
+  std::string failed;
+  Status first;
+  int failures = 0;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (errors[i].ok()) continue;
+    if (first.ok()) first = errors[i];
+    failed += (failures++ ? ", " : "") + files[i].name;
+  }
+  if (failures == 0) return OkStatus();
+  const std::string kept = all_or_nothing
+                               ? "no file was placed (all_or_nothing); what arrived is kept in " + staging.string() +
+                                     " and the next call continues from it"
+                               : std::to_string(files.size() - failures) + " of " + std::to_string(files.size()) +
+                                     " files were restored";
+  return Status(first.code(), "could not restore " + std::to_string(failures) + " file(s) (" + failed + "); " + kept +
+                                  "; first error: " + first.message());
+}
+
+// all_or_nothing, once every file is verified and staged (durably): each
+// staged file renamed onto its target, then each directory fsynced once.
+template <typename StagedPath>
+Status PlaceStaged(const std::vector<FileInfo>& files, const std::vector<RestoredPath>& out,
+                   const StagedPath& staged_path, internal::DirSyncs& dir_syncs) {
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (out[i].sha256.empty()) continue;  // kept a local copy
+    std::error_code ec;
+    fs::create_directories(out[i].path.parent_path(), ec);
+    if (::rename(staged_path(files[i]).c_str(), out[i].path.c_str()) != 0) {
+      return internal::ErrnoStatus(errno, "rename into place", out[i].path);
+    }
+    dir_syncs.Add(out[i].path.parent_path());
+  }
+  return dir_syncs.SyncAll();
+}
+
+// Runs `worker` on `n` threads (this one among them) until all return.
+void RunOnThreads(int n, const std::function<void()>& worker) {
+  std::vector<std::thread> threads;
+  for (int t = 1; t < n; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+}
+
+// The end of restore_many's downloads: the group's last files published and
+// every directory fsynced (the first error), then the cache pruned once.
+Status MakeDurable(internal::PublishGroup* group, internal::DirSyncs& dir_syncs, const TransferOptions& transfer) {
+  if (group != nullptr) {
+    if (Status st = group->Finish(); !st.ok()) return st;
+  }
+  if (Status st = dir_syncs.SyncAll(); !st.ok()) return st;
+  internal::ContentCache cache(transfer.cache_dir, transfer.cache_max_bytes.value_or(0));
+  if (cache.enabled()) (void)cache.Prune(*transfer.cache_max_bytes);  // best effort, as the fills
+  return OkStatus();
+}
+
+// A PublishGroup's bound in bytes: what one syncfs writes out at most.
+constexpr std::uint64_t kGroupBytes = 64ull << 20;
+
+// Files per PublishGroup: the tunable, bounded so that the locks a group
+// holds open (one per waiting file, times a few in flight) stay well under
+// the open-file limit. 0: no grouping.
+std::size_t GroupFiles(int tunable) {
+  if (tunable <= 0) return 0;
+  struct rlimit rl {};
+  std::uint64_t cap = 256;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) cap = std::max<rlim_t>(rl.rlim_cur / 4, 16);
+  else if (rl.rlim_cur == RLIM_INFINITY) cap = 4096;
+  return static_cast<std::size_t>(std::min<std::uint64_t>(static_cast<std::uint64_t>(tunable), cap));
+}
+
 }  // namespace
 
 Result restore(const std::string& name, const RestoreOptions& options) {
@@ -228,18 +322,9 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
   internal::Client& client = *conn->client;
   if (Status s = client.ResolveEntity(*run_path); !s.ok()) return s;
 
-  // The matching files (latest versions), sorted by name.
-  std::vector<FileInfo> files;
-  std::string cursor;
-  do {
-    auto page = client.ListFiles(*run_path, cursor);
-    if (!page.ok()) return page.status();
-    for (FileInfo& f : page->items) {
-      if (Matches(pattern, f.name)) files.push_back(std::move(f));
-    }
-    cursor = page->next_cursor;
-  } while (!cursor.empty());
-  std::sort(files.begin(), files.end(), [](const FileInfo& a, const FileInfo& b) { return a.name < b.name; });
+  StatusOr<std::vector<FileInfo>> matching = MatchingFiles(client, *run_path, pattern);
+  if (!matching.ok()) return matching.status();
+  const std::vector<FileInfo>& files = *matching;
 
   // All-or-nothing stages each file under <root>/.cairn-staging, named by its
   // digest and name so that a staged file is only ever reused for the same
@@ -252,6 +337,10 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
   std::vector<RestoredPath> out(files.size());
   std::vector<Status> errors(files.size());
   internal::DirSyncs dir_syncs;  // each directory fsynced once, before returning
+  // Downloads made durable in groups (downloader.h), unless turned off.
+  const std::size_t group_files = GroupFiles(client.tunables().restore_group_files);
+  std::optional<internal::PublishGroup> group;
+  if (group_files > 0) group.emplace(*transfer, group_files, kGroupBytes);
   std::atomic<std::size_t> next{0};
   const auto worker = [&] {
     for (std::size_t i; (i = next++) < files.size();) {
@@ -269,7 +358,8 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
       const fs::path dest = options.all_or_nothing ? staged_path(f) : out[i].path;
       // A staged file is named by its digest: one already there is whole and right.
       StatusOr<internal::FetchResult> r = internal::FetchToTarget(
-          client, *run_path, f, dest, options.replace && !options.all_or_nothing, *transfer, &dir_syncs);
+          client, *run_path, f, dest, options.replace && !options.all_or_nothing, *transfer, &dir_syncs,
+          group ? &*group : nullptr);
       if (!r.ok()) {
         errors[i] = r.status();
         continue;
@@ -277,44 +367,15 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
       if (*r != internal::FetchResult::kAlreadyPresent || options.all_or_nothing) out[i].sha256 = f.sha256;
       out[i].downloaded = *r == internal::FetchResult::kDownloaded;
     }
+    if (group) group->Flush();  // see PublishGroup::Flush
   };
-  std::vector<std::thread> threads;
   const int parallel = ParallelFiles(options.parallel_files, client.tunables().parallel_files, files);
-  const int n = std::min<int>(parallel, static_cast<int>(files.size()));
-  for (int t = 1; t < n; ++t) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-  if (Status st = dir_syncs.SyncAll(); !st.ok()) return st;
-  internal::ContentCache cache(transfer->cache_dir, transfer->cache_max_bytes.value_or(0));
-  if (cache.enabled()) (void)cache.Prune(*transfer->cache_max_bytes);  // best effort, as the fills
+  RunOnThreads(std::min<int>(parallel, static_cast<int>(files.size())), worker);
+  if (Status st = MakeDurable(group ? &*group : nullptr, dir_syncs, *transfer); !st.ok()) return st;
 
-  std::string failed;
-  Status first;
-  int failures = 0;
-  for (std::size_t i = 0; i < files.size(); ++i) {
-    if (errors[i].ok()) continue;
-    if (first.ok()) first = errors[i];
-    failed += (failures++ ? ", " : "") + files[i].name;
-  }
-  if (failures > 0) {
-    const std::string kept = options.all_or_nothing
-                                 ? "no file was placed (all_or_nothing); what arrived is kept in " + staging.string() +
-                                       " and the next call continues from it"
-                                 : std::to_string(files.size() - failures) + " of " + std::to_string(files.size()) +
-                                       " files were restored";
-    return Status(first.code(), "could not restore " + std::to_string(failures) + " file(s) (" + failed + "); " +
-                                    kept + "; first error: " + first.message());
-  }
+  if (Status st = FailuresOf(files, errors, options.all_or_nothing, staging); !st.ok()) return st;
   if (options.all_or_nothing) {
-    for (std::size_t i = 0; i < files.size(); ++i) {
-      if (out[i].sha256.empty()) continue;  // kept a local copy
-      std::error_code ec;
-      fs::create_directories(out[i].path.parent_path(), ec);
-      if (::rename(staged_path(files[i]).c_str(), out[i].path.c_str()) != 0) {
-        return internal::ErrnoStatus(errno, "rename into place", out[i].path);
-      }
-      if (Status s = internal::SyncDir(out[i].path.parent_path()); !s.ok()) return s;
-    }
+    if (Status st = PlaceStaged(files, out, staged_path, dir_syncs); !st.ok()) return st;
     std::error_code ec;
     fs::remove(staging, ec);  // only when empty
   }

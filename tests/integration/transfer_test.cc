@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -380,6 +382,105 @@ TEST_F(Transfers, VersionsAreListedAndAnyOneRestores) {
       Cairn({"restore", "f.bin", "--run", "alice/p/vers1", "--version", "1", "--root", (tmp_ / "r").string()}, Base());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Sha(tmp_ / "r/f.bin"), v1);
+}
+
+// What a glob restore did, in the order `strace -f -y` saw it (line numbers):
+// when each partial's last write ended, each syncfs's [start, end], when each
+// target's rename started, the last rename, and a later fsync of `dir`.
+struct TraceOrder {
+  std::map<std::string, std::size_t> last_write;
+  std::vector<std::pair<std::size_t, std::size_t>> syncfs;
+  std::map<std::string, std::size_t> renamed;
+  std::size_t last_rename = 0;
+  std::size_t dir_fsync = 0;
+};
+
+TraceOrder ReadTrace(const fs::path& trace, const fs::path& dir) {
+  TraceOrder t;
+  auto& [last_write, syncfs, renamed, last_rename, dir_fsync] = t;
+  std::ifstream in(trace);
+  std::size_t n = 0;
+  // A call split by another thread's is
+  // "<unfinished ...>" (its start) and "<... NAME resumed>" (its end).
+  std::map<std::string, std::string> open_call;  // pid -> the unfinished call's path
+  static const std::regex kCall(R"(^(\d+) +(\w+)\((\d+<([^>]*)>)?(.*?)(<unfinished \.\.\.>)?$)");
+  static const std::regex kResumed(R"(^(\d+) +<\.\.\. (\w+) resumed>)");
+  std::map<std::string, std::size_t> syncfs_start;  // pid -> index
+  for (std::string line; std::getline(in, line); ++n) {
+    std::smatch m;
+    std::string pid, call, path;
+    bool ended = true;
+    if (std::regex_search(line, m, kResumed)) {
+      pid = m[1], call = m[2], path = open_call[pid];
+    } else if (std::regex_search(line, m, kCall)) {
+      pid = m[1], call = m[2], path = m[4];
+      ended = !m[6].matched;
+      if (call == "syncfs") syncfs_start[pid] = n;
+      if (call.rfind("rename", 0) == 0) {
+        std::smatch names;
+        static const std::regex kNames(R"re("([^"]*)", (?:AT_FDCWD(?:<[^>]*>)?, )?"([^"]*)")re");
+        if (std::regex_search(line, names, kNames) && names[1].str().find(".cairn-partial") != std::string::npos) {
+          renamed[names[2]] = n;
+          last_rename = n;
+        }
+      }
+      if (!ended) open_call[pid] = path;
+    } else {
+      continue;
+    }
+    if (!ended) continue;
+    if ((call == "write" || call.rfind("pwrite", 0) == 0) && path.find(".cairn-partial") != std::string::npos) {
+      last_write[path] = n;
+    }
+    if (call == "syncfs") syncfs.emplace_back(syncfs_start[pid], n);
+    if (call == "fsync" && path == dir.string() && n > last_rename) dir_fsync = n;
+  }
+  return t;
+}
+
+// Grouped durability (docs/adr/0025-grouped-restore-durability.md), watched
+// through the syscalls of a real glob restore (strace -f -y): each file's
+// partial is written, then a syncfs starts after its last write and ends
+// before the partial is renamed onto the target; after the last rename each
+// directory is fsynced. Groups of 64 so that 300 files make several groups.
+TEST_F(Transfers, GlobRestoreSyncsEveryFileBeforeItsRenameAndEachDirectoryAfter) {
+  if (!fs::exists("/usr/bin/strace")) GTEST_SKIP() << "needs /usr/bin/strace";
+  constexpr int kFiles = 300;
+  const fs::path src = tmp_ / "src";
+  std::map<std::string, std::string> sha;
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string name = "many/s-" + std::to_string(1000 + i) + ".bin";
+    sha[name] = WriteRandomFile(src / name, 16 << 10, 500 + i);
+  }
+  CommandResult saved = Cairn({"save", (src / "many").string(), "--run", "alice/p/grp", "--base", src.string()}, Base());
+  ASSERT_EQ(saved.exit_code, 0) << saved.err;
+  Env env = Base();
+  env["CAIRN_RESTORE_GROUP_FILES"] = "64";
+  env["CAIRN_CACHE_MAX_BYTES"] = "0";
+  const fs::path root = tmp_ / "root";
+  const fs::path trace = tmp_ / "trace";
+  CommandResult r = testing::Run({"/usr/bin/strace", "-f", "-qq", "-y", "-s", "256", "-o", trace.string(), "-e",
+                                  "trace=write,pwrite64,pwritev,syncfs,fsync,rename,renameat,renameat2",
+                                  testing::CairnBinary().string(), "restore", "many/*", "--run", "alice/p/grp",
+                                  "--root", root.string(), "--quiet"},
+                                 env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const TraceOrder order = ReadTrace(trace, root / "many");
+  const auto& [last_write, syncfs, renamed, last_rename, dir_fsync] = order;
+  ASSERT_EQ(renamed.size(), static_cast<std::size_t>(kFiles)) << ReadFile(trace).substr(0, 4000);
+  int ordered = 0;
+  for (const auto& [target, at] : renamed) {
+    const fs::path t(target);
+    const std::string partial = (t.parent_path() / ("." + t.filename().string() + ".cairn-partial")).string();
+    ASSERT_TRUE(last_write.count(partial)) << partial;
+    const std::size_t written = last_write.at(partial);
+    ordered += std::any_of(syncfs.begin(), syncfs.end(),
+                           [&](const auto& s) { return s.first > written && s.second < at; });
+    EXPECT_EQ(internal::Sha256Hex(ReadFile(t)), sha.at("many/" + t.filename().string()));
+  }
+  EXPECT_EQ(ordered, kFiles) << "files renamed without a syncfs between their last write and their rename";
+  EXPECT_LE(syncfs.size(), static_cast<std::size_t>(kFiles / 64 + 16 + 1)) << "a sync per file, not per group";
+  EXPECT_GT(dir_fsync, last_rename) << "no directory fsync after the last rename";
 }
 
 }  // namespace

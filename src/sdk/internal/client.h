@@ -59,6 +59,13 @@ struct RunFields {
   bool once = false;   // one attempt, no retries (heartbeats: the next one retries)
 };
 
+// How Client::Download ends once the partial holds the verified bytes.
+enum class DownloadFinish {
+  kDurable,          // fsync the partial, rename it onto the target, fsync the directory
+  kDirLater,         // the same without the directory fsync: the caller fsyncs it (DirSyncs)
+  kVerifiedPartial,  // leave the verified partial unsynced: the caller's PublishGroup syncs and renames it
+};
+
 class Client {
  public:
   // Fails with kInvalidArgument on a malformed base_url or CAIRN_* knob
@@ -120,11 +127,11 @@ class Client {
   // dir. On failure the target is left as it was; after a network failure the
   // partial is kept so the next call resumes. kDataLoss on a digest/size
   // mismatch (the partial is removed). `transfer` must be resolved
-  // (ResolveTransferOptions). The caller holds the target's lock. With
-  // `sync_dir` false the directory is not fsynced: the caller must fsync it
-  // before it reports the file durable (a batch syncs each directory once).
+  // (ResolveTransferOptions). The caller holds the target's lock. `finish`
+  // (DownloadFinish, above) says how much of fsync, rename and
+  // directory fsync is left to the caller (a batch groups them).
   Status Download(const RunPath& run, const FileInfo& file, const std::filesystem::path& target,
-                  const TransferOptions& transfer, bool sync_dir = true);
+                  const TransferOptions& transfer, DownloadFinish finish = DownloadFinish::kDurable);
 
   // One JSON request of docs/http-api.md for the CLI's deletion, account,
   // key and audit commands: `method` on `target` (percent-encoded, with its

@@ -44,8 +44,10 @@ void Touch(const fs::path& path) { ::utimensat(AT_FDCWD, path.c_str(), nullptr, 
 // renames it over `dest`. The temp is removed on failure. With
 // `reflink_only`, a filesystem that cannot reflink makes it return false and
 // write nothing.
+// With `publish` false (InsertMany) it stops after the clone and chmod:
+// no fsync, no rename; the caller syncs and renames the temp.
 StatusOr<bool> CloneInto(int src_fd, std::uint64_t size, const fs::path& tmp, const fs::path& dest, int mode,
-                         bool reflink_only, bool* reflinked) {
+                         bool reflink_only, bool* reflinked, bool publish = true) {
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoStatus(errno, "create", tmp);
   Status st;
@@ -60,13 +62,14 @@ StatusOr<bool> CloneInto(int src_fd, std::uint64_t size, const fs::path& tmp, co
     st = CloneFile(src_fd, fd, size, reflinked);
   }
   if (st.ok() && ::fchmod(fd, static_cast<mode_t>(mode)) != 0) st = ErrnoStatus(errno, "chmod", tmp);
-  if (st.ok() && ::fsync(fd) != 0) st = ErrnoStatus(errno, "fsync", tmp);
+  if (st.ok() && publish && ::fsync(fd) != 0) st = ErrnoStatus(errno, "fsync", tmp);
   if (::close(fd) != 0 && st.ok()) st = ErrnoStatus(errno, "close", tmp);
-  if (st.ok() && ::rename(tmp.c_str(), dest.c_str()) != 0) st = ErrnoStatus(errno, "rename onto", dest);
+  if (st.ok() && publish && ::rename(tmp.c_str(), dest.c_str()) != 0) st = ErrnoStatus(errno, "rename onto", dest);
   if (!st.ok()) {
     ::unlink(tmp.c_str());
     return st;
   }
+  if (!publish) return true;
   if (Status synced = SyncDir(tmp.parent_path()); !synced.ok()) return synced;
   return true;
 }
@@ -184,6 +187,56 @@ Status ContentCache::Insert(const std::string& sha256, const fs::path& verified_
   const std::optional<std::uint64_t> estimate = TrackTotal(dir_.string(), size, /*set=*/false);
   if (in_batch && estimate && *estimate <= max_bytes_) return OkStatus();
   // Evict others first: the entry just added is the most recently used.
+  StatusOr<std::uint64_t> freed = Prune(max_bytes_);
+  return freed.ok() ? OkStatus() : freed.status();
+}
+
+Status ContentCache::InsertMany(const std::vector<std::pair<std::string, fs::path>>& files) {
+  if (!enabled()) return OkStatus();
+  struct Made {
+    fs::path tmp, blob;
+    std::uint64_t size;
+  };
+  std::vector<Made> made;
+  for (const auto& [sha256, verified_file] : files) {
+    if (!IsSha256Hex(sha256)) continue;
+    const fs::path blob = BlobPath(sha256);
+    if (::access(blob.c_str(), F_OK) == 0) {
+      Touch(blob);
+      continue;
+    }
+    Fd src{::open(verified_file.c_str(), O_RDONLY | O_CLOEXEC)};
+    struct stat sb {};
+    if (src.fd < 0 || ::fstat(src.fd, &sb) != 0 || static_cast<std::uint64_t>(sb.st_size) > max_bytes_) continue;
+    const std::string no_reflink_key = std::to_string(sb.st_dev) + ":" + dir_.string();
+    if (fill_ == CacheFill::kReflink && KnownNoReflink(no_reflink_key, false)) continue;
+    std::error_code ec;
+    fs::create_directories(blob.parent_path(), ec);
+    const fs::path tmp = blob.parent_path() / ("." + sha256 + ".cairn-tmp-" + RandomSuffix());
+    const auto size = static_cast<std::uint64_t>(sb.st_size);
+    StatusOr<bool> cloned = CloneInto(src.fd, size, tmp, blob, 0444, fill_ == CacheFill::kReflink, nullptr,
+                                      /*publish=*/false);
+    if (cloned.ok() && !*cloned) KnownNoReflink(no_reflink_key, true);
+    if (cloned.ok() && *cloned) made.push_back({tmp, blob, size});
+  }
+  if (made.empty()) return OkStatus();
+  // The clones' data (a copy's bytes; a reflink's are already on disk), then
+  // their names, then the directory.
+  const fs::path blobs = made.front().blob.parent_path();
+  Fd dir{::open(blobs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  Status st = dir.fd >= 0 && ::syncfs(dir.fd) == 0 ? OkStatus() : ErrnoStatus(errno, "syncfs", blobs);
+  std::uint64_t added = 0;
+  for (const Made& m : made) {
+    if (st.ok() && ::rename(m.tmp.c_str(), m.blob.c_str()) == 0) {
+      added += m.size;
+    } else {
+      ::unlink(m.tmp.c_str());
+    }
+  }
+  if (!st.ok()) return st;
+  if (Status synced = SyncDir(blobs); !synced.ok()) return synced;
+  const std::optional<std::uint64_t> estimate = TrackTotal(dir_.string(), added, /*set=*/false);
+  if (estimate && *estimate <= max_bytes_) return OkStatus();
   StatusOr<std::uint64_t> freed = Prune(max_bytes_);
   return freed.ok() ? OkStatus() : freed.status();
 }

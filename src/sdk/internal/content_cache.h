@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cairn/api.h"
@@ -60,6 +61,11 @@ class ContentCache {
   // not cached; with CacheFill::kReflink neither is one that cannot be
   // reflinked into the cache (another filesystem, or one without reflinks).
   Status Insert(const std::string& sha256, const std::filesystem::path& verified_file, bool in_batch = false);
+  // Insert for a group of (sha256, verified file) whose data is already
+  // durable (PublishGroup): every clone made into a temp without fsync, then
+  // one syncfs, the renames and one fsync of the directory -- instead of two
+  // syncs per file. Evicts as Insert with `in_batch`. Best effort per file.
+  Status InsertMany(const std::vector<std::pair<std::string, std::filesystem::path>>& files);
 
   struct Entry {
     std::string sha256;

@@ -79,9 +79,27 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
 
   const int workers = static_cast<int>(std::min<std::size_t>(parts_.size(), parallel ? transfer_.parallel_parts : 1));
   active_workers_ = workers;
-  std::thread ring_writer([this] { WriteRing(); });
+  std::uint64_t to_fetch = 0;
+  for (const Part& p : parts_) to_fetch += p.end - p.begin;
+  // One connection and at most one ring slot of bytes (every small file of
+  // a glob restore): fetch, then write, on this thread -- starting the worker
+  // and writer threads cost more than such a file, and it is too short for
+  // progress along the way. The hashing below then finds the slot filled and
+  // written.
+  const bool on_this_thread = workers == 1 && to_fetch <= kSlotBytes;
+  std::optional<std::thread> ring_writer;
   std::vector<std::thread> threads;
-  for (int w = 0; w < workers; ++w) threads.emplace_back([this, whole] { Worker(whole); });
+  if (on_this_thread) {
+    Worker(whole);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writer_exit_ = true;
+    }
+    WriteRing();
+  } else {
+    ring_writer.emplace([this] { WriteRing(); });
+    for (int w = 0; w < workers; ++w) threads.emplace_back([this, whole] { Worker(whole); });
+  }
 
   // This thread hashes the file in order -- from ring slots, else reading the
   // partial back from the page cache (memory stays bounded whatever the order
@@ -92,8 +110,6 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
   // early; for the others the thread would only cost its start and its last
   // poll (up to kWritebackPoll per file: 5 ms of every small file).
   std::optional<std::thread> writeback;
-  std::uint64_t to_fetch = 0;
-  for (const Part& p : parts_) to_fetch += p.end - p.begin;
   if (to_fetch >= kWritebackChunkBytes) writeback.emplace([this, &hashing_done] { StartWriteback(hashing_done); });
   std::vector<char> buf;
   Status local_error;
@@ -173,7 +189,7 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
     writer_exit_ = true;
     write_cv_.notify_all();
   }
-  ring_writer.join();
+  if (ring_writer) ring_writer->join();
 
   std::lock_guard<std::mutex> lock(mu_);
   if (must_restart_) {
@@ -333,7 +349,7 @@ std::uint64_t PartialDownload::BytesOnDisk() const {
 
 
 Status Client::Download(const RunPath& run, const FileInfo& file, const fs::path& target,
-                        const TransferOptions& transfer, bool sync_dir) {
+                        const TransferOptions& transfer, DownloadFinish finish) {
   if (Status st = ValidateFileName(file.name); !st.ok()) return st;
   if (!IsSha256Hex(file.sha256)) return InvalidArgumentError("invalid sha256 '" + file.sha256 + "' for " + file.name);
   const fs::path parent = ParentOf(target);
@@ -373,10 +389,11 @@ Status Client::Download(const RunPath& run, const FileInfo& file, const fs::path
       }
       return st;
     }
+    if (finish == DownloadFinish::kVerifiedPartial) return OkStatus();  // the caller's PublishGroup
     if (::fsync(download.fd()) != 0) return ErrnoStatus(errno, "fsync", download.partial());
     if (::rename(download.partial().c_str(), target.c_str()) != 0) return ErrnoStatus(errno, "rename onto", target);
     ::unlink(SidecarPath(target).c_str());
-    return sync_dir ? SyncDir(parent) : OkStatus();
+    return finish == DownloadFinish::kDurable ? SyncDir(parent) : OkStatus();
   }
 }
 

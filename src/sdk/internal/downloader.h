@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "cairn/api.h"
 #include "cairn/status.h"
@@ -76,8 +77,56 @@ class DirSyncs {
   Mutex mu_;
   std::set<std::filesystem::path> dirs_ CAIRN_GUARDED_BY(mu_);
 };
+
+// Grouped durability for a restore of many files (docs/adr/0025-grouped-
+// restore-durability.md). FetchToTarget given a group downloads and verifies
+// each file into its partial without fsync and, still holding the target's
+// lock, adds it here. Every `max_files` files (or `max_bytes`) and at Finish
+// the group publishes what it holds, in this order: one syncfs(2) per
+// filesystem (the data of every partial), each partial renamed onto its
+// target and its sidecar removed, then the group's files added to the cache
+// (ContentCache::InsertMany) and their locks released; Finish then
+// fsyncs each directory once (the names). So a file only ever appears under
+// its name whole, verified and on disk; a process killed before a group's
+// renames leaves partials and lock files that the next restore resumes or
+// replaces and then removes. Thread-safe: workers add concurrently, and the
+// worker whose addition fills a group publishes it while the others go on.
+class PublishGroup {
+ public:
+  struct Pending;  // fetch_target.cc
+  PublishGroup(const TransferOptions& transfer, std::size_t max_files, std::uint64_t max_bytes);
+  ~PublishGroup();  // releases the locks of what was never published (their partials stay)
+  PublishGroup(const PublishGroup&) = delete;
+  PublishGroup& operator=(const PublishGroup&) = delete;
+
+  // Takes a verified, unsynced partial of `file` beside `target` and the
+  // target's lock; publishes the group when it is full. Called by FetchToTarget.
+  void Add(Pending pending);
+  // Publishes what is pending now (an error is kept for Finish). Called
+  // before a worker blocks on a lock or leaves, so that what this group
+  // holds never waits on what that worker waits for.
+  void Flush();
+  // Publishes what is left and fsyncs every directory. The first error of
+  // any group (then the files of that group were not placed).
+  [[nodiscard]] Status Finish();
+
+ private:
+  Status Publish(const std::vector<Pending>& group);
+
+  const TransferOptions& transfer_;
+  const std::size_t max_files_;
+  const std::uint64_t max_bytes_;
+  DirSyncs dirs_;
+  Mutex mu_;
+  std::vector<Pending> pending_ CAIRN_GUARDED_BY(mu_);
+  std::uint64_t pending_bytes_ CAIRN_GUARDED_BY(mu_) = 0;
+  Status first_error_ CAIRN_GUARDED_BY(mu_);
+};
+
+// With `group`, a download is published by the group (above): kDownloaded
+// then means verified and handed to it, placed once group->Finish() is OK.
 StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const FileInfo& file,
                                     const std::filesystem::path& target, bool replace, const TransferOptions& transfer,
-                                    DirSyncs* dir_syncs = nullptr);
+                                    DirSyncs* dir_syncs = nullptr, PublishGroup* group = nullptr);
 
 }  // namespace cairn::internal

@@ -72,6 +72,7 @@ StatusOr<Tunables> TunablesFromEnvironment() {
     return st;
   }
   if (Status st = Take(EnvWhole("CAIRN_PARALLEL_FILES", 1, 64), t.parallel_files); !st.ok()) return st;
+  if (Status st = Take(EnvWhole("CAIRN_RESTORE_GROUP_FILES", 0, 4096), t.restore_group_files); !st.ok()) return st;
   return t;
 }
 

@@ -46,6 +46,11 @@ struct Tunables {
   std::chrono::milliseconds live_quiet{300};
   // CAIRN_PARALLEL_FILES (1-64); 0: chosen by file sizes.
   int parallel_files = 0;
+  // CAIRN_RESTORE_GROUP_FILES (0-4096): files a glob restore makes durable
+  // together (PublishGroup, docs/adr/0025-grouped-restore-durability.md);
+  // 0: each file fsynced on its own, as before. Also bounded by the open-file
+  // limit (a waiting file holds its lock open).
+  int restore_group_files = 512;
 };
 
 // Reads the variables above. kInvalidArgument naming the first malformed one.
