@@ -62,7 +62,6 @@ class MetadataStoreConformance : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<MetadataStore> store_;
 };
 
-
 inline const RunKey kRun{"alice", "mnist", "r1"};
 inline const std::string kSha(64, 'a');
 

@@ -42,7 +42,7 @@ TEST_P(MetadataStoreConformance, QuotasAndUsedBytesCountEachBlobOncePerEntity) {
   MustCreate({"bob", "mnist", "r1"});
   const std::string other(64, 'b');
   ASSERT_TRUE(store_->CommitVersion(kRun, "a.bin", kSha, 100).ok());
-  ASSERT_TRUE(store_->CommitVersion(kRun, "a.bin", kSha, 100).ok());            // same blob again
+  ASSERT_TRUE(store_->CommitVersion(kRun, "a.bin", kSha, 100).ok());                  // same blob again
   ASSERT_TRUE(store_->CommitVersion({"alice", "other", "r2"}, "b", kSha, 100).ok());  // and in another project
   ASSERT_TRUE(store_->CommitVersion(kRun, "c.bin", other, 7).ok());
   ASSERT_TRUE(store_->CommitVersion({"bob", "mnist", "r1"}, "x", kSha, 100).ok());

@@ -94,7 +94,8 @@ StatusOr<std::vector<BlobReference>> PostgresMetadataStore::ListBlobReferences()
     if (!r.ok()) return r.status();
     out.clear();
     for (int i = 0; i < r->rows(); ++i) {
-      out.push_back(BlobReference{r->Text(i, 0), static_cast<std::uint64_t>(r->Int(i, 1)), r->Int(i, 2), r->Text(i, 3)});
+      out.push_back(
+          BlobReference{r->Text(i, 0), static_cast<std::uint64_t>(r->Int(i, 1)), r->Int(i, 2), r->Text(i, 3)});
     }
     return OkStatus();
   });

@@ -131,19 +131,19 @@ StatusOr<std::unique_ptr<PostgresMetadataStore>> PostgresMetadataStore::Open(con
 }
 
 StatusOr<PostgresMetadataStore::Lease> PostgresMetadataStore::Acquire() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const int max_open = std::max(1, options_.pool_size);
-  released_.wait(lock, [&] { return !idle_.empty() || open_ < max_open; });
+  released_.wait(lock.unique(), [&]() CAIRN_REQUIRES(mu_) { return !idle_.empty() || open_ < max_open; });
   if (!idle_.empty()) {
     std::unique_ptr<PgConnection> conn = std::move(idle_.back());
     idle_.pop_back();
     return Lease(this, std::move(conn));
   }
   ++open_;
-  lock.unlock();
+  lock.Unlock();
   StatusOr<std::unique_ptr<PgConnection>> conn = PgConnection::Connect(url_, options_.connect_timeout_s);
   if (!conn.ok()) {
-    lock.lock();
+    lock.Lock();
     --open_;
     released_.notify_one();
     return conn.status();
@@ -152,7 +152,7 @@ StatusOr<PostgresMetadataStore::Lease> PostgresMetadataStore::Acquire() {
 }
 
 void PostgresMetadataStore::Release(std::unique_ptr<PgConnection> conn) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (conn->healthy()) {
     idle_.push_back(std::move(conn));
   } else {

@@ -26,9 +26,10 @@ Status PostgresMetadataStore::SetQuota(const std::string& entity, std::optional<
   return Execute(Access::kTransaction, [&](PgConnection& conn) -> Status {
     if (!bytes) return conn.Query("DELETE FROM entity_quotas WHERE entity = $1", {entity}).status();
     return conn
-        .Query("INSERT INTO entity_quotas(entity, max_bytes, updated_ms) VALUES ($1, $2, $3) "
-               "ON CONFLICT (entity) DO UPDATE SET max_bytes = excluded.max_bytes, updated_ms = excluded.updated_ms",
-               {entity, std::to_string(*bytes), std::to_string(NowMs())})
+        .Query(
+            "INSERT INTO entity_quotas(entity, max_bytes, updated_ms) VALUES ($1, $2, $3) "
+            "ON CONFLICT (entity) DO UPDATE SET max_bytes = excluded.max_bytes, updated_ms = excluded.updated_ms",
+            {entity, std::to_string(*bytes), std::to_string(NowMs())})
         .status();
   });
 }

@@ -9,6 +9,7 @@
 #include "common/fs.h"
 #include "common/run_config.h"
 #include "store/postgres/pg_execute.h"
+#include "store/web_cursor.h"
 
 namespace cairn::internal {
 
@@ -68,6 +69,18 @@ StatusOr<RunRecord> PostgresMetadataStore::CreateOrResumeRun(const RunKey& run, 
   return out;
 }
 
+StatusOr<std::int64_t> FindProject(PgConnection& conn, const std::string& entity, const std::string& project) {
+  const RunKey key{entity, project, ""};
+  StatusOr<PgResult> proj = conn.Query(
+      "SELECT e.id, p.id FROM entities e LEFT JOIN projects p ON p.entity_id = e.id AND p.name = $2"
+      " WHERE e.name = $1",
+      {entity, project});
+  if (!proj.ok()) return proj.status();
+  if (proj->rows() == 0) return RunPathNotFoundError(RunPathPart::kEntity, key);
+  if (proj->IsNull(0, 1)) return RunPathNotFoundError(RunPathPart::kProject, key);
+  return proj->Int(0, 1);
+}
+
 StatusOr<RunRecord> PostgresMetadataStore::GetRun(const RunKey& run) {
   RunRecord out;
   Status s = Execute(Access::kRead, [&](PgConnection& conn) -> Status {
@@ -83,38 +96,22 @@ StatusOr<RunRecord> PostgresMetadataStore::GetRun(const RunKey& run) {
 StatusOr<Page<RunRecord>> PostgresMetadataStore::ListRuns(const std::string& entity, const std::string& project,
                                                           const std::string& cursor, int limit) {
   limit = ClampLimit(limit);
-  std::int64_t after_ms = std::numeric_limits<std::int64_t>::min();
-  std::string after_id;
-  if (!cursor.empty()) {
-    std::size_t colon = cursor.find(':');
-    const char* end = cursor.data() + (colon == std::string::npos ? cursor.size() : colon);
-    auto [ptr, ec] = std::from_chars(cursor.data(), end, after_ms);
-    if (colon == std::string::npos || ec != std::errc() || ptr != end) {
-      return InvalidArgumentError("malformed cursor \"" + cursor + "\": pass the next_cursor of a previous page");
-    }
-    after_id = cursor.substr(colon + 1);
-  }
-  const RunKey key{entity, project, ""};
+  StatusOr<RunCursor> after = ParseOldestFirstCursor(cursor);
+  if (!after.ok()) return after.status();
   Page<RunRecord> page;
   Status s = Execute(Access::kRead, [&](PgConnection& conn) -> Status {
-    StatusOr<PgResult> proj = conn.Query(
-        "SELECT e.id, p.id FROM entities e LEFT JOIN projects p ON p.entity_id = e.id AND p.name = $2"
-        " WHERE e.name = $1",
-        {entity, project});
-    if (!proj.ok()) return proj.status();
-    if (proj->rows() == 0) return RunPathNotFoundError(RunPathPart::kEntity, key);
-    if (proj->IsNull(0, 1)) return RunPathNotFoundError(RunPathPart::kProject, key);
+    StatusOr<std::int64_t> project_id = FindProject(conn, entity, project);
+    if (!project_id.ok()) return project_id.status();
     StatusOr<PgResult> r = conn.Query(
         "SELECT run_id, created_ms, updated_ms, config, state, heartbeat_ms FROM runs"
         " WHERE project_id = $1 AND (created_ms, run_id) > ($2::bigint, $3::text)"
         " ORDER BY created_ms, run_id LIMIT $4",
-        {std::to_string(proj->Int(0, 1)), std::to_string(after_ms), after_id, std::to_string(limit + 1)});
+        {std::to_string(*project_id), std::to_string(after->created_ms), after->run_id, std::to_string(limit + 1)});
     if (!r.ok()) return r.status();
     page = {};
     for (int i = 0; i < r->rows(); ++i) {
       if (i == limit) {
-        const RunRecord& last = page.items.back();
-        page.next_cursor = std::to_string(last.created_ms) + ":" + last.run_id;
+        page.next_cursor = RunCursorAfter(page.items.back());
         break;
       }
       page.items.push_back(RunRecord{entity, project, r->Text(i, 0), r->Int(i, 1), r->Int(i, 2), r->Text(i, 3),

@@ -30,24 +30,18 @@ StatusOr<Page<RunSummary>> PostgresMetadataStore::SummarizeRuns(const std::strin
   StatusOr<RunCursor> after = ParseNewestFirstCursor(cursor);
   if (!after.ok()) return after.status();
   limit = ClampSummaryLimit(limit);
-  const RunKey key{entity, project, ""};
   Page<RunSummary> page;
   Status s = Execute(Access::kTransaction, [&](PgConnection& conn) -> Status {
-    StatusOr<PgResult> proj = conn.Query(
-        "SELECT e.id, p.id FROM entities e LEFT JOIN projects p ON p.entity_id = e.id AND p.name = $2"
-        " WHERE e.name = $1",
-        {entity, project});
-    if (!proj.ok()) return proj.status();
-    if (proj->rows() == 0) return RunPathNotFoundError(RunPathPart::kEntity, key);
-    if (proj->IsNull(0, 1)) return RunPathNotFoundError(RunPathPart::kProject, key);
-    StatusOr<PgResult> r = conn.Query(kSummarizeRunsPostgres, {std::to_string(proj->Int(0, 1)), id_contains,
-                                                               std::to_string(after->created_ms), after->run_id,
-                                                               std::to_string(limit + 1)});
+    StatusOr<std::int64_t> project_id = FindProject(conn, entity, project);
+    if (!project_id.ok()) return project_id.status();
+    StatusOr<PgResult> r =
+        conn.Query(kSummarizeRunsPostgres, {std::to_string(*project_id), id_contains, std::to_string(after->created_ms),
+                                            after->run_id, std::to_string(limit + 1)});
     if (!r.ok()) return r.status();
     page = {};
     for (int i = 0; i < r->rows(); ++i) {
       if (i == limit) {
-        page.next_cursor = NewestFirstCursor(page.items.back().run);
+        page.next_cursor = RunCursorAfter(page.items.back().run);
         break;
       }
       page.items.push_back(RunSummary{RunRecord{entity, project, r->Text(i, 0), r->Int(i, 1), r->Int(i, 2),
