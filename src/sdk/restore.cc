@@ -195,6 +195,71 @@ int ParallelFiles(int given, int from_env, const std::vector<FileInfo>& files) {
   return !files.empty() && total / files.size() < (4u << 20) ? 16 : 4;
 }
 
+// restore_many: the latest versions of the run's files whose names match
+// `pattern`, sorted by name.
+StatusOr<std::vector<FileInfo>> MatchingFiles(internal::Client& client, const internal::RunPath& run,
+                                              const std::string& pattern) {
+  std::vector<FileInfo> files;
+  std::string cursor;
+  do {
+    auto page = client.ListFiles(run, cursor);
+    if (!page.ok()) return page.status();
+    for (FileInfo& f : page->items) {
+      if (Matches(pattern, f.name)) files.push_back(std::move(f));
+    }
+    cursor = page->next_cursor;
+  } while (!cursor.empty());
+  std::sort(files.begin(), files.end(), [](const FileInfo& a, const FileInfo& b) { return a.name < b.name; });
+  return files;
+}
+
+// Where all_or_nothing stages `f` under `staging`: named by its digest and
+// name, so that a staged file is only ever reused for the same bytes.
+fs::path StagedPath(const fs::path& staging, const FileInfo& f) {
+  return staging / (f.sha256 + "-" + internal::Sha256Hex(f.name).substr(0, 16));
+}
+
+// restore_many's error once every file was tried (`errors[i]` for
+// `files[i]`): OK when none failed, else the first error's code with every
+// failed name and what was kept.
+Status RestoreManyOutcome(const std::vector<FileInfo>& files, const std::vector<Status>& errors, bool all_or_nothing,
+                          const fs::path& staging) {
+  std::string failed;
+  Status first;
+  int failures = 0;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (errors[i].ok()) continue;
+    if (first.ok()) first = errors[i];
+    failed += (failures++ ? ", " : "") + files[i].name;
+  }
+  if (failures == 0) return OkStatus();
+  const std::string kept = all_or_nothing
+                               ? "no file was placed (all_or_nothing); what arrived is kept in " + staging.string() +
+                                     " and the next call continues from it"
+                               : std::to_string(files.size() - failures) + " of " + std::to_string(files.size()) +
+                                     " files were restored";
+  return Status(first.code(), "could not restore " + std::to_string(failures) + " file(s) (" + failed + "); " + kept +
+                                  "; first error: " + first.message());
+}
+
+// all_or_nothing, once every file is verified: renames each staged file into
+// place (those with an empty sha256 kept a local copy), fsyncs its
+// directory, and removes `staging` when empty.
+Status PlaceStaged(const std::vector<FileInfo>& files, const std::vector<RestoredPath>& out, const fs::path& staging) {
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (out[i].sha256.empty()) continue;  // kept a local copy
+    std::error_code ec;
+    fs::create_directories(out[i].path.parent_path(), ec);
+    if (::rename(StagedPath(staging, files[i]).c_str(), out[i].path.c_str()) != 0) {
+      return internal::ErrnoStatus(errno, "rename into place", out[i].path);
+    }
+    if (Status s = internal::SyncDir(out[i].path.parent_path()); !s.ok()) return s;
+  }
+  std::error_code ec;
+  fs::remove(staging, ec);  // only when empty
+  return OkStatus();
+}
+
 }  // namespace
 
 Result restore(const std::string& name, const RestoreOptions& options) {
@@ -228,26 +293,15 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
   internal::Client& client = *conn->client;
   if (Status s = client.ResolveEntity(*run_path); !s.ok()) return s;
 
-  // The matching files (latest versions), sorted by name.
-  std::vector<FileInfo> files;
-  std::string cursor;
-  do {
-    auto page = client.ListFiles(*run_path, cursor);
-    if (!page.ok()) return page.status();
-    for (FileInfo& f : page->items) {
-      if (Matches(pattern, f.name)) files.push_back(std::move(f));
-    }
-    cursor = page->next_cursor;
-  } while (!cursor.empty());
-  std::sort(files.begin(), files.end(), [](const FileInfo& a, const FileInfo& b) { return a.name < b.name; });
+  StatusOr<std::vector<FileInfo>> matching = MatchingFiles(client, *run_path, pattern);
+  if (!matching.ok()) return matching.status();
+  const std::vector<FileInfo>& files = *matching;
 
   // All-or-nothing stages each file under <root>/.cairn-staging, named by its
   // digest and name so that a staged file is only ever reused for the same
   // bytes, then renames them into place once every one is verified.
   const fs::path staging = *root / ".cairn-staging";
-  const auto staged_path = [&](const FileInfo& f) {
-    return staging / (f.sha256 + "-" + internal::Sha256Hex(f.name).substr(0, 16));
-  };
+  const auto staged_path = [&](const FileInfo& f) { return StagedPath(staging, f); };
 
   std::vector<RestoredPath> out(files.size());
   std::vector<Status> errors(files.size());
@@ -288,35 +342,9 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
   internal::ContentCache cache(transfer->cache_dir, transfer->cache_max_bytes.value_or(0));
   if (cache.enabled()) (void)cache.Prune(*transfer->cache_max_bytes);  // best effort, as the fills
 
-  std::string failed;
-  Status first;
-  int failures = 0;
-  for (std::size_t i = 0; i < files.size(); ++i) {
-    if (errors[i].ok()) continue;
-    if (first.ok()) first = errors[i];
-    failed += (failures++ ? ", " : "") + files[i].name;
-  }
-  if (failures > 0) {
-    const std::string kept = options.all_or_nothing
-                                 ? "no file was placed (all_or_nothing); what arrived is kept in " + staging.string() +
-                                       " and the next call continues from it"
-                                 : std::to_string(files.size() - failures) + " of " + std::to_string(files.size()) +
-                                       " files were restored";
-    return Status(first.code(), "could not restore " + std::to_string(failures) + " file(s) (" + failed + "); " +
-                                    kept + "; first error: " + first.message());
-  }
+  if (Status st = RestoreManyOutcome(files, errors, options.all_or_nothing, staging); !st.ok()) return st;
   if (options.all_or_nothing) {
-    for (std::size_t i = 0; i < files.size(); ++i) {
-      if (out[i].sha256.empty()) continue;  // kept a local copy
-      std::error_code ec;
-      fs::create_directories(out[i].path.parent_path(), ec);
-      if (::rename(staged_path(files[i]).c_str(), out[i].path.c_str()) != 0) {
-        return internal::ErrnoStatus(errno, "rename into place", out[i].path);
-      }
-      if (Status s = internal::SyncDir(out[i].path.parent_path()); !s.ok()) return s;
-    }
-    std::error_code ec;
-    fs::remove(staging, ec);  // only when empty
+    if (Status st = PlaceStaged(files, out, staging); !st.ok()) return st;
   }
   return out;
 }
