@@ -26,8 +26,28 @@ echo "clang-tidy: ${#files[@]} files"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 rc=0
-run-clang-tidy-14 -quiet -p "$build" -j "${CAIRN_JOBS:-$(nproc)}" \
-  -extra-arg=-Wthread-safety "${files[@]/#/$PWD/}" >"$out" 2>&1 || rc=$?
+# The 80-line rule for functions (readability-function-size in .clang-tidy)
+# applies to src/ but tests (*_test.cc) and the paths below, where a long
+# function is still being split. Remove a path once its functions fit.
+function_size_exempt=(src/cli/)  # main() in src/cli/main.cc: split with the CLI's layering
+sized=()
+unsized=()
+for f in "${files[@]}"; do
+  exempt=0
+  case "$f" in *_test.cc) exempt=1 ;; esac
+  for p in "${function_size_exempt[@]}"; do
+    case "$f" in "$p"*) exempt=1 ;; esac
+  done
+  if [ "$exempt" -eq 1 ]; then unsized+=("$f"); else sized+=("$f"); fi
+done
+if [ "${#sized[@]}" -gt 0 ]; then
+  run-clang-tidy-14 -quiet -p "$build" -j "${CAIRN_JOBS:-$(nproc)}" \
+    -extra-arg=-Wthread-safety "${sized[@]/#/$PWD/}" >>"$out" 2>&1 || rc=$?
+fi
+if [ "${#unsized[@]}" -gt 0 ]; then
+  run-clang-tidy-14 -quiet -p "$build" -j "${CAIRN_JOBS:-$(nproc)}" -checks=-readability-function-size \
+    -extra-arg=-Wthread-safety "${unsized[@]/#/$PWD/}" >>"$out" 2>&1 || rc=$?
+fi
 # run-clang-tidy-14 always asks for colour: strip it for CI logs.
 sed 's/\x1b\[[0-9;]*m//g' "$out" |
   grep -v -E '^[0-9]+ warnings? (and [0-9]+ errors? )?generated\.$|^Suppressed [0-9]+ warnings|^Use -header-filter|^clang-tidy-14 ' ||

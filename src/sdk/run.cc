@@ -38,8 +38,10 @@
 #include "common/fs.h"
 #include "common/run_config.h"
 #include "common/sha256.h"
+#include "common/thread_annotations.h"
 #include "common/validate.h"
 #include "sdk/internal/env.h"
+#include "sdk/internal/offline_run.h"
 #include "sdk/internal/client.h"
 #include "sdk/internal/run_state.h"
 #include "sdk/internal/save_glob.h"
@@ -48,18 +50,20 @@ namespace cairn {
 namespace {
 
 namespace fs = std::filesystem;
+using internal::RecordOffline;
+using internal::RecordOfflineAtEnd;
 using internal::RunPath;
 
-std::mutex g_current_mu;
-std::shared_ptr<Run::Impl> g_current;  // guarded by g_current_mu
+internal::Mutex g_current_mu;
+std::shared_ptr<Run::Impl> g_current CAIRN_GUARDED_BY(g_current_mu);
 
 void SetCurrent(std::shared_ptr<Run::Impl> impl) {
-  std::lock_guard<std::mutex> lock(g_current_mu);
+  internal::MutexLock lock(g_current_mu);
   g_current = std::move(impl);
 }
 
 void ClearCurrentIf(const Run::Impl* impl) {
-  std::lock_guard<std::mutex> lock(g_current_mu);
+  internal::MutexLock lock(g_current_mu);
   if (g_current.get() == impl) g_current.reset();
 }
 
@@ -95,83 +99,6 @@ StatusOr<std::optional<RunPath>> ReadResumeFile(const fs::path& file) {
   StatusOr<RunPath> path = internal::ParseRunPath(j["run_path"].get<std::string>());
   if (!path.ok()) return bad(path.status().message());
   return std::optional<RunPath>(*path);
-}
-
-// Keeps a file of an offline run in its files directory (atomically, when it
-// must be copied there) and describes it (version 0); nothing is committed
-// anywhere.
-StatusOr<SavedFile> KeepOffline(const Run::Impl& impl, const internal::SaveTarget& t) {
-  const fs::path dest = (impl.files_dir / t.name).lexically_normal();
-  std::error_code ec;
-  if (dest != t.local) {
-    fs::create_directories(dest.parent_path(), ec);
-    if (ec) return internal::ErrnoStatus(ec.value(), "create directory", dest.parent_path());
-    fs::path tmp = dest;
-    tmp += ".cairn-copy-" + internal::NewRunId();
-    fs::copy_file(t.local, tmp, fs::copy_options::overwrite_existing, ec);
-    if (ec) {
-      fs::remove(tmp, ec);
-      return internal::ErrnoStatus(ec.value() ? ec.value() : EIO, "copy to", tmp);
-    }
-    fs::rename(tmp, dest, ec);
-    if (ec) {
-      std::error_code ignored;
-      fs::remove(tmp, ignored);
-      return internal::ErrnoStatus(ec.value(), "rename onto", dest);
-    }
-  }
-  std::uintmax_t size = fs::file_size(dest, ec);
-  if (ec) return internal::ErrnoStatus(ec.value(), "stat", dest);
-  StatusOr<std::string> sha = internal::Sha256File(dest);
-  if (!sha.ok()) return sha.status();
-  return SavedFile{t.name, static_cast<std::uint64_t>(size), *sha, 0};
-}
-
-const char* PolicyName(SavePolicy p) {
-  switch (p) {
-    case SavePolicy::kNow:
-      return "now";
-    case SavePolicy::kEnd:
-      return "end";
-    case SavePolicy::kLive:
-      return "live";
-  }
-  return "now";
-}
-
-// Appends one line to <run dir>/offline.jsonl (O_APPEND: one write per line,
-// so concurrent saves never interleave within a line), then fdatasync.
-Status AppendManifest(const Run::Impl& impl, const SavedFile& f, SavePolicy policy) {
-  const fs::path manifest = impl.files_dir.parent_path() / "offline.jsonl";
-  nlohmann::json line = {
-      {"name", f.name}, {"path", "files/" + f.name},    {"sha256", f.sha256},
-      {"size", f.size}, {"policy", PolicyName(policy)}, {"time", internal::FormatTimeMs(internal::NowMs())}};
-  const std::string text = line.dump() + "\n";
-  int fd = ::open(manifest.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return internal::ErrnoStatus(errno, "open", manifest);
-  ssize_t n;
-  do {
-    n = ::write(fd, text.data(), text.size());
-  } while (n < 0 && errno == EINTR);
-  int err = errno;
-  if (n >= 0 && static_cast<std::size_t>(n) != text.size()) err = ENOSPC;
-  if (n >= 0 && static_cast<std::size_t>(n) == text.size() && ::fdatasync(fd) != 0) {
-    err = errno;
-    n = -1;
-  }
-  ::close(fd);
-  if (n < 0 || static_cast<std::size_t>(n) != text.size()) return internal::ErrnoStatus(err, "append to", manifest);
-  return OkStatus();
-}
-
-// Offline: keeps the file and records it in the manifest.
-Status RecordOffline(Run::Impl& impl, const internal::SaveTarget& t, SavePolicy policy) {
-  StatusOr<SavedFile> kept = KeepOffline(impl, t);
-  if (!kept.ok()) return kept.status();
-  if (Status st = AppendManifest(impl, *kept, policy); !st.ok()) return st;
-  std::lock_guard<std::mutex> lock(impl.pending_mu);
-  impl.offline_saved[kept->name] = *kept;
-  return OkStatus();
 }
 
 // Adds (or updates the path of) `t` in a per-name list.
@@ -268,7 +195,7 @@ StatusOr<std::chrono::milliseconds> FinishTimeout(const FinishOptions& options) 
 namespace internal {
 
 std::shared_ptr<Run::Impl> CurrentRunImpl() {
-  std::lock_guard<std::mutex> lock(g_current_mu);
+  internal::MutexLock lock(g_current_mu);
   return g_current;
 }
 
@@ -288,15 +215,104 @@ std::string Run::path() const { return PathString(impl_->run_path); }
 const std::filesystem::path& Run::dir() const { return impl_->files_dir; }
 bool Run::resumed() const { return impl_->resumed; }
 
-StatusOr<Run> init(const InitOptions& options) {
-  StatusOr<Settings> settings = ResolveSettings(options.client);
-  if (!settings.ok()) return settings.status();
+namespace {
 
+// init()'s resume mode: InitOptions.resume, else CAIRN_RESUME, else "never";
+// kInvalidArgument for anything but never, allow, must or auto.
+StatusOr<std::string> ResumeModeOf(const InitOptions& options) {
   std::string resume = !options.resume.empty() ? options.resume : Env("CAIRN_RESUME");
   if (resume.empty()) resume = "never";
   if (resume != "never" && resume != "allow" && resume != "must" && resume != "auto") {
     return InvalidArgumentError("invalid resume '" + resume + "': use never, allow, must or auto (CAIRN_RESUME)");
   }
+  return resume;
+}
+
+// The run id, the project and (when set; offline may have none) the entity
+// are valid ids.
+Status ValidateRunPath(const RunPath& path) {
+  if (Status st = internal::ValidateId(path.run_id, "run id"); !st.ok()) return st;
+  if (Status st = internal::ValidateId(path.project, "project"); !st.ok()) return st;
+  if (!path.entity.empty()) return internal::ValidateId(path.entity, "entity");
+  return OkStatus();
+}
+
+// init() with Mode::kDisabled: a run that records nothing, with a scratch
+// files directory (best effort: a disabled run never fails but for a bad id).
+Status InitDisabled(Run::Impl& impl, RunPath path) {
+  if (path.run_id.empty()) path.run_id = internal::NewRunId();
+  if (Status st = internal::ValidateId(path.run_id, "run id"); !st.ok()) return st;
+  impl.run_path = path;
+  std::error_code ec;
+  fs::path tmp = fs::temp_directory_path(ec);
+  if (ec) tmp = "/tmp";
+  impl.files_dir = tmp / "cairn-disabled" / RunDirName(path.run_id) / "files";
+  fs::create_directories(impl.files_dir, ec);
+  return OkStatus();
+}
+
+// init() online: connects, resolves an empty entity in `path` (the key's),
+// creates or resumes the run on the server (`server_resume`: allow, must or
+// never) with `config`, and starts the heartbeat and the uploader (seeded
+// with the run's files when resumed).
+Status StartOnline(Run::Impl& impl, RunPath& path, const std::string& server_resume,
+                   const std::string& config) {
+  StatusOr<std::shared_ptr<internal::Client>> client = internal::Client::Create(impl.settings);
+  if (!client.ok()) return client.status();
+  impl.client = *client;
+  if (Status st = impl.client->ResolveEntity(path); !st.ok()) return st;
+  bool created = false;
+  StatusOr<RunInfo> info = impl.client->PutRun(
+      path, server_resume, &created, {.config = config == "{}" ? std::string() : config, .state = "running"});
+  if (!info.ok()) return info.status();
+  impl.heartbeat = std::make_unique<internal::Heartbeat>(
+      [client = impl.client, path] { (void)client->PutRun(path, "must", nullptr, {.state = "running", .once = true}); },
+      impl.client->tunables().heartbeat);
+  impl.resumed = !created;
+  impl.uploader =
+      std::make_unique<internal::Uploader>(ClientUploadFn(impl.client, path), impl.client->tunables().uploader);
+  if (impl.resumed) impl.uploader->Seed(LatestFiles(*impl.client, path));
+  return OkStatus();
+}
+
+// A fresh directory for the run under `cairn_dir`, also for a resumed run
+// (restore() fetches what it needs from the store); a resume within the same
+// second gets a "-2", "-3"... suffix.
+StatusOr<fs::path> MakeRunDir(const fs::path& cairn_dir, const std::string& run_id) {
+  std::error_code ec;
+  for (int n = 1;; ++n) {
+    fs::path run_dir = cairn_dir / (RunDirName(run_id) + (n == 1 ? "" : "-" + std::to_string(n)));
+    bool made = fs::create_directory(run_dir, ec);
+    if (ec) return internal::ErrnoStatus(ec.value(), "create run directory", run_dir);
+    if (made) return run_dir;
+  }
+}
+
+// The run's run.json (what it is, for `cairn sync` and people) and the
+// directory's resume.json (which run an "auto" resume continues), each
+// written atomically.
+Status WriteRunFiles(const fs::path& run_dir, const fs::path& resume_file, const RunPath& path, Mode mode,
+                     const std::string& config) {
+  nlohmann::json run_json = {{"entity", path.entity},
+                             {"project", path.project},
+                             {"id", path.run_id},
+                             {"mode", mode == Mode::kOffline ? "offline" : "online"},
+                             {"started_at", internal::FormatTimeMs(internal::NowMs())},
+                             {"config", nlohmann::json::parse(config)}};
+  if (Status st = internal::WriteFileAtomic(run_dir / "run.json", run_json.dump(2) + "\n"); !st.ok()) return st;
+  nlohmann::json resume_json = {{"run_path", PathString(path)}, {"run_dir", run_dir.string()}, {"pid", ::getpid()}};
+  return internal::WriteFileAtomic(resume_file, resume_json.dump() + "\n");
+}
+
+}  // namespace
+
+StatusOr<Run> init(const InitOptions& options) {
+  StatusOr<Settings> settings = ResolveSettings(options.client);
+  if (!settings.ok()) return settings.status();
+
+  StatusOr<std::string> resume_mode = ResumeModeOf(options);
+  if (!resume_mode.ok()) return resume_mode.status();
+  const std::string& resume = *resume_mode;
   const std::string id = !options.id.empty() ? options.id : Env("CAIRN_RUN_ID");
   StatusOr<std::string> config = internal::NormalizeRunConfig(options.config);
   if (!config.ok()) return config.status();
@@ -314,13 +330,7 @@ StatusOr<Run> init(const InitOptions& options) {
   std::error_code ec;
 
   if (settings->mode == Mode::kDisabled) {
-    if (path.run_id.empty()) path.run_id = internal::NewRunId();
-    if (Status st = internal::ValidateId(path.run_id, "run id"); !st.ok()) return st;
-    impl->run_path = path;
-    fs::path tmp = fs::temp_directory_path(ec);
-    if (ec) tmp = "/tmp";
-    impl->files_dir = tmp / "cairn-disabled" / RunDirName(path.run_id) / "files";
-    fs::create_directories(impl->files_dir, ec);  // best effort: disabled never fails
+    if (Status st = InitDisabled(*impl, path); !st.ok()) return st;
     SetCurrent(impl);
     return Run(impl);
   }
@@ -350,28 +360,10 @@ StatusOr<Run> init(const InitOptions& options) {
     }
   }
   if (path.run_id.empty()) path.run_id = internal::NewRunId();
-  if (Status st = internal::ValidateId(path.run_id, "run id"); !st.ok()) return st;
-  if (Status st = internal::ValidateId(path.project, "project"); !st.ok()) return st;
-  if (!path.entity.empty()) {
-    if (Status st = internal::ValidateId(path.entity, "entity"); !st.ok()) return st;
-  }
+  if (Status st = ValidateRunPath(path); !st.ok()) return st;
 
   if (settings->mode == Mode::kOnline) {
-    StatusOr<std::shared_ptr<internal::Client>> client = internal::Client::Create(*settings);
-    if (!client.ok()) return client.status();
-    impl->client = *client;
-    if (Status st = impl->client->ResolveEntity(path); !st.ok()) return st;
-    bool created = false;
-    StatusOr<RunInfo> info = impl->client->PutRun(
-        path, server_resume, &created, {.config = *config == "{}" ? std::string() : *config, .state = "running"});
-    if (!info.ok()) return info.status();
-    impl->heartbeat = std::make_unique<internal::Heartbeat>(
-        [client = impl->client, path] { (void)client->PutRun(path, "must", nullptr, {.state = "running", .once = true}); },
-        impl->client->tunables().heartbeat);
-    impl->resumed = !created;
-    impl->uploader = std::make_unique<internal::Uploader>(ClientUploadFn(impl->client, path),
-                                                          impl->client->tunables().uploader);
-    if (impl->resumed) impl->uploader->Seed(LatestFiles(*impl->client, path));
+    if (Status st = StartOnline(*impl, path, server_resume, *config); !st.ok()) return st;
   } else {
     impl->resumed = from_resume_file;  // offline: no server to ask
     // An explicit id with allow/must/auto may name a run already synced.
@@ -382,27 +374,12 @@ StatusOr<Run> init(const InitOptions& options) {
   // A fresh local directory, also for a resumed run: restore() fetches what
   // it needs from the store.
   // A resume within the same second gets a "-2", "-3"... suffix.
-  fs::path run_dir;
-  for (int n = 1;; ++n) {
-    run_dir = cairn_dir / (RunDirName(path.run_id) + (n == 1 ? "" : "-" + std::to_string(n)));
-    bool made = fs::create_directory(run_dir, ec);
-    if (ec) return internal::ErrnoStatus(ec.value(), "create run directory", run_dir);
-    if (made) break;
-  }
-  impl->files_dir = run_dir / "files";
+  StatusOr<fs::path> run_dir = MakeRunDir(cairn_dir, path.run_id);
+  if (!run_dir.ok()) return run_dir.status();
+  impl->files_dir = *run_dir / "files";
   fs::create_directories(impl->files_dir, ec);
   if (ec) return internal::ErrnoStatus(ec.value(), "create run directory", impl->files_dir);
-
-  nlohmann::json run_json = {{"entity", path.entity},
-                             {"project", path.project},
-                             {"id", path.run_id},
-                             {"mode", settings->mode == Mode::kOffline ? "offline" : "online"},
-                             {"started_at", internal::FormatTimeMs(internal::NowMs())},
-                             {"config", nlohmann::json::parse(*config)}};
-  if (Status st = internal::WriteFileAtomic(run_dir / "run.json", run_json.dump(2) + "\n"); !st.ok()) return st;
-
-  nlohmann::json resume_json = {{"run_path", PathString(path)}, {"run_dir", run_dir.string()}, {"pid", ::getpid()}};
-  if (Status st = internal::WriteFileAtomic(resume_file, resume_json.dump() + "\n"); !st.ok()) return st;
+  if (Status st = WriteRunFiles(*run_dir, resume_file, path, settings->mode, *config); !st.ok()) return st;
   impl->resume_file = resume_file;
   impl->lock_fd = lock.Release();
 
@@ -522,24 +499,7 @@ Status Run::finish(const FinishOptions& options) {
                             " is kept, so init(resume=\"auto\") in the same directory continues the run");
       }
     } else {
-      std::string failed;
-      StatusCode code = StatusCode::kOk;
-      for (const Impl::Pending& p : at_end) {
-        SavePolicy policy = SavePolicy::kLive;
-        {
-          std::lock_guard<std::mutex> lock(impl_->pending_mu);
-          for (const Impl::Pending& q : impl_->pending) {
-            if (q.name == p.name) policy = SavePolicy::kEnd;
-          }
-        }
-        if (Status st = RecordOffline(*impl_, {p.local, p.name}, policy); !st.ok()) {
-          if (code == StatusCode::kOk) code = st.code();
-          failed += (failed.empty() ? "" : "; ") + p.name + ": " + st.message();
-        }
-      }
-      if (code != StatusCode::kOk) {
-        result = Status(code, "finishing offline run " + path() + ": could not record " + failed);
-      }
+      result = RecordOfflineAtEnd(*impl_, at_end, path());
     }
   }
 

@@ -221,7 +221,7 @@ Status UploadSessions::AssembleInto(const UploadSession& session, BlobStore& blo
                                    (count > 10 ? ", ..." : "") + "): send them, then complete again");
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!completing_.insert(session.id).second) {
       return UnavailableError("upload " + session.id + " is being completed by another request; retry shortly");
     }
@@ -230,7 +230,7 @@ Status UploadSessions::AssembleInto(const UploadSession& session, BlobStore& blo
     UploadSessions* self;
     std::string id;
     ~Done() {
-      std::lock_guard<std::mutex> lock(self->mu_);
+      MutexLock lock(self->mu_);
       self->completing_.erase(id);
     }
   } done{this, session.id};

@@ -19,12 +19,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "cairn/status.h"
+#include "common/thread_annotations.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
 
@@ -88,8 +88,8 @@ class UploadSessions {
 
   const std::filesystem::path root_;
   const std::chrono::seconds ttl_;
-  std::mutex mu_;
-  std::set<std::string> completing_;  // guarded by mu_
+  Mutex mu_;
+  std::set<std::string> completing_ CAIRN_GUARDED_BY(mu_);  // ids being assembled
 };
 
 }  // namespace cairn::internal

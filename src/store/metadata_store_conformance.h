@@ -63,4 +63,7 @@ class MetadataStoreConformance : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<MetadataStore> store_;
 };
 
+inline const RunKey kRun{"alice", "mnist", "r1"};
+inline const std::string kSha(64, 'a');
+
 }  // namespace cairn::internal

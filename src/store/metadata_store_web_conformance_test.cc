@@ -14,8 +14,6 @@
 namespace cairn::internal {
 namespace {
 
-const RunKey kRun{"alice", "mnist", "r1"};
-const std::string kSha(64, 'a');
 
 TEST_P(MetadataStoreConformance, VersionsRecordWhoSavedThem) {
   MustCreate(kRun);

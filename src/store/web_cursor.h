@@ -1,6 +1,6 @@
-// What both MetadataStore backends share for the web UI's reads
-// (MetadataStore::SummarizeRuns / SummarizeFiles): the newest-first run
-// cursor and the SQL texts (private to src/store).
+// What both MetadataStore backends share for listing runs (ListRuns, oldest
+// first) and for the web UI's reads (SummarizeRuns newest first,
+// SummarizeFiles): the run cursor and the SQL texts (private to src/store).
 #pragma once
 
 #include <charconv>
@@ -13,16 +13,17 @@
 
 namespace cairn::internal {
 
-// Where a newest-first page of runs continues: strictly before this run.
+// Where a page of runs continues: strictly after this run (ListRuns, oldest
+// first) or strictly before it (SummarizeRuns, newest first).
 struct RunCursor {
   std::int64_t created_ms = std::numeric_limits<std::int64_t>::max();
-  std::string run_id;  // with created_ms = max: before every run
+  std::string run_id;  // with created_ms = max (min): before (after) every run
 };
 
 // "<created_ms>:<run_id>" of the last run of the previous page; "" for the
-// first page. kInvalidArgument quoting anything else.
-inline StatusOr<RunCursor> ParseNewestFirstCursor(const std::string& cursor) {
-  RunCursor out;
+// first page, then {first_ms, ""}. kInvalidArgument quoting anything else.
+inline StatusOr<RunCursor> ParseRunCursor(const std::string& cursor, std::int64_t first_ms) {
+  RunCursor out{.created_ms = first_ms};
   if (cursor.empty()) return out;
   const std::size_t colon = cursor.find(':');
   const char* end = cursor.data() + (colon == std::string::npos ? cursor.size() : colon);
@@ -33,10 +34,15 @@ inline StatusOr<RunCursor> ParseNewestFirstCursor(const std::string& cursor) {
   out.run_id = cursor.substr(colon + 1);
   return out;
 }
-
-inline std::string NewestFirstCursor(const RunRecord& last) {
-  return std::to_string(last.created_ms) + ":" + last.run_id;
+inline StatusOr<RunCursor> ParseOldestFirstCursor(const std::string& cursor) {
+  return ParseRunCursor(cursor, std::numeric_limits<std::int64_t>::min());
 }
+inline StatusOr<RunCursor> ParseNewestFirstCursor(const std::string& cursor) {
+  return ParseRunCursor(cursor, std::numeric_limits<std::int64_t>::max());
+}
+
+// The next_cursor of a page of runs whose last run is `last` (either order).
+inline std::string RunCursorAfter(const RunRecord& last) { return std::to_string(last.created_ms) + ":" + last.run_id; }
 
 // 1..200 runs a page: each carries an aggregate over its files.
 inline int ClampSummaryLimit(int limit) { return limit < 1 ? 1 : (limit > 200 ? 200 : limit); }
@@ -60,11 +66,11 @@ inline constexpr const char* kSummarizeRunsPostgres =
 // Every file of run ?1/$1: the latest version's columns as FileVersionRecord,
 // then the version count, by name.
 inline constexpr const char* kSummarizeFilesSql =
-    "SELECT f.name, f.version, f.size, f.sha256, f.created_ms, c.n FROM file_versions f JOIN"
+    "SELECT f.name, f.version, f.size, f.sha256, f.created_ms, f.created_by, c.n FROM file_versions f JOIN"
     " (SELECT name, MAX(version) AS v, COUNT(*) AS n FROM file_versions WHERE run = ?1 GROUP BY name) c"
     " ON f.name = c.name AND f.version = c.v WHERE f.run = ?1 ORDER BY f.name";
 inline constexpr const char* kSummarizeFilesPostgres =
-    "SELECT f.name, f.version, f.size, f.sha256, f.created_ms, c.n FROM file_versions f JOIN"
+    "SELECT f.name, f.version, f.size, f.sha256, f.created_ms, f.created_by, c.n FROM file_versions f JOIN"
     " (SELECT name, MAX(version) AS v, COUNT(*) AS n FROM file_versions WHERE run = $1 GROUP BY name) c"
     " ON f.name = c.name AND f.version = c.v WHERE f.run = $1 ORDER BY f.name";
 

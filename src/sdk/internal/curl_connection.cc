@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cairn/status.h"
+#include "common/thread_annotations.h"
 
 namespace cairn::internal {
 namespace {
@@ -192,15 +193,15 @@ std::string HttpClientResponse::Header(std::string_view name) const {
 }
 
 struct CurlConnection::Pool {
-  std::mutex mu;
-  std::vector<CURL*> idle;  // guarded by mu
+  Mutex mu;
+  std::vector<CURL*> idle CAIRN_GUARDED_BY(mu);
 
   ~Pool() {
     for (CURL* h : idle) curl_easy_cleanup(h);
   }
   CURL* Take() {
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (!idle.empty()) {
         CURL* h = idle.back();
         idle.pop_back();
@@ -211,7 +212,7 @@ struct CurlConnection::Pool {
   }
   void Give(CURL* h) {
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (idle.size() < kMaxIdleHandles) {
         idle.push_back(h);
         return;

@@ -39,6 +39,45 @@ using namespace download;  // NOLINT(google-build-using-namespace): the download
 Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* resumed, bool* discard) {
   *resumed = false;
   *discard = false;
+  if (Status opened = OpenPartial(fresh); !opened.ok()) return opened;
+  *resumed = resumed_;
+  const bool parallel = PlanParts(single);
+  const bool whole = !*resumed && parts_.size() == 1;  // no Range header needed
+
+  const int workers = static_cast<int>(std::min<std::size_t>(parts_.size(), parallel ? transfer_.parallel_parts : 1));
+  active_workers_ = workers;
+  std::uint64_t to_fetch = 0;
+  for (const Part& p : parts_) to_fetch += p.end - p.begin;
+  // One connection and at most one ring slot of bytes (every small file of
+  // a glob restore): fetch, then write, on this thread -- starting the worker
+  // and writer threads cost more than such a file, and it is too short for
+  // progress along the way. HashAll then finds the slot filled and written.
+  const bool on_this_thread = workers == 1 && to_fetch <= kSlotBytes;
+  std::optional<std::thread> ring_writer;
+  std::vector<std::thread> threads;
+  if (on_this_thread) {
+    Worker(whole);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writer_exit_ = true;
+    }
+    WriteRing();
+  } else {
+    ring_writer.emplace([this] { WriteRing(); });
+    for (int w = 0; w < workers; ++w) threads.emplace_back([this, whole] { Worker(whole); });
+  }
+  HashAll();
+  for (auto& t : threads) t.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    writer_exit_ = true;
+    write_cv_.notify_all();
+  }
+  if (ring_writer) ring_writer->join();
+  return Conclude(digest, discard);
+}
+
+Status PartialDownload::OpenPartial(bool fresh) {
   std::optional<Sidecar> side = fresh ? std::nullopt : ReadSidecar(sidecar_);
   // Only a partial of these very bytes (same SHA-256 and size) is continued;
   // any other is discarded, never spliced.
@@ -51,9 +90,12 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
       if (r.end <= static_cast<std::uint64_t>(sb.st_size)) prior_.push_back(r);  // bytes really there
     }
   }
-  *resumed = resumed_ = !prior_.empty();
-  if (!*resumed) ::unlink(sidecar_.c_str());
+  resumed_ = !prior_.empty();
+  if (!resumed_) ::unlink(sidecar_.c_str());
+  return OkStatus();
+}
 
+bool PartialDownload::PlanParts(bool single) {
   // The missing ranges, cut into parts for a large file. A download from zero
   // of a small file is one plain GET.
   const bool parallel = !single && file_.size >= transfer_.parallel_min_bytes && transfer_.parallel_parts > 1;
@@ -75,32 +117,10 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
       parts_[i].end = std::min(r.end, b + part_bytes);
     }
   }
-  const bool whole = !*resumed && parts_.size() == 1;  // no Range header needed
+  return parallel;
+}
 
-  const int workers = static_cast<int>(std::min<std::size_t>(parts_.size(), parallel ? transfer_.parallel_parts : 1));
-  active_workers_ = workers;
-  std::uint64_t to_fetch = 0;
-  for (const Part& p : parts_) to_fetch += p.end - p.begin;
-  // One connection and at most one ring slot of bytes (every small file of
-  // a glob restore): fetch, then write, on this thread -- starting the worker
-  // and writer threads cost more than such a file, and it is too short for
-  // progress along the way. The hashing below then finds the slot filled and
-  // written.
-  const bool on_this_thread = workers == 1 && to_fetch <= kSlotBytes;
-  std::optional<std::thread> ring_writer;
-  std::vector<std::thread> threads;
-  if (on_this_thread) {
-    Worker(whole);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      writer_exit_ = true;
-    }
-    WriteRing();
-  } else {
-    ring_writer.emplace([this] { WriteRing(); });
-    for (int w = 0; w < workers; ++w) threads.emplace_back([this, whole] { Worker(whole); });
-  }
-
+void PartialDownload::HashAll() {
   // This thread hashes the file in order -- from ring slots, else reading the
   // partial back from the page cache (memory stays bounded whatever the order
   // parts finish in) -- records progress in the sidecar and reports it.
@@ -110,87 +130,84 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
   // early; for the others the thread would only cost its start and its last
   // poll (up to kWritebackPoll per file: 5 ms of every small file).
   std::optional<std::thread> writeback;
+  std::uint64_t to_fetch = 0;
+  for (const Part& p : parts_) to_fetch += p.end - p.begin;
   if (to_fetch >= kWritebackChunkBytes) writeback.emplace([this, &hashing_done] { StartWriteback(hashing_done); });
   std::vector<char> buf;
-  Status local_error;
+  Status local_error;  // reading the partial back failed: nothing more is read
   auto last_sidecar = Clock::now(), last_progress = Clock::now() - kProgressEvery;
   while (true) {
-    std::uint64_t prefix;
-    bool finished;
-    const Slot* slot = nullptr;
-    Sidecar snapshot;
-    bool save_sidecar = false;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      // Done when the workers are, and every byte received is hashed and
-      // written (or something failed: then nothing more matters). Waits for
-      // work or for that -- not merely for the workers to end: the writer may
-      // still be writing the last slots (a spin here once burnt a core while
-      // the kernel throttled the writer on a slow disk).
-      auto done = [&] {
-        return active_workers_ == 0 && (stop_.load() || (hashed_slots_ == filled_ && written_slots_ == filled_ &&
-                                                          ContiguousPrefix() <= hashed_.load()));
-      };
-      cv_.wait_for(lock, kProgressEvery,
-                   [&] { return hashed_slots_ < filled_ || ContiguousPrefix() > hashed_.load() || done(); });
-      if (hashed_slots_ < filled_ && slots_[hashed_slots_ % kRingSlots].offset == hashed_.load()) {
-        slot = &slots_[hashed_slots_ % kRingSlots];
-      }
-      prefix = ContiguousPrefix();
-      finished = done();
-      if (Clock::now() - last_sidecar >= kSidecarEvery) {
-        snapshot = Snapshot();
-        save_sidecar = true;
-      }
-    }
-    if (save_sidecar) {
-      WriteSidecar(sidecar_, snapshot);
+    HashStep step = NextHashStep(Clock::now() - last_sidecar >= kSidecarEvery);
+    if (step.snapshot) {
+      WriteSidecar(sidecar_, *step.snapshot);
       last_sidecar = Clock::now();
     }
-    if (slot != nullptr) {
+    if (step.slot != nullptr) {
       // The slot stays ours until hashed_slots_ moves past it.
-      hasher_.Update(slot->data.get(), slot->size);
-      hashed_ += slot->size;
+      hasher_.Update(step.slot->data.get(), step.slot->size);
+      hashed_ += step.slot->size;
       std::lock_guard<std::mutex> lock(mu_);
       ++hashed_slots_;
       space_cv_.notify_one();
       continue;
     }
-    while (local_error.ok() && hashed_.load() < prefix) {
-      const std::uint64_t at = hashed_.load();
-      if (buf.empty()) buf.resize(kHashChunkBytes);
-      const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), prefix - at));
-      ssize_t n = ::pread(fd_, buf.data(), want, static_cast<off_t>(at));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        local_error = n < 0 ? ErrnoStatus(errno, "read", partial_)
-                            : DataLossError(partial_.string() + " is shorter than the bytes written to it");
-        break;
-      }
-      hasher_.Update(buf.data(), static_cast<std::size_t>(n));
-      hashed_ += static_cast<std::uint64_t>(n);
-    }
+    if (local_error.ok()) local_error = HashFromPartial(step.prefix, buf);
     if (!local_error.ok() && !stop_.exchange(true)) {
       std::lock_guard<std::mutex> lock(mu_);
       if (error_.ok()) error_ = local_error;
       space_cv_.notify_all();
     }
-    if (Clock::now() - last_progress >= kProgressEvery && !finished) {
+    if (Clock::now() - last_progress >= kProgressEvery && !step.finished) {
       Report(BytesOnDisk());
       last_progress = Clock::now();
     }
-    if (finished) break;
+    if (step.finished) break;
   }
   hashing_done = true;
   if (writeback) writeback->join();
-  for (auto& t : threads) t.join();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    writer_exit_ = true;
-    write_cv_.notify_all();
-  }
-  if (ring_writer) ring_writer->join();
+}
 
+PartialDownload::HashStep PartialDownload::NextHashStep(bool sidecar_due) {
+  HashStep step;
+  std::unique_lock<std::mutex> lock(mu_);
+  // Done when the workers are, and every byte received is hashed and
+  // written (or something failed: then nothing more matters). Waits for
+  // work or for that -- not merely for the workers to end: the writer may
+  // still be writing the last slots (a spin here once burnt a core while
+  // the kernel throttled the writer on a slow disk).
+  auto done = [&] {
+    return active_workers_ == 0 && (stop_.load() || (hashed_slots_ == filled_ && written_slots_ == filled_ &&
+                                                      ContiguousPrefix() <= hashed_.load()));
+  };
+  cv_.wait_for(lock, kProgressEvery,
+               [&] { return hashed_slots_ < filled_ || ContiguousPrefix() > hashed_.load() || done(); });
+  if (hashed_slots_ < filled_ && slots_[hashed_slots_ % kRingSlots].offset == hashed_.load()) {
+    step.slot = &slots_[hashed_slots_ % kRingSlots];
+  }
+  step.prefix = ContiguousPrefix();
+  step.finished = done();
+  if (sidecar_due) step.snapshot = Snapshot();
+  return step;
+}
+
+Status PartialDownload::HashFromPartial(std::uint64_t prefix, std::vector<char>& buf) {
+  while (hashed_.load() < prefix) {
+    const std::uint64_t at = hashed_.load();
+    if (buf.empty()) buf.resize(kHashChunkBytes);
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), prefix - at));
+    ssize_t n = ::pread(fd_, buf.data(), want, static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return n < 0 ? ErrnoStatus(errno, "read", partial_)
+                   : DataLossError(partial_.string() + " is shorter than the bytes written to it");
+    }
+    hasher_.Update(buf.data(), static_cast<std::size_t>(n));
+    hashed_ += static_cast<std::uint64_t>(n);
+  }
+  return OkStatus();
+}
+
+Status PartialDownload::Conclude(std::string* digest, bool* discard) {
   std::lock_guard<std::mutex> lock(mu_);
   if (must_restart_) {
     *discard = true;

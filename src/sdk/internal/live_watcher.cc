@@ -63,7 +63,7 @@ Status LiveWatcher::Watch(const std::string& name, const std::filesystem::path& 
     }
     return ErrnoStatus(errno, "watch (SavePolicy::kLive)", dir);
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   dirs_[wd] = dir;  // the same directory gives the same descriptor
   files_[local] = name;
   return OkStatus();
@@ -107,7 +107,7 @@ void LiveWatcher::Loop() {
         ssize_t n = ::read(inotify_fd_, buf, sizeof buf);
         if (n <= 0) break;  // EAGAIN: drained
         const Clock::time_point at = Clock::now();
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(mu_);
         for (char* p = buf; p < buf + n;) {
           auto* ev = reinterpret_cast<inotify_event*>(p);
           p += sizeof(inotify_event) + ev->len;

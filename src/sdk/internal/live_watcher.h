@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "cairn/status.h"
+#include "common/thread_annotations.h"
 
 namespace cairn::internal {
 
@@ -51,9 +52,9 @@ class LiveWatcher {
   const OnChange on_change_;
   const std::chrono::milliseconds quiet_;
 
-  std::mutex mu_;
-  std::map<int, std::filesystem::path> dirs_;           // guarded by mu_: watch descriptor -> directory
-  std::map<std::filesystem::path, std::string> files_;  // guarded by mu_: watched path -> name
+  Mutex mu_;
+  std::map<int, std::filesystem::path> dirs_ CAIRN_GUARDED_BY(mu_);           // watch descriptor -> directory
+  std::map<std::filesystem::path, std::string> files_ CAIRN_GUARDED_BY(mu_);  // watched path -> name
   std::thread thread_;
   std::once_flag stopped_;
 };

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -167,6 +168,32 @@ class PartialDownload {
   std::condition_variable space_cv_;  // a slot came free, or stop_
   std::condition_variable write_cv_;  // a slot to write, or writer_exit_
   bool writer_exit_ = false;
+
+  // Run()'s steps, in order (downloader.cc).
+  // Opens (or creates) the partial; keeps from the sidecar the ranges really
+  // on disk (prior_, resumed_) unless `fresh` or they are of other bytes.
+  Status OpenPartial(bool fresh);
+  // Cuts what prior_ lacks into parts_; true when they are fetched in parallel.
+  bool PlanParts(bool single);
+  // The hashing thread's loop, until the workers are done and every byte
+  // received is hashed and written (or stop_): hashes ring slots and the
+  // partial's contiguous prefix in order, saves the sidecar, reports progress.
+  void HashAll();
+  // What the hashing thread found under mu_: the ring slot to hash next (or
+  // null), the contiguous prefix on disk, whether all is done, and a sidecar
+  // snapshot when `sidecar_due`. Waits up to kProgressEvery for work.
+  struct HashStep {
+    const Slot* slot = nullptr;
+    std::uint64_t prefix = 0;
+    bool finished = false;
+    std::optional<Sidecar> snapshot;
+  };
+  HashStep NextHashStep(bool sidecar_due);
+  // Hashes the partial's bytes [hashed_, prefix) by reading them back.
+  Status HashFromPartial(std::uint64_t prefix, std::vector<char>& buf);
+  // Run()'s outcome once all threads ended: the error (kept partial, or
+  // *discard), or OK with *digest after checking the size.
+  Status Conclude(std::string* digest, bool* discard);
 };
 
 }  // namespace cairn::internal

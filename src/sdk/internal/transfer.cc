@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <system_error>
 #include <vector>
@@ -46,101 +47,66 @@ static StatusOr<FileInfo> UploadedFile(const HttpClientResponse& resp, const std
   return info;
 }
 
-StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, const std::filesystem::path& local,
-                                  const ProgressFn& progress, UploadControl* control) {
-  if (Status st = ValidateFileName(name); !st.ok()) return st;
-  const auto is_cancelled = [control] {
-    return control != nullptr && control->cancel != nullptr && control->cancel->load();
-  };
-  const auto cancelled_status = [&] {
-    return DeadlineExceededError("the upload of " + local.string() + " as " + name +
-                                 " was stopped: the run is shutting down; nothing was committed");
-  };
-  int fd = ::open(local.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open", local);
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
-  struct stat sb {};
-  if (::fstat(fd, &sb) != 0) return ErrnoStatus(errno, "stat", local);
-  if (!S_ISREG(sb.st_mode)) {
-    return InvalidArgumentError("cannot save " + local.string() + ": it is not a regular file");
-  }
-  const std::uint64_t size = static_cast<std::uint64_t>(sb.st_size);
+namespace {
 
-  // Hash first (through the same fd that is then sent, so a file replaced by
-  // rename in between cannot mix contents). The digest goes in X-Cairn-Sha256
-  // so the server verifies the bytes before committing them.
-  std::string sha;
-  {
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    Sha256 hasher;
-    std::vector<char> buf(kHashBufferBytes);
-    std::uint64_t off = 0;
-    while (true) {
-      if (is_cancelled()) return cancelled_status();
-      ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(off));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus(errno, "read", local);
-      }
-      if (n == 0) break;
-      hasher.Update(buf.data(), static_cast<std::size_t>(n));
-      off += static_cast<std::uint64_t>(n);
+// Hashes the `size` bytes of `fd` (open on `local`) before an upload, through
+// the fd that is then sent, so that a file replaced by rename in between
+// cannot mix contents. Polls `stop` between reads: *stopped and no digest
+// when it turned true. kFailedPrecondition when the file changed size.
+StatusOr<std::string> HashForUpload(int fd, std::uint64_t size, const std::filesystem::path& local,
+                                    const std::function<bool()>& stop, bool* stopped) {
+  *stopped = false;
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  Sha256 hasher;
+  std::vector<char> buf(kHashBufferBytes);
+  std::uint64_t off = 0;
+  while (true) {
+    if (stop()) {
+      *stopped = true;
+      return std::string();
     }
-    if (off != size) {
-      return FailedPreconditionError(local.string() + " changed size while it was being read (" + std::to_string(size) +
-                                     " then " + std::to_string(off) + " bytes); save it once it is completely written");
+    ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(off));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "read", local);
     }
-    sha = hasher.FinishHex();
+    if (n == 0) break;
+    hasher.Update(buf.data(), static_cast<std::size_t>(n));
+    off += static_cast<std::uint64_t>(n);
   }
-  if (control != nullptr && !control->unless_sha256.empty() && control->unless_sha256 == sha) {
-    control->unchanged = true;
-    FileInfo same;
-    same.name = name;
-    same.size = size;
-    same.sha256 = sha;
-    return same;
+  if (off != size) {
+    return FailedPreconditionError(local.string() + " changed size while it was being read (" + std::to_string(size) +
+                                   " then " + std::to_string(off) + " bytes); save it once it is completely written");
   }
+  return hasher.FinishHex();
+}
 
-  // Bytes the server already holds are committed by reference; large files
-  // go in resumable parts (upload_parts.h).
-  const std::optional<RetryPolicy> retry = control != nullptr ? control->retry : std::nullopt;
-  const FileUpload file{run,      name,    local, fd, sha, size, progress,
-                        control != nullptr && control->cancel != nullptr ? is_cancelled : std::function<bool()>(),
-                        retry, tunables_.max_send_bytes_per_s};
-  Connection& connection = *impl_->connection;
-  if (size >= kByReferenceMinBytes) {
-    StatusOr<std::optional<FileInfo>> held = CommitByReference(connection, file);
-    if (!held.ok()) return held.status();
-    if (held->has_value()) return **held;  // nothing moved: no progress to report
-  }
-  if (const PartOptions& parts = tunables_.upload_parts; size >= parts.threshold) {
-    StatusOr<FileInfo> sent =
-        UploadInParts(connection, file, parts, std::filesystem::path(settings_.dir) / "cairn" / "uploads");
-    if (!sent.ok() && is_cancelled()) return cancelled_status();
-    return sent;
-  }
-
-  const std::string what = "saving " + name + " to run " + run.ToString();
+// One PUT of the whole file with X-Cairn-Sha256. The bytes sent are hashed
+// again as they stream; the last chunk is only handed to libcurl once the
+// digest and size still match, so a file that changed mid-upload never
+// reaches the server as a complete body (kFailedPrecondition). Sets
+// control->retry_after from a retryable answer; `cancelled` is the error
+// when file.cancelled stopped it.
+StatusOr<FileInfo> PutWholeFile(Connection& connection, const FileUpload& file, UploadControl* control,
+                                const std::function<Status()>& cancelled) {
+  const std::string& name = file.name;
+  const std::filesystem::path& local = file.local;
+  const std::uint64_t size = file.size;
+  const int fd = file.fd;
+  const std::string what = "saving " + name + " to run " + file.run.ToString();
   const auto changed = [&](const std::string& how) {
     return FailedPreconditionError(local.string() + " changed while it was being uploaded as " + name + " (" + how +
                                    "); nothing was committed; save it again once it is completely written");
   };
-
-  // The bytes sent are hashed again as they stream; the last chunk is only
-  // handed to libcurl once the digest and size still match, so a file that
-  // changed mid-upload never reaches the server as a complete body.
   Status local_error;
   Sha256 stream_hash;
   std::uint64_t hashed_upto = 0;
   HttpClientRequest req;
   req.method = "PUT";
-  req.target = FileTarget(run, name);
-  req.headers = {"X-Cairn-Sha256: " + sha};
+  req.target = FileTarget(file.run, name);
+  req.headers = {"X-Cairn-Sha256: " + file.sha256};
   req.body_size = size;
-  if (control != nullptr && control->cancel != nullptr) req.cancelled = is_cancelled;
+  if (file.cancelled) req.cancelled = file.cancelled;
   req.read_body = [&](char* buf, std::size_t n, std::uint64_t offset) -> std::optional<std::size_t> {
     if (offset == 0 && hashed_upto != 0) {  // a new attempt or a libcurl rewind
       stream_hash = Sha256();
@@ -162,7 +128,7 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
       local_error = changed("it became shorter");
       return std::nullopt;
     }
-    ThrottleSend(static_cast<std::size_t>(got), tunables_.max_send_bytes_per_s);
+    ThrottleSend(static_cast<std::size_t>(got), file.max_send_bytes_per_s);
     stream_hash.Update(buf, static_cast<std::size_t>(got));
     hashed_upto += static_cast<std::uint64_t>(got);
     if (hashed_upto == size) {
@@ -172,13 +138,13 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
             changed("its size went from " + std::to_string(size) + " to " + std::to_string(now.st_size) + " bytes");
         return std::nullopt;
       }
-      if (stream_hash.FinishHex() != sha) {
+      if (stream_hash.FinishHex() != file.sha256) {
         local_error = changed("its SHA-256 changed");
         return std::nullopt;
       }
       stream_hash = Sha256();
     }
-    if (progress) progress(hashed_upto, size);
+    if (file.progress) file.progress(hashed_upto, size);
     return static_cast<std::size_t>(got);
   };
 
@@ -187,17 +153,79 @@ StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, c
   // retried. A connection lost after the body was sent is not retried, since
   // the version may have been committed.
   CallResult call = connection.Call(req, {.idempotency = Idempotency::kUnlessCommitted,
-                                          .policy = retry,
+                                          .policy = file.retry,
                                           .before_attempt = [&](HttpClientRequest&) { local_error = OkStatus(); }});
   if (auto* resp = std::get_if<HttpClientResponse>(&call.outcome)) {
-    if (resp->status / 100 == 2) return UploadedFile(*resp, what, sha, size);
+    if (resp->status / 100 == 2) return UploadedFile(*resp, what, file.sha256, size);
     if (IsRetryableHttpStatus(resp->status) && control != nullptr) control->retry_after = RetryAfter(*resp);
     return StatusFromResponse(*resp, req.method, connection.Url(req.target), what, connection.has_api_key());
   }
   const TransportError& err = std::get<TransportError>(call.outcome);
   if (!local_error.ok()) return local_error;
-  if (err.aborted_by_callback && is_cancelled()) return cancelled_status();
+  if (err.aborted_by_callback && file.cancelled && file.cancelled()) return cancelled();
   return err.status;
+}
+
+}  // namespace
+
+StatusOr<FileInfo> Client::Upload(const RunPath& run, const std::string& name, const std::filesystem::path& local,
+                                  const ProgressFn& progress, UploadControl* control) {
+  if (Status st = ValidateFileName(name); !st.ok()) return st;
+  const std::function<bool()> is_cancelled = [control] {
+    return control != nullptr && control->cancel != nullptr && control->cancel->load();
+  };
+  const std::function<Status()> cancelled_status = [&] {
+    return DeadlineExceededError("the upload of " + local.string() + " as " + name +
+                                 " was stopped: the run is shutting down; nothing was committed");
+  };
+  int fd = ::open(local.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open", local);
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat sb {};
+  if (::fstat(fd, &sb) != 0) return ErrnoStatus(errno, "stat", local);
+  if (!S_ISREG(sb.st_mode)) {
+    return InvalidArgumentError("cannot save " + local.string() + ": it is not a regular file");
+  }
+  const std::uint64_t size = static_cast<std::uint64_t>(sb.st_size);
+
+  // Hash first. The digest goes in X-Cairn-Sha256 so the server verifies the
+  // bytes before committing them.
+  bool stopped = false;
+  StatusOr<std::string> hashed = HashForUpload(fd, size, local, is_cancelled, &stopped);
+  if (stopped) return cancelled_status();
+  if (!hashed.ok()) return hashed.status();
+  const std::string sha = *std::move(hashed);
+  if (control != nullptr && !control->unless_sha256.empty() && control->unless_sha256 == sha) {
+    control->unchanged = true;
+    FileInfo same;
+    same.name = name;
+    same.size = size;
+    same.sha256 = sha;
+    return same;
+  }
+
+  // Bytes the server already holds are committed by reference; large files
+  // go in resumable parts (upload_parts.h); the others in one PUT.
+  const std::optional<RetryPolicy> retry = control != nullptr ? control->retry : std::nullopt;
+  const FileUpload file{run,      name,    local, fd, sha, size, progress,
+                        control != nullptr && control->cancel != nullptr ? is_cancelled : std::function<bool()>(),
+                        retry, tunables_.max_send_bytes_per_s};
+  Connection& connection = *impl_->connection;
+  if (size >= kByReferenceMinBytes) {
+    StatusOr<std::optional<FileInfo>> held = CommitByReference(connection, file);
+    if (!held.ok()) return held.status();
+    if (held->has_value()) return **held;  // nothing moved: no progress to report
+  }
+  if (const PartOptions& parts = tunables_.upload_parts; size >= parts.threshold) {
+    StatusOr<FileInfo> sent =
+        UploadInParts(connection, file, parts, std::filesystem::path(settings_.dir) / "cairn" / "uploads");
+    if (!sent.ok() && is_cancelled()) return cancelled_status();
+    return sent;
+  }
+  return PutWholeFile(connection, file, control, cancelled_status);
 }
 
 }  // namespace cairn::internal

@@ -14,6 +14,7 @@
 
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "common/thread_annotations.h"
 #include "sdk/internal/client_impl.h"
 
 namespace cairn::internal {
@@ -85,7 +86,7 @@ class Progress {
  public:
   Progress(const ProgressFn& fn, std::uint64_t total) : fn_(fn), total_(total) {}
   void Add(std::int64_t delta) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     done_ = static_cast<std::uint64_t>(static_cast<std::int64_t>(done_) + delta);
     if (fn_) fn_(done_, total_);
   }
@@ -93,8 +94,8 @@ class Progress {
  private:
   const ProgressFn& fn_;
   const std::uint64_t total_;
-  std::mutex mu_;
-  std::uint64_t done_ = 0;  // guarded by mu_
+  Mutex mu_;
+  std::uint64_t done_ CAIRN_GUARDED_BY(mu_) = 0;
 };
 
 // PUT one part, retrying (a part may be sent again: it replaces itself).

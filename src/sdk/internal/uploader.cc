@@ -177,54 +177,58 @@ void Uploader::Work() {
     UploadAttempt attempt = upload_(name, local, unless, cancel_);
     lock.Lock();
 
-    e.in_flight = false;
-    stats_.bytes_sent += attempt.bytes_sent;
-    bool requeue = false;
-    milliseconds delay{0};
-    if (attempt.result.ok()) {
-      const FileInfo& info = *attempt.result;
-      if (attempt.unchanged) {
-        ++stats_.unchanged;
-        if (e.committed) e.last_saved = SavedFile{name, e.committed->size, e.committed->sha256, e.committed->version};
-      } else {
-        ++stats_.committed;
-        e.committed = info;
-        e.last_saved = SavedFile{info.name, info.size, info.sha256, info.version};
-      }
-      Settle(e, seq, OkStatus());
-    } else if (stopped_) {
-      // Shutdown() already failed everything else; this attempt was cut short.
-    } else if (attempt.result.status().code() == StatusCode::kUnavailable) {
-      ++e.failures;
-      ++stats_.retries;
-      e.error = attempt.result.status();  // shown if a flush times out meanwhile
-      delay = RetryDelay(e.failures, options_, JitterUnit(), attempt.retry_after);
-      requeue = true;
-    } else if (attempt.result.status().code() == StatusCode::kFailedPrecondition) {
-      // Changed while it was read or sent; nothing was committed. Go again.
-      ++e.changes;
-      delay = std::min(kChangedPauseMax, kChangedPauseStep * e.changes);
-      requeue = true;
-    } else {
-      ++stats_.failed;
-      Settle(e, seq, attempt.result.status());
-    }
-    if (stopped_) {
-      if (e.settled_seq < e.want_seq) {  // a follow-up, a retry or a cancelled attempt
-        Settle(e, e.want_seq, DeadlineExceededError("not uploaded: " + stop_reason_));
-        ++stats_.failed;
-      }
-      e.follow_up = false;
-      --pending_;
-    } else if (requeue || e.follow_up) {
-      e.follow_up = false;
-      Requeue(name, e, delay);
-      work_cv_.notify_one();
-    } else {
-      --pending_;
-    }
-    settled_cv_.notify_all();
+    Finished(name, e, seq, attempt);
   }
+}
+
+void Uploader::Finished(const std::string& name, Entry& e, std::uint64_t seq, const UploadAttempt& attempt) {
+  e.in_flight = false;
+  stats_.bytes_sent += attempt.bytes_sent;
+  bool requeue = false;
+  milliseconds delay{0};
+  if (attempt.result.ok()) {
+    const FileInfo& info = *attempt.result;
+    if (attempt.unchanged) {
+      ++stats_.unchanged;
+      if (e.committed) e.last_saved = SavedFile{name, e.committed->size, e.committed->sha256, e.committed->version};
+    } else {
+      ++stats_.committed;
+      e.committed = info;
+      e.last_saved = SavedFile{info.name, info.size, info.sha256, info.version};
+    }
+    Settle(e, seq, OkStatus());
+  } else if (stopped_) {
+    // Shutdown() already failed everything else; this attempt was cut short.
+  } else if (attempt.result.status().code() == StatusCode::kUnavailable) {
+    ++e.failures;
+    ++stats_.retries;
+    e.error = attempt.result.status();  // shown if a flush times out meanwhile
+    delay = RetryDelay(e.failures, options_, JitterUnit(), attempt.retry_after);
+    requeue = true;
+  } else if (attempt.result.status().code() == StatusCode::kFailedPrecondition) {
+    // Changed while it was read or sent; nothing was committed. Go again.
+    ++e.changes;
+    delay = std::min(kChangedPauseMax, kChangedPauseStep * e.changes);
+    requeue = true;
+  } else {
+    ++stats_.failed;
+    Settle(e, seq, attempt.result.status());
+  }
+  if (stopped_) {
+    if (e.settled_seq < e.want_seq) {  // a follow-up, a retry or a cancelled attempt
+      Settle(e, e.want_seq, DeadlineExceededError("not uploaded: " + stop_reason_));
+      ++stats_.failed;
+    }
+    e.follow_up = false;
+    --pending_;
+  } else if (requeue || e.follow_up) {
+    e.follow_up = false;
+    Requeue(name, e, delay);
+    work_cv_.notify_one();
+  } else {
+    --pending_;
+  }
+  settled_cv_.notify_all();
 }
 
 Status Uploader::Report(const std::vector<std::pair<std::string, std::uint64_t>>& wanted, bool timed_out) const {

@@ -126,6 +126,10 @@ class Uploader {
 
   void Work() CAIRN_EXCLUDES(mu_);
   void Requeue(const std::string& name, Entry& e, std::chrono::milliseconds delay) CAIRN_REQUIRES(mu_);
+  // Work() after an attempt at `name` (sent as of want_seq `seq`): counts it,
+  // settles the waiters, or requeues it (kUnavailable: with backoff; changed
+  // while read: after a pause; a save meanwhile: at once).
+  void Finished(const std::string& name, Entry& e, std::uint64_t seq, const UploadAttempt& attempt) CAIRN_REQUIRES(mu_);
   void Settle(Entry& e, std::uint64_t seq, Status status);
   Status Report(const std::vector<std::pair<std::string, std::uint64_t>>& wanted, bool timed_out) const
       CAIRN_REQUIRES(mu_);

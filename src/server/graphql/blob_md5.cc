@@ -53,7 +53,7 @@ Md5Indexer::Md5Indexer(MetadataStore* metadata, BlobStore* blobs)
 
 Md5Indexer::~Md5Indexer() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
     cancel_ = true;
   }
@@ -67,7 +67,7 @@ void Md5Indexer::OnCommitted(const CommittedUpload& upload) {
 
 void Md5Indexer::Enqueue(std::string sha256, std::uint64_t size) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stop_ || queue_.size() >= kMaxQueued) return;
     queue_.emplace_back(std::move(sha256), size);
   }
@@ -75,34 +75,34 @@ void Md5Indexer::Enqueue(std::string sha256, std::uint64_t size) {
 }
 
 void Md5Indexer::WaitIdle() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return stop_ || (queue_.empty() && current_.empty()); });
+  MutexLock lock(mu_);
+  cv_.wait(lock.unique(), [this]() CAIRN_REQUIRES(mu_) { return stop_ || (queue_.empty() && current_.empty()); });
 }
 
 std::size_t Md5Indexer::QueueLength() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return queue_.size() + (current_.empty() ? 0 : 1);
 }
 
 void Md5Indexer::AwaitInFlight(const std::string& sha256) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return stop_ || current_ != sha256; });
+  MutexLock lock(mu_);
+  cv_.wait(lock.unique(), [&]() CAIRN_REQUIRES(mu_) { return stop_ || current_ != sha256; });
 }
 
 void Md5Indexer::Loop() {
   // The lowest CPU priority for this thread alone (Linux: a thread id is a
   // process id for setpriority), so hashing yields to uploads and downloads.
   (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 19);
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+    cv_.wait(lock.unique(), [this]() CAIRN_REQUIRES(mu_) { return stop_ || !queue_.empty(); });
     if (stop_) return;
     auto [sha256, size] = std::move(queue_.front());
     queue_.pop_front();
     current_ = sha256;
-    lock.unlock();
+    lock.Unlock();
     (void)BlobMd5Base64(*metadata_, *blobs_, sha256, size, &cancel_);  // failures: met again on demand
-    lock.lock();
+    lock.Lock();
     current_.clear();
     cv_.notify_all();
   }

@@ -14,12 +14,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 
 #include "cairn/status.h"
+#include "common/thread_annotations.h"
 #include "server/upload_events.h"
 #include "store/blob_store.h"
 #include "store/metadata_store.h"
@@ -66,13 +66,13 @@ class Md5Indexer final : public UploadObserver {
 
   MetadataStore* metadata_;
   BlobStore* blobs_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::pair<std::string, std::uint64_t>> queue_;  // guarded by mu_
-  std::string current_;                                      // guarded by mu_: being hashed, "" when idle
-  bool stop_ = false;                                        // guarded by mu_
-  std::atomic<bool> cancel_{false};                          // set with stop_, read by the hashing loop
-  std::thread thread_;                                       // last: starts after the members it uses
+  std::deque<std::pair<std::string, std::uint64_t>> queue_ CAIRN_GUARDED_BY(mu_);
+  std::string current_ CAIRN_GUARDED_BY(mu_);  // being hashed, "" when idle
+  bool stop_ CAIRN_GUARDED_BY(mu_) = false;
+  std::atomic<bool> cancel_{false};  // set with stop_, read by the hashing loop
+  std::thread thread_;               // last: starts after the members it uses
 };
 
 }  // namespace cairn::internal::graphql

@@ -149,6 +149,9 @@ StatusOr<FoundRun> FindRun(PgConnection& conn, const RunKey& run);
 // Locks the run's row until the transaction ends (writers of one run queue
 // here) and returns its id, or the kNotFound naming the missing part.
 StatusOr<std::int64_t> LockRun(PgConnection& conn, const RunKey& run);
+// The row id of project `project` of `entity`, or the kNotFound naming the
+// missing part (postgres_runs.cc).
+StatusOr<std::int64_t> FindProject(PgConnection& conn, const std::string& entity, const std::string& project);
 // A file_versions row: version, size, sha256, created_ms from `first_col`.
 FileVersionRecord FileRow(const PgResult& r, int row, std::string name, int first_col);
 

@@ -20,7 +20,7 @@ StatusOr<std::vector<FileVersionRecord>> PostgresMetadataStore::DeleteFile(const
     const std::string run_id = std::to_string(*locked);
     StatusOr<PgResult> r = conn.Query(
         "DELETE FROM file_versions WHERE run = $1 AND name = $2 AND ($3::bigint = -1 OR version = $3::bigint)"
-        " RETURNING version, size, sha256, created_ms",
+        " RETURNING version, size, sha256, created_ms, created_by",
         {run_id, name, std::to_string(version.value_or(-1))});
     if (!r.ok()) return r.status();
     deleted.clear();

@@ -21,12 +21,12 @@
 #include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "cairn/status.h"
+#include "common/thread_annotations.h"
 #include "store/metadata_store.h"
 
 struct pg_conn;
@@ -160,10 +160,10 @@ class PostgresMetadataStore final : public MetadataStore {
 
   const std::string url_;
   const PostgresOptions options_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable released_;
-  std::vector<std::unique_ptr<PgConnection>> idle_;  // guarded by mu_
-  int open_ = 0;                                     // guarded by mu_: idle + leased
+  std::vector<std::unique_ptr<PgConnection>> idle_ CAIRN_GUARDED_BY(mu_);
+  int open_ CAIRN_GUARDED_BY(mu_) = 0;  // idle + leased
 };
 
 // The one place a libpq outcome becomes a Status. `result` may be null (the

@@ -69,7 +69,7 @@ StatusOr<std::vector<ProjectVersion>> PostgresMetadataStore::ListProjectVersions
   Status s = Run(Access::kRead, [&](PgConnection& conn) -> Status {
     // One statement: one snapshot.
     StatusOr<PgResult> r = conn.Query(
-        "SELECT r.run_id, f.name, f.version, f.size, f.sha256, f.created_ms, e.id, p.id FROM entities e"
+        "SELECT r.run_id, f.name, f.version, f.size, f.sha256, f.created_ms, f.created_by, e.id, p.id FROM entities e"
         " LEFT JOIN projects p ON p.entity_id = e.id AND p.name = $2 LEFT JOIN runs r ON r.project_id = p.id"
         " LEFT JOIN file_versions f ON f.run = r.id WHERE e.name = $1"
         " ORDER BY r.run_id COLLATE \"C\", f.name COLLATE \"C\", f.version",
@@ -77,7 +77,7 @@ StatusOr<std::vector<ProjectVersion>> PostgresMetadataStore::ListProjectVersions
     if (!r.ok()) return r.status();
     out.clear();
     if (r->rows() == 0) return RunPathNotFoundError(RunPathPart::kEntity, RunKey{entity, project, ""});
-    if (r->IsNull(0, 7)) return RunPathNotFoundError(RunPathPart::kProject, RunKey{entity, project, ""});
+    if (r->IsNull(0, 8)) return RunPathNotFoundError(RunPathPart::kProject, RunKey{entity, project, ""});
     for (int i = 0; i < r->rows(); ++i) {
       if (r->IsNull(i, 1)) continue;  // a project without runs, or a run without files
       out.push_back(ProjectVersion{r->Text(i, 0), FileRow(*r, i, r->Text(i, 1), 2)});
@@ -100,7 +100,7 @@ StatusOr<std::vector<FileVersionRecord>> PostgresMetadataStore::DeleteVersionsIf
       StatusOr<PgResult> r = conn.Query(
           "DELETE FROM file_versions f WHERE f.run = $1 AND f.name = $2 AND f.version = $3::bigint AND EXISTS"
           " (SELECT 1 FROM file_versions n WHERE n.run = $1 AND n.name = $2 AND n.version > $3::bigint)"
-          " RETURNING version, size, sha256, created_ms",
+          " RETURNING version, size, sha256, created_ms, created_by",
           {run_id, v.name, std::to_string(v.version)});
       if (!r.ok()) return r.status();
       if (r->rows() > 0) deleted.push_back(FileRow(*r, 0, v.name, 0));

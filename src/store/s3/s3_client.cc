@@ -214,7 +214,7 @@ S3Client::~S3Client() {
 
 void* S3Client::TakeHandle() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!idle_.empty()) {
       void* h = idle_.back();
       idle_.pop_back();
@@ -226,7 +226,7 @@ void* S3Client::TakeHandle() {
 }
 
 void S3Client::ReturnHandle(void* h) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (idle_.size() < 16) {
     idle_.push_back(h);
   } else {

@@ -12,7 +12,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include "cairn/status.h"
+#include "common/thread_annotations.h"
 #include "store/s3/sigv4.h"
 
 namespace cairn::internal {
@@ -89,8 +89,8 @@ class S3Client {
   S3Credentials credentials_;
   std::string host_;  // Host header as curl sends it
   std::string ca_bundle_;  // CA certificates for https:// endpoints; empty: the system's
-  std::mutex mu_;
-  std::vector<void*> idle_;  // guarded by mu_: CURL* easy handles
+  Mutex mu_;
+  std::vector<void*> idle_ CAIRN_GUARDED_BY(mu_);  // CURL* easy handles
 };
 
 // The one place an S3 answer becomes a Status (for non-2xx answers): 404 ->

@@ -26,16 +26,15 @@ KeyRecord SqliteMetadataStore::KeyRow(Stmt& q) {
 }
 
 StatusOr<bool> SqliteMetadataStore::NameTaken(const std::string& name) {
-  StatusOr<sqlite3_stmt*> st = Prepare(
-      "SELECT 1 FROM users WHERE name = ?1 UNION ALL SELECT 1 FROM teams WHERE name = ?1 LIMIT 1");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  CAIRN_ASSIGN_OR_RETURN(
+      Stmt q,
+      Stmt::Of(*this, "SELECT 1 FROM users WHERE name = ?1 UNION ALL SELECT 1 FROM teams WHERE name = ?1 LIMIT 1"));
   q.Bind(1, name);
   return q.Step();
 }
 
 Status SqliteMetadataStore::CreateUser(const UserRecord& user) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
   StatusOr<bool> taken = NameTaken(user.name);
@@ -56,10 +55,9 @@ Status SqliteMetadataStore::CreateUser(const UserRecord& user) {
 }
 
 StatusOr<std::optional<UserRecord>> SqliteMetadataStore::FindUser(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st = Prepare("SELECT name, password_hash, admin, created_ms FROM users WHERE name = ?1");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  MutexLock lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(Stmt q,
+                         Stmt::Of(*this, "SELECT name, password_hash, admin, created_ms FROM users WHERE name = ?1"));
   q.Bind(1, name);
   StatusOr<bool> row = q.Step();
   if (!row.ok()) return row.status();
@@ -68,10 +66,9 @@ StatusOr<std::optional<UserRecord>> SqliteMetadataStore::FindUser(const std::str
 }
 
 StatusOr<std::vector<UserRecord>> SqliteMetadataStore::ListUsers() {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st = Prepare("SELECT name, password_hash, admin, created_ms FROM users ORDER BY name");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  MutexLock lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(Stmt q,
+                         Stmt::Of(*this, "SELECT name, password_hash, admin, created_ms FROM users ORDER BY name"));
   std::vector<UserRecord> out;
   for (;;) {
     StatusOr<bool> row = q.Step();
@@ -83,7 +80,7 @@ StatusOr<std::vector<UserRecord>> SqliteMetadataStore::ListUsers() {
 }
 
 Status SqliteMetadataStore::CreateTeam(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
   StatusOr<bool> taken = NameTaken(name);
@@ -99,14 +96,12 @@ Status SqliteMetadataStore::CreateTeam(const std::string& name) {
 }
 
 StatusOr<std::vector<TeamRecord>> SqliteMetadataStore::ListTeams() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
   std::vector<TeamRecord> out;
   {
-    StatusOr<sqlite3_stmt*> st = Prepare("SELECT name, created_ms FROM teams ORDER BY name");
-    if (!st.ok()) return st.status();
-    Stmt q(db_, *st);
+    CAIRN_ASSIGN_OR_RETURN(Stmt q, Stmt::Of(*this, "SELECT name, created_ms FROM teams ORDER BY name"));
     for (;;) {
       StatusOr<bool> row = q.Step();
       if (!row.ok()) return row.status();
@@ -114,9 +109,8 @@ StatusOr<std::vector<TeamRecord>> SqliteMetadataStore::ListTeams() {
       out.push_back(TeamRecord{q.Text(0), q.Int(1), {}});
     }
   }
-  StatusOr<sqlite3_stmt*> st = Prepare("SELECT team, user_name, role FROM team_members ORDER BY team, user_name");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  CAIRN_ASSIGN_OR_RETURN(Stmt q,
+                         Stmt::Of(*this, "SELECT team, user_name, role FROM team_members ORDER BY team, user_name"));
   for (;;) {
     StatusOr<bool> row = q.Step();
     if (!row.ok()) return row.status();
@@ -129,26 +123,23 @@ StatusOr<std::vector<TeamRecord>> SqliteMetadataStore::ListTeams() {
 }
 
 StatusOr<bool> SqliteMetadataStore::IsTeam(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st = Prepare("SELECT 1 FROM teams WHERE name = ?1");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  MutexLock lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(Stmt q, Stmt::Of(*this, "SELECT 1 FROM teams WHERE name = ?1"));
   q.Bind(1, name);
   return q.Step();
 }
 
 StatusOr<std::string> SqliteMetadataStore::SetMember(const std::string& team, const std::string& user,
                                                      const std::string& role) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
   std::string previous;
   {
-    StatusOr<sqlite3_stmt*> st = Prepare(
-        "SELECT (SELECT 1 FROM teams WHERE name = ?1), (SELECT 1 FROM users WHERE name = ?2),"
-        " (SELECT role FROM team_members WHERE team = ?1 AND user_name = ?2)");
-    if (!st.ok()) return st.status();
-    Stmt q(db_, *st);
+    CAIRN_ASSIGN_OR_RETURN(
+        Stmt q, Stmt::Of(*this,
+                         "SELECT (SELECT 1 FROM teams WHERE name = ?1), (SELECT 1 FROM users WHERE name = ?2),"
+                         " (SELECT role FROM team_members WHERE team = ?1 AND user_name = ?2)"));
     q.Bind(1, team).Bind(2, user);
     StatusOr<bool> row = q.Step();
     if (!row.ok()) return row.status();
@@ -169,19 +160,16 @@ StatusOr<std::string> SqliteMetadataStore::SetMember(const std::string& team, co
 }
 
 StatusOr<bool> SqliteMetadataStore::RemoveMember(const std::string& team, const std::string& user) {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st = Prepare("DELETE FROM team_members WHERE team = ?1 AND user_name = ?2");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  MutexLock lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(Stmt q, Stmt::Of(*this, "DELETE FROM team_members WHERE team = ?1 AND user_name = ?2"));
   CAIRN_SQL_RETURN_IF_ERROR(q.Bind(1, team).Bind(2, user).Run());
   return sqlite3_changes(db_) > 0;
 }
 
 StatusOr<std::vector<std::pair<std::string, std::string>>> SqliteMetadataStore::RolesOf(const std::string& user) {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st = Prepare("SELECT team, role FROM team_members WHERE user_name = ?1 ORDER BY team");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  MutexLock lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(Stmt q,
+                         Stmt::Of(*this, "SELECT team, role FROM team_members WHERE user_name = ?1 ORDER BY team"));
   q.Bind(1, user);
   std::vector<std::pair<std::string, std::string>> out;
   for (;;) {
@@ -193,12 +181,12 @@ StatusOr<std::vector<std::pair<std::string, std::string>>> SqliteMetadataStore::
   return out;
 }
 
-Status SqliteMetadataStore::CreateServiceAccount(const std::string& entity, const std::string& name,
-                                                 bool if_missing) {
-  std::lock_guard<std::mutex> lock(mu_);
+Status SqliteMetadataStore::CreateServiceAccount(const std::string& entity, const std::string& name, bool if_missing) {
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st =
-      if_missing ? Prepare("INSERT INTO service_accounts(entity, name, created_ms) VALUES (?1, ?2, ?3)"
-                           " ON CONFLICT (entity, name) DO NOTHING")
+      if_missing ? Prepare(
+                       "INSERT INTO service_accounts(entity, name, created_ms) VALUES (?1, ?2, ?3)"
+                       " ON CONFLICT (entity, name) DO NOTHING")
                  : Prepare("INSERT INTO service_accounts(entity, name, created_ms) VALUES (?1, ?2, ?3)");
   if (!st.ok()) return st.status();
   Stmt q(db_, *st);
@@ -210,21 +198,19 @@ Status SqliteMetadataStore::CreateServiceAccount(const std::string& entity, cons
 }
 
 StatusOr<bool> SqliteMetadataStore::ServiceAccountExists(const std::string& entity, const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st = Prepare("SELECT 1 FROM service_accounts WHERE entity = ?1 AND name = ?2");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  MutexLock lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(Stmt q, Stmt::Of(*this, "SELECT 1 FROM service_accounts WHERE entity = ?1 AND name = ?2"));
   q.Bind(1, entity).Bind(2, name);
   return q.Step();
 }
 
 Status SqliteMetadataStore::PutKey(const KeyRecord& key) {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st = Prepare(
-      "INSERT INTO account_keys(key_hash, entity, admin, read_only, created_ms, id, name, user_name,"
-      " service_account, expires_ms, last_used_ms, revoked_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, 0)");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  MutexLock lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(
+      Stmt q, Stmt::Of(*this,
+                       "INSERT INTO account_keys(key_hash, entity, admin, read_only, created_ms, id, name, user_name,"
+                       " service_account, expires_ms, last_used_ms, revoked_ms)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, 0)"));
   Status s = q.Bind(1, key.key_hash)
                  .Bind(2, key.entity)
                  .Bind(3, std::int64_t{key.admin ? 1 : 0})
@@ -236,15 +222,14 @@ Status SqliteMetadataStore::PutKey(const KeyRecord& key) {
                  .Bind(9, key.service_account)
                  .Bind(10, std::int64_t{key.expires_ms})
                  .Run();
-  if (s.code() == StatusCode::kAlreadyExists) return AlreadyExistsError("an API key with that hash or id already exists");
+  if (s.code() == StatusCode::kAlreadyExists)
+    return AlreadyExistsError("an API key with that hash or id already exists");
   return s;
 }
 
 StatusOr<std::optional<KeyRecord>> SqliteMetadataStore::FindKeyWhere(const char* sql, const std::string& value) {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st = Prepare(sql);
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  MutexLock lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(Stmt q, Stmt::Of(*this, sql));
   q.Bind(1, value);
   StatusOr<bool> row = q.Step();
   if (!row.ok()) return row.status();
@@ -267,12 +252,13 @@ StatusOr<std::optional<KeyRecord>> SqliteMetadataStore::FindKeyById(const std::s
 }
 
 StatusOr<std::vector<KeyRecord>> SqliteMetadataStore::ListKeys() {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st = Prepare(
-      "SELECT key_hash, entity, admin, read_only, created_ms, id, name, user_name, service_account, expires_ms,"
-      " last_used_ms, revoked_ms FROM account_keys ORDER BY created_ms, id");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  MutexLock lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(
+      Stmt q,
+      Stmt::Of(
+          *this,
+          "SELECT key_hash, entity, admin, read_only, created_ms, id, name, user_name, service_account, expires_ms,"
+          " last_used_ms, revoked_ms FROM account_keys ORDER BY created_ms, id"));
   std::vector<KeyRecord> out;
   for (;;) {
     StatusOr<bool> row = q.Step();
@@ -284,24 +270,21 @@ StatusOr<std::vector<KeyRecord>> SqliteMetadataStore::ListKeys() {
 }
 
 StatusOr<bool> SqliteMetadataStore::RevokeKey(const std::string& id, long long now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st = Prepare("UPDATE account_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms = 0");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  MutexLock lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(Stmt q,
+                         Stmt::Of(*this, "UPDATE account_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms = 0"));
   CAIRN_SQL_RETURN_IF_ERROR(q.Bind(1, id).Bind(2, std::int64_t{now_ms}).Run());
   return sqlite3_changes(db_) > 0;
 }
 
 Status SqliteMetadataStore::TouchKey(const std::string& id, long long now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st = Prepare("UPDATE account_keys SET last_used_ms = ?2 WHERE id = ?1");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  MutexLock lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(Stmt q, Stmt::Of(*this, "UPDATE account_keys SET last_used_ms = ?2 WHERE id = ?1"));
   return q.Bind(1, id).Bind(2, std::int64_t{now_ms}).Run();
 }
 
 Status SqliteMetadataStore::SetRunCreator(const RunKey& run, const std::string& actor) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
   StatusOr<std::int64_t> run_row = FindRunRowId(run);
@@ -316,14 +299,12 @@ Status SqliteMetadataStore::SetRunCreator(const RunKey& run, const std::string& 
 }
 
 StatusOr<std::string> SqliteMetadataStore::GetRunCreator(const RunKey& run) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
   StatusOr<std::int64_t> run_row = FindRunRowId(run);
   if (!run_row.ok()) return run_row.status();
-  StatusOr<sqlite3_stmt*> st = Prepare("SELECT created_by FROM runs WHERE id = ?1");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  CAIRN_ASSIGN_OR_RETURN(Stmt q, Stmt::Of(*this, "SELECT created_by FROM runs WHERE id = ?1"));
   q.Bind(1, *run_row);
   StatusOr<bool> row = q.Step();
   if (!row.ok()) return row.status();
@@ -331,13 +312,14 @@ StatusOr<std::string> SqliteMetadataStore::GetRunCreator(const RunKey& run) {
 }
 
 Status SqliteMetadataStore::AppendAudit(const AuditEvent& e) {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st = Prepare(
-      "INSERT INTO audit_log(time_ms, actor, key_id, action, entity, target, address, hits, bytes, summary_key)"
-      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULLIF(?10, ''))"
-      " ON CONFLICT (summary_key) DO UPDATE SET hits = hits + excluded.hits, bytes = bytes + excluded.bytes");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  MutexLock lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(
+      Stmt q,
+      Stmt::Of(
+          *this,
+          "INSERT INTO audit_log(time_ms, actor, key_id, action, entity, target, address, hits, bytes, summary_key)"
+          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULLIF(?10, ''))"
+          " ON CONFLICT (summary_key) DO UPDATE SET hits = hits + excluded.hits, bytes = bytes + excluded.bytes"));
   return q.Bind(1, std::int64_t{e.time_ms != 0 ? e.time_ms : NowMs()})
       .Bind(2, e.actor)
       .Bind(3, e.key_id)
@@ -353,12 +335,13 @@ Status SqliteMetadataStore::AppendAudit(const AuditEvent& e) {
 
 StatusOr<std::vector<AuditEvent>> SqliteMetadataStore::ListAudit(const std::string& entity, long long since_ms,
                                                                  int limit) {
-  std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<sqlite3_stmt*> st = Prepare(
-      "SELECT id, time_ms, actor, key_id, action, entity, target, address, hits, bytes, COALESCE(summary_key, '')"
-      " FROM audit_log WHERE time_ms >= ?1 AND (?2 = '' OR entity = ?2) ORDER BY id DESC LIMIT ?3");
-  if (!st.ok()) return st.status();
-  Stmt q(db_, *st);
+  MutexLock lock(mu_);
+  CAIRN_ASSIGN_OR_RETURN(
+      Stmt q,
+      Stmt::Of(
+          *this,
+          "SELECT id, time_ms, actor, key_id, action, entity, target, address, hits, bytes, COALESCE(summary_key, '')"
+          " FROM audit_log WHERE time_ms >= ?1 AND (?2 = '' OR entity = ?2) ORDER BY id DESC LIMIT ?3"));
   q.Bind(1, std::int64_t{since_ms}).Bind(2, entity).Bind(3, std::int64_t{std::max(1, limit)});
   std::vector<AuditEvent> out;
   for (;;) {

@@ -11,7 +11,7 @@ namespace cairn::internal {
 
 StatusOr<std::vector<FileVersionRecord>> SqliteMetadataStore::DeleteFile(const RunKey& run, const std::string& name,
                                                                          std::optional<std::int64_t> version) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
   StatusOr<std::int64_t> run_row = FindRunRowId(run);
@@ -52,7 +52,7 @@ StatusOr<std::vector<FileVersionRecord>> SqliteMetadataStore::DeleteFile(const R
 }
 
 StatusOr<std::int64_t> SqliteMetadataStore::DeleteRun(const RunKey& run) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
   StatusOr<std::int64_t> run_row = FindRunRowId(run);

@@ -11,6 +11,7 @@
 #include "common/fs.h"
 #include "store/migrations.h"
 #include "store/sqlite/sqlite_statement.h"
+#include "store/web_cursor.h"
 
 namespace cairn::internal {
 namespace {
@@ -63,7 +64,7 @@ StatusOr<std::unique_ptr<SqliteMetadataStore>> SqliteMetadataStore::Open(const s
     return s;
   }
   std::unique_ptr<SqliteMetadataStore> store(new SqliteMetadataStore(db));
-  std::lock_guard<std::mutex> lock(store->mu_);
+  MutexLock lock(store->mu_);
   CAIRN_SQL_RETURN_IF_ERROR(store->Configure(options));
   CAIRN_SQL_RETURN_IF_ERROR(store->Migrate());
   return store;
@@ -133,7 +134,7 @@ Status SqliteMetadataStore::Migrate() {
 }
 
 int SqliteMetadataStore::SchemaVersion() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st = Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
   if (!st.ok()) return -1;
   Stmt q(db_, *st);
@@ -187,7 +188,7 @@ StatusOr<RunRecord> SqliteMetadataStore::LoadRun(const RunKey& run) {
 
 StatusOr<RunRecord> SqliteMetadataStore::CreateOrResumeRun(const RunKey& run, ResumeMode mode, bool* created) {
   if (created != nullptr) *created = false;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
   StatusOr<RunRecord> existing = LoadRun(run);
@@ -239,57 +240,46 @@ StatusOr<RunRecord> SqliteMetadataStore::CreateOrResumeRun(const RunKey& run, Re
 }
 
 StatusOr<RunRecord> SqliteMetadataStore::GetRun(const RunKey& run) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return LoadRun(run);
+}
+
+StatusOr<std::int64_t> SqliteMetadataStore::FindProjectId(const std::string& entity, const std::string& project) {
+  CAIRN_ASSIGN_OR_RETURN(
+      Stmt q, Stmt::Of(*this,
+                       "SELECT e.id, p.id FROM entities e LEFT JOIN projects p ON p.entity_id = e.id AND p.name = ?2"
+                       " WHERE e.name = ?1"));
+  q.Bind(1, entity).Bind(2, project);
+  CAIRN_ASSIGN_OR_RETURN(const bool row, q.Step());
+  const RunKey key{entity, project, ""};
+  if (!row) return RunPathNotFoundError(RunPathPart::kEntity, key);
+  if (q.IsNull(1)) return RunPathNotFoundError(RunPathPart::kProject, key);
+  return q.Int(1);
 }
 
 StatusOr<Page<RunRecord>> SqliteMetadataStore::ListRuns(const std::string& entity, const std::string& project,
                                                         const std::string& cursor, int limit) {
   limit = ClampLimit(limit);
-  std::int64_t after_ms = std::numeric_limits<std::int64_t>::min();
-  std::string after_id;
-  if (!cursor.empty()) {
-    std::size_t colon = cursor.find(':');
-    const char* end = cursor.data() + (colon == std::string::npos ? cursor.size() : colon);
-    auto [ptr, ec] = std::from_chars(cursor.data(), end, after_ms);
-    if (colon == std::string::npos || ec != std::errc() || ptr != end) {
-      return InvalidArgumentError("malformed cursor \"" + cursor + "\": pass the next_cursor of a previous page");
-    }
-    after_id = cursor.substr(colon + 1);
-  }
-  std::lock_guard<std::mutex> lock(mu_);
+  StatusOr<RunCursor> after = ParseOldestFirstCursor(cursor);
+  if (!after.ok()) return after.status();
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
-  RunKey key{entity, project, ""};
-  std::int64_t project_id = 0;
-  {
-    StatusOr<sqlite3_stmt*> st = Prepare(
-        "SELECT e.id, p.id FROM entities e LEFT JOIN projects p ON p.entity_id = e.id AND p.name = ?2"
-        " WHERE e.name = ?1");
-    if (!st.ok()) return st.status();
-    Stmt q(db_, *st);
-    q.Bind(1, entity).Bind(2, project);
-    StatusOr<bool> row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return RunPathNotFoundError(RunPathPart::kEntity, key);
-    if (q.IsNull(1)) return RunPathNotFoundError(RunPathPart::kProject, key);
-    project_id = q.Int(1);
-  }
+  CAIRN_ASSIGN_OR_RETURN(const std::int64_t project_id, FindProjectId(entity, project));
   StatusOr<sqlite3_stmt*> st = Prepare(
       "SELECT run_id, created_ms, updated_ms, config, state, heartbeat_ms FROM runs"
       " WHERE project_id = ?1 AND (created_ms, run_id) > (?2, ?3)"
       " ORDER BY created_ms, run_id LIMIT ?4");
   if (!st.ok()) return st.status();
   Stmt q(db_, *st);
-  q.Bind(1, project_id).Bind(2, after_ms).Bind(3, after_id).Bind(4, std::int64_t{limit} + 1);
+  q.Bind(1, project_id).Bind(2, after->created_ms).Bind(3, after->run_id).Bind(4, std::int64_t{limit} + 1);
   Page<RunRecord> page;
   for (;;) {
     StatusOr<bool> row = q.Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
     if (static_cast<int>(page.items.size()) == limit) {
-      const RunRecord& last = page.items.back();
-      page.next_cursor = std::to_string(last.created_ms) + ":" + last.run_id;
+      page.next_cursor = RunCursorAfter(page.items.back());
       break;
     }
     page.items.push_back(RunRecord{entity, project, q.Text(0), q.Int(1), q.Int(2), q.Text(3), q.Text(4), q.Int(5)});
@@ -299,7 +289,7 @@ StatusOr<Page<RunRecord>> SqliteMetadataStore::ListRuns(const std::string& entit
 
 StatusOr<std::optional<FileVersionRecord>> SqliteMetadataStore::GetFile(const RunKey& run, const std::string& name,
                                                                         std::optional<std::int64_t> version) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
   StatusOr<std::int64_t> run_row = FindRunRowId(run);
@@ -324,7 +314,7 @@ StatusOr<std::optional<FileVersionRecord>> SqliteMetadataStore::GetFile(const Ru
 StatusOr<Page<FileVersionRecord>> SqliteMetadataStore::ListFiles(const RunKey& run, const std::string& prefix,
                                                                  const std::string& cursor, int limit) {
   limit = ClampLimit(limit);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
   StatusOr<std::int64_t> run_row = FindRunRowId(run);
@@ -355,7 +345,7 @@ StatusOr<Page<FileVersionRecord>> SqliteMetadataStore::ListFiles(const RunKey& r
 }
 
 StatusOr<std::vector<FileVersionRecord>> SqliteMetadataStore::ListVersions(const RunKey& run, const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
   StatusOr<std::int64_t> run_row = FindRunRowId(run);
@@ -377,7 +367,7 @@ StatusOr<std::vector<FileVersionRecord>> SqliteMetadataStore::ListVersions(const
 }
 
 StatusOr<std::vector<BlobReference>> SqliteMetadataStore::ListBlobReferences() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
   StatusOr<sqlite3_stmt*> st = Prepare(kBlobReferencesSql);
@@ -395,7 +385,7 @@ StatusOr<std::vector<BlobReference>> SqliteMetadataStore::ListBlobReferences() {
 
 StatusOr<std::optional<std::uint64_t>> SqliteMetadataStore::FindEntityBlob(const std::string& entity,
                                                                            const std::string& sha256) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st = Prepare(
       "SELECT f.size FROM file_versions f JOIN runs r ON f.run = r.id JOIN projects p ON r.project_id = p.id "
       "JOIN entities e ON p.entity_id = e.id WHERE f.sha256 = ?1 AND e.name = ?2 LIMIT 1");
@@ -409,7 +399,7 @@ StatusOr<std::optional<std::uint64_t>> SqliteMetadataStore::FindEntityBlob(const
 }
 
 StatusOr<std::optional<std::string>> SqliteMetadataStore::GetBlobMd5(const std::string& sha256) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st = Prepare("SELECT md5 FROM blob_md5 WHERE sha256 = ?1");
   if (!st.ok()) return st.status();
   Stmt q(db_, *st);
@@ -421,7 +411,7 @@ StatusOr<std::optional<std::string>> SqliteMetadataStore::GetBlobMd5(const std::
 }
 
 Status SqliteMetadataStore::PutBlobMd5(const std::string& sha256, const std::string& md5_base64) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st =
       Prepare("INSERT INTO blob_md5(sha256, md5, created_ms) VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING");
   if (!st.ok()) return st.status();

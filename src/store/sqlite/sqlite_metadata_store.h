@@ -15,12 +15,12 @@
 
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
 #include "cairn/status.h"
+#include "common/thread_annotations.h"
 #include "store/metadata_store.h"
 
 struct sqlite3;
@@ -128,24 +128,30 @@ class SqliteMetadataStore final : public MetadataStore {
 
   explicit SqliteMetadataStore(sqlite3* db) : db_(db) {}
 
-  Status Configure(const SqliteOptions& options);
-  Status Migrate();
-  Status Exec(const char* sql);
+  // The helpers below use the connection: the caller holds mu_.
+  Status Configure(const SqliteOptions& options) CAIRN_REQUIRES(mu_);
+  Status Migrate() CAIRN_REQUIRES(mu_);
+  Status Exec(const char* sql) CAIRN_REQUIRES(mu_);
   // A cached prepared statement for `sql` (a string literal), reset on use.
-  StatusOr<sqlite3_stmt*> Prepare(const char* sql);
+  StatusOr<sqlite3_stmt*> Prepare(const char* sql) CAIRN_REQUIRES(mu_);
   // Resolves a run to its rowid, or the kNotFound naming the missing part.
-  StatusOr<std::int64_t> FindRunRowId(const RunKey& run);
-  // Requires mu_ and an IMMEDIATE transaction (sqlite_versions.cc).
-  StatusOr<FileVersionRecord> InsertNextVersion(std::int64_t run_row, const NewVersion& f, long long now);
-  StatusOr<RunRecord> LoadRun(const RunKey& run);
-  // sqlite_accounts.cc: whether a user or a team has `name` (caller holds mu_).
-  StatusOr<bool> NameTaken(const std::string& name);
-  StatusOr<std::optional<KeyRecord>> FindKeyWhere(const char* sql, const std::string& value);
+  StatusOr<std::int64_t> FindRunRowId(const RunKey& run) CAIRN_REQUIRES(mu_);
+  // In an IMMEDIATE transaction (sqlite_versions.cc).
+  StatusOr<FileVersionRecord> InsertNextVersion(std::int64_t run_row, const NewVersion& f, long long now)
+      CAIRN_REQUIRES(mu_);
+  StatusOr<RunRecord> LoadRun(const RunKey& run) CAIRN_REQUIRES(mu_);
+  // The row id of project `project` of `entity`, or the kNotFound naming the
+  // missing part.
+  StatusOr<std::int64_t> FindProjectId(const std::string& entity, const std::string& project) CAIRN_REQUIRES(mu_);
+  // sqlite_accounts.cc: whether a user or a team has `name`.
+  StatusOr<bool> NameTaken(const std::string& name) CAIRN_REQUIRES(mu_);
+  // Takes mu_ itself.
+  StatusOr<std::optional<KeyRecord>> FindKeyWhere(const char* sql, const std::string& value) CAIRN_EXCLUDES(mu_);
   static KeyRecord KeyRow(Stmt& q);
 
-  std::mutex mu_;
-  sqlite3* db_;                                                // guarded by mu_
-  std::unordered_map<const char*, sqlite3_stmt*> statements_;  // guarded by mu_
+  Mutex mu_;
+  sqlite3* db_ CAIRN_GUARDED_BY(mu_);
+  std::unordered_map<const char*, sqlite3_stmt*> statements_ CAIRN_GUARDED_BY(mu_);
 };
 
 // The one place a SQLite result code becomes a Status: SQLITE_FULL ->

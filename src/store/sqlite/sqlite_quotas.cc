@@ -7,7 +7,7 @@
 namespace cairn::internal {
 
 StatusOr<std::optional<std::uint64_t>> SqliteMetadataStore::GetQuota(const std::string& entity) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st = Prepare("SELECT max_bytes FROM entity_quotas WHERE entity = ?1");
   if (!st.ok()) return st.status();
   Stmt q(db_, *st);
@@ -19,7 +19,7 @@ StatusOr<std::optional<std::uint64_t>> SqliteMetadataStore::GetQuota(const std::
 }
 
 Status SqliteMetadataStore::SetQuota(const std::string& entity, std::optional<std::uint64_t> bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (!bytes) {
     StatusOr<sqlite3_stmt*> st = Prepare("DELETE FROM entity_quotas WHERE entity = ?1");
     if (!st.ok()) return st.status();
@@ -35,7 +35,7 @@ Status SqliteMetadataStore::SetQuota(const std::string& entity, std::optional<st
 }
 
 StatusOr<std::uint64_t> SqliteMetadataStore::EntityUsedBytes(const std::string& entity) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st = Prepare(kEntityUsedBytesSql);
   if (!st.ok()) return st.status();
   Stmt q(db_, *st);

@@ -10,7 +10,7 @@
 namespace cairn::internal {
 
 StatusOr<std::vector<RetentionPolicy>> SqliteMetadataStore::ListRetentionPolicies(const std::string& entity) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st = Prepare(
       "SELECT entity, project, pattern, keep_last, max_age_ms, updated_ms FROM retention_policies"
       " WHERE ?1 = '' OR entity = ?1 ORDER BY entity, project, pattern");
@@ -33,7 +33,7 @@ StatusOr<std::vector<RetentionPolicy>> SqliteMetadataStore::ListRetentionPolicie
 }
 
 Status SqliteMetadataStore::SetRetentionPolicy(const RetentionPolicy& p) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st = Prepare(
       "INSERT INTO retention_policies(entity, project, pattern, keep_last, max_age_ms, updated_ms)"
       " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (entity, project, pattern) DO UPDATE SET"
@@ -52,7 +52,7 @@ Status SqliteMetadataStore::SetRetentionPolicy(const RetentionPolicy& p) {
 StatusOr<std::int64_t> SqliteMetadataStore::ClearRetentionPolicies(const std::string& entity,
                                                                    const std::string& project,
                                                                    const std::optional<std::string>& pattern) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st = Prepare(
       "DELETE FROM retention_policies WHERE entity = ?1 AND project = ?2 AND (?3 = 0 OR pattern = ?4)");
   if (!st.ok()) return st.status();
@@ -64,7 +64,7 @@ StatusOr<std::int64_t> SqliteMetadataStore::ClearRetentionPolicies(const std::st
 
 StatusOr<std::vector<ProjectVersion>> SqliteMetadataStore::ListProjectVersions(const std::string& entity,
                                                                                const std::string& project) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
   std::vector<ProjectVersion> out;
@@ -103,7 +103,7 @@ StatusOr<std::vector<ProjectVersion>> SqliteMetadataStore::ListProjectVersions(c
 
 StatusOr<std::vector<FileVersionRecord>> SqliteMetadataStore::DeleteVersionsIfNotLatest(
     const RunKey& run, const std::vector<VersionRef>& versions) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
   StatusOr<std::int64_t> run_row = FindRunRowId(run);

@@ -13,7 +13,7 @@ StatusOr<RunRecord> SqliteMetadataStore::UpdateRun(const RunKey& run, const RunU
   if (!update.state.empty() && update.state != kRunRunning && update.state != kRunFinished) {
     return InvalidArgumentError("run state must be \"running\" or \"finished\", not \"" + update.state + "\"");
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   // IMMEDIATE: the config is read, merged and written under the write lock.
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
@@ -47,7 +47,7 @@ StatusOr<RunRecord> SqliteMetadataStore::UpdateRun(const RunKey& run, const RunU
 }
 
 StatusOr<std::vector<ProjectRecord>> SqliteMetadataStore::ListProjects(const std::string& entity) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st = Prepare(
       "SELECT e.id, p.name, p.created_ms FROM entities e LEFT JOIN projects p ON p.entity_id = e.id"
       " WHERE e.name = ?1 ORDER BY p.name");

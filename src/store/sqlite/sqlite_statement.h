@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "store/sqlite/sqlite_metadata_store.h"
 
@@ -18,12 +19,23 @@ namespace cairn::internal {
 class SqliteMetadataStore::Stmt {
  public:
   Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  // The store's cached statement for `sql` (a string literal), checked out:
+  // CAIRN_ASSIGN_OR_RETURN(Stmt q, Stmt::Of(*this, "SELECT ..."));
+  static StatusOr<Stmt> Of(SqliteMetadataStore& store, const char* sql) CAIRN_REQUIRES(store.mu_) {
+    StatusOr<sqlite3_stmt*> st = store.Prepare(sql);
+    if (!st.ok()) return st.status();
+    return Stmt(store.db_, *st);
+  }
   ~Stmt() {
+    if (stmt_ == nullptr) return;  // moved from
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
   }
+  Stmt(Stmt&& o) noexcept
+      : db_(o.db_), stmt_(std::exchange(o.stmt_, nullptr)), bind_status_(std::move(o.bind_status_)) {}
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
+  Stmt& operator=(Stmt&&) = delete;
 
   Stmt& Bind(int index, std::string_view value) {
     Check(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT));
@@ -69,7 +81,8 @@ class SqliteMetadataStore::Stmt {
 // A transaction: rolled back on destruction unless Commit() succeeded.
 class SqliteMetadataStore::Txn {
  public:
-  explicit Txn(SqliteMetadataStore* store) : store_(store) {}
+  // The caller holds store->mu_ for the transaction's life.
+  explicit Txn(SqliteMetadataStore* store) CAIRN_REQUIRES(store->mu_) : store_(store) {}
   ~Txn() {
     if (open_) sqlite3_exec(store_->db_, "ROLLBACK", nullptr, nullptr, nullptr);
   }
@@ -78,12 +91,14 @@ class SqliteMetadataStore::Txn {
 
   // `immediate` takes the write lock now, so that a read-modify-write (such as
   // max(version)+1) cannot race another connection.
-  Status Begin(bool immediate) {
+  // No analysis in Begin and Commit: the constructor required store->mu_,
+  // and clang cannot see that store_ is that store.
+  Status Begin(bool immediate) CAIRN_THREAD_ANNOTATION(no_thread_safety_analysis) {
     Status s = store_->Exec(immediate ? "BEGIN IMMEDIATE" : "BEGIN");
     open_ = s.ok();
     return s;
   }
-  Status Commit() {
+  Status Commit() CAIRN_THREAD_ANNOTATION(no_thread_safety_analysis) {
     Status s = store_->Exec("COMMIT");
     if (s.ok()) open_ = false;
     return s;

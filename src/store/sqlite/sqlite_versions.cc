@@ -57,7 +57,7 @@ StatusOr<std::vector<FileVersionRecord>> SqliteMetadataStore::CommitVersions(con
       return InvalidArgumentError("file size " + std::to_string(f.size) + " of " + f.name + " is too large");
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   // IMMEDIATE: InsertNextVersion numbers versions under the write lock.
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));

@@ -11,7 +11,7 @@
 namespace cairn::internal {
 
 StatusOr<std::vector<std::string>> SqliteMetadataStore::ListEntities() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st = Prepare("SELECT name FROM entities ORDER BY name");
   if (!st.ok()) return st.status();
   Stmt q(db_, *st);
@@ -31,24 +31,10 @@ StatusOr<Page<RunSummary>> SqliteMetadataStore::SummarizeRuns(const std::string&
   StatusOr<RunCursor> after = ParseNewestFirstCursor(cursor);
   if (!after.ok()) return after.status();
   limit = ClampSummaryLimit(limit);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
-  const RunKey key{entity, project, ""};
-  std::int64_t project_id = 0;
-  {
-    StatusOr<sqlite3_stmt*> st = Prepare(
-        "SELECT e.id, p.id FROM entities e LEFT JOIN projects p ON p.entity_id = e.id AND p.name = ?2"
-        " WHERE e.name = ?1");
-    if (!st.ok()) return st.status();
-    Stmt q(db_, *st);
-    q.Bind(1, entity).Bind(2, project);
-    StatusOr<bool> row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return RunPathNotFoundError(RunPathPart::kEntity, key);
-    if (q.IsNull(1)) return RunPathNotFoundError(RunPathPart::kProject, key);
-    project_id = q.Int(1);
-  }
+  CAIRN_ASSIGN_OR_RETURN(const std::int64_t project_id, FindProjectId(entity, project));
   StatusOr<sqlite3_stmt*> st = Prepare(kSummarizeRunsSqlite);
   if (!st.ok()) return st.status();
   Stmt q(db_, *st);
@@ -60,7 +46,7 @@ StatusOr<Page<RunSummary>> SqliteMetadataStore::SummarizeRuns(const std::string&
     if (!row.ok()) return row.status();
     if (!*row) break;
     if (static_cast<int>(page.items.size()) == limit) {
-      page.next_cursor = NewestFirstCursor(page.items.back().run);
+      page.next_cursor = RunCursorAfter(page.items.back().run);
       break;
     }
     page.items.push_back(
@@ -71,7 +57,7 @@ StatusOr<Page<RunSummary>> SqliteMetadataStore::SummarizeRuns(const std::string&
 }
 
 StatusOr<std::vector<FileSummary>> SqliteMetadataStore::SummarizeFiles(const RunKey& run) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Txn txn(this);
   CAIRN_SQL_RETURN_IF_ERROR(txn.Begin(/*immediate=*/false));
   StatusOr<std::int64_t> run_row = FindRunRowId(run);
@@ -92,7 +78,7 @@ StatusOr<std::vector<FileSummary>> SqliteMetadataStore::SummarizeFiles(const Run
 }
 
 Status SqliteMetadataStore::PutSession(const SessionRecord& session) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st =
       Prepare("INSERT INTO web_sessions(token_hash, subject, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)");
   if (!st.ok()) return st.status();
@@ -106,7 +92,7 @@ Status SqliteMetadataStore::PutSession(const SessionRecord& session) {
 
 StatusOr<std::optional<SessionRecord>> SqliteMetadataStore::FindSession(const std::string& token_hash,
                                                                         long long now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st = Prepare(
       "SELECT token_hash, subject, created_ms, expires_ms FROM web_sessions WHERE token_hash = ?1 AND expires_ms > ?2");
   if (!st.ok()) return st.status();
@@ -119,7 +105,7 @@ StatusOr<std::optional<SessionRecord>> SqliteMetadataStore::FindSession(const st
 }
 
 Status SqliteMetadataStore::DeleteSession(const std::string& token_hash) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   // Expired sessions go too: sign-outs keep the table small.
   StatusOr<sqlite3_stmt*> st = Prepare("DELETE FROM web_sessions WHERE token_hash = ?1 OR expires_ms < ?2");
   if (!st.ok()) return st.status();
@@ -128,7 +114,7 @@ Status SqliteMetadataStore::DeleteSession(const std::string& token_hash) {
 }
 
 StatusOr<std::vector<SessionRecord>> SqliteMetadataStore::DeleteExpiredSessions(long long now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   StatusOr<sqlite3_stmt*> st = Prepare(
       "DELETE FROM web_sessions WHERE expires_ms <= ?1 RETURNING token_hash, subject, created_ms, expires_ms");
   if (!st.ok()) return st.status();

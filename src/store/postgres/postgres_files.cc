@@ -1,0 +1,124 @@
+// PostgresMetadataStore: reading and listing file versions, and the blob
+// references fsck/gc and uploads by reference read.
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/fs.h"
+#include "store/migrations.h"
+#include "store/postgres/pg_execute.h"
+
+namespace cairn::internal {
+
+StatusOr<std::optional<FileVersionRecord>> PostgresMetadataStore::GetFile(const RunKey& run, const std::string& name,
+                                                                          std::optional<std::int64_t> version) {
+  std::optional<FileVersionRecord> out;
+  Status s = Execute(Access::kRead, [&](PgConnection& conn) -> Status {
+    StatusOr<FoundRun> found = FindRun(conn, run);
+    if (!found.ok()) return found.status();
+    const std::string run_id = std::to_string(found->id);
+    StatusOr<PgResult> r = version.has_value() ? conn.Query(
+                                                     "SELECT version, size, sha256, created_ms, created_by FROM file_versions"
+                                                     " WHERE run = $1 AND name = $2 AND version = $3",
+                                                     {run_id, name, std::to_string(*version)})
+                                               : conn.Query(
+                                                     "SELECT version, size, sha256, created_ms, created_by FROM file_versions"
+                                                     " WHERE run = $1 AND name = $2 ORDER BY version DESC LIMIT 1",
+                                                     {run_id, name});
+    if (!r.ok()) return r.status();
+    if (r->rows() > 0) out = FileRow(*r, 0, name, 0);
+    return OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<Page<FileVersionRecord>> PostgresMetadataStore::ListFiles(const RunKey& run, const std::string& prefix,
+                                                                   const std::string& cursor, int limit) {
+  limit = ClampLimit(limit);
+  Page<FileVersionRecord> page;
+  Status s = Execute(Access::kRead, [&](PgConnection& conn) -> Status {
+    StatusOr<FoundRun> found = FindRun(conn, run);
+    if (!found.ok()) return found.status();
+    // Names are COLLATE "C" (bytewise, as in SQLite); the cursor is the last
+    // name returned; the prefix bound lets the (run, name, version) index seek.
+    // The latest version by a per-name probe (as in SQLite) rather than
+    // DISTINCT ON (name ... version DESC): that order is not the index's, so
+    // it sorted every version after the cursor before the LIMIT applied
+    // (7.7 ms vs 1.8 ms for a page of 1,000 in a store of 1M versions).
+    StatusOr<PgResult> r = conn.Query(
+        "SELECT f.name, f.version, f.size, f.sha256, f.created_ms, f.created_by FROM file_versions f"
+        " WHERE f.run = $1 AND f.name > $2 AND f.name >= $3 AND starts_with(f.name, $3)"
+        " AND f.version = (SELECT MAX(g.version) FROM file_versions g WHERE g.run = f.run AND g.name = f.name)"
+        " ORDER BY f.name LIMIT $4",
+        {std::to_string(found->id), cursor, prefix, std::to_string(limit + 1)});
+    if (!r.ok()) return r.status();
+    page = {};
+    for (int i = 0; i < r->rows(); ++i) {
+      if (i == limit) {
+        page.next_cursor = page.items.back().name;
+        break;
+      }
+      page.items.push_back(FileRow(*r, i, r->Text(i, 0), 1));
+    }
+    return OkStatus();
+  });
+  if (!s.ok()) return s;
+  return page;
+}
+
+StatusOr<std::vector<FileVersionRecord>> PostgresMetadataStore::ListVersions(const RunKey& run,
+                                                                             const std::string& name) {
+  std::vector<FileVersionRecord> out;
+  Status s = Execute(Access::kRead, [&](PgConnection& conn) -> Status {
+    StatusOr<FoundRun> found = FindRun(conn, run);
+    if (!found.ok()) return found.status();
+    StatusOr<PgResult> r = conn.Query(
+        "SELECT version, size, sha256, created_ms, created_by FROM file_versions WHERE run = $1 AND name = $2"
+        " ORDER BY version",
+        {std::to_string(found->id), name});
+    if (!r.ok()) return r.status();
+    out.clear();
+    for (int i = 0; i < r->rows(); ++i) out.push_back(FileRow(*r, i, name, 0));
+    return OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<std::vector<BlobReference>> PostgresMetadataStore::ListBlobReferences() {
+  std::vector<BlobReference> out;
+  Status s = Execute(Access::kRead, [&](PgConnection& conn) -> Status {
+    StatusOr<PgResult> r = conn.Query(kBlobReferencesSql, {});
+    if (!r.ok()) return r.status();
+    out.clear();
+    for (int i = 0; i < r->rows(); ++i) {
+      out.push_back(
+          BlobReference{r->Text(i, 0), static_cast<std::uint64_t>(r->Int(i, 1)), r->Int(i, 2), r->Text(i, 3)});
+    }
+    return OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+StatusOr<std::optional<std::uint64_t>> PostgresMetadataStore::FindEntityBlob(const std::string& entity,
+                                                                             const std::string& sha256) {
+  std::optional<std::uint64_t> out;
+  Status s = Execute(Access::kRead, [&](PgConnection& conn) -> Status {
+    StatusOr<PgResult> r = conn.Query(
+        "SELECT f.size FROM file_versions f JOIN runs r ON f.run = r.id JOIN projects p ON r.project_id = p.id "
+        "JOIN entities e ON p.entity_id = e.id WHERE f.sha256 = $1 AND e.name = $2 LIMIT 1",
+        {sha256, entity});
+    if (!r.ok()) return r.status();
+    out.reset();
+    if (r->rows() > 0) out = static_cast<std::uint64_t>(r->Int(0, 0));
+    return OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+}  // namespace cairn::internal
