@@ -26,7 +26,14 @@ stop() {
   if [ -f "$DIR/data/postmaster.pid" ]; then
     as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
-  rm -rf "$DIR"
+  # A database per test leaves ~10^5 files: removing them took 95 s on a
+  # loaded 2-core machine. Renamed away at once, removed in the background
+  # (detached, so that the CTest cleanup that calls this ends now).
+  if [ -e "$DIR" ]; then
+    local trash="$DIR.removing.$$"
+    mv "$DIR" "$trash" || { rm -rf "$DIR"; return; }
+    setsid rm -rf "$trash" </dev/null >/dev/null 2>&1 &
+  fi
 }
 
 case "$cmd" in

@@ -1,5 +1,5 @@
-// MetadataStore conformance (see metadata_store_conformance_test.cc): blobs, quotas,
-// keys and the web UI's summaries and sessions.
+// MetadataStore conformance (see metadata_store_conformance_test.cc): blobs, quotas
+// and keys (the web UI's reads: metadata_store_web_conformance_test.cc).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -107,74 +107,6 @@ TEST_P(MetadataStoreConformance, BlobMd5IsRecordedOnceAndSeenByOtherReplicas) {
   auto unrelated = store_->GetBlobMd5(std::string(64, 'b'));
   ASSERT_TRUE(unrelated.ok());
   EXPECT_FALSE(unrelated->has_value());
-}
-
-// The web UI's reads (docs/adr/0023-web-ui.md): runs newest first with
-// their file counts and sizes, filtered by id and paged; a run's files with
-// version counts; sessions seen by another replica, expired and deleted.
-TEST_P(MetadataStoreConformance, WebSummariesOfRunsAndFiles) {
-  const RunKey a{"alice", "mnist", "run-a"};
-  const RunKey b{"alice", "mnist", "run-b"};
-  MustCreate(a);
-  MustCreate(b);
-  MustCreate({"alice", "mnist", "other"});
-  ASSERT_TRUE(store_->CommitVersion(b, "x.pt", std::string(64, '1'), 10).ok());
-  ASSERT_TRUE(store_->CommitVersion(b, "x.pt", std::string(64, '2'), 30).ok());
-  ASSERT_TRUE(store_->CommitVersion(b, "d/y.txt", std::string(64, '3'), 5).ok());
-  auto first = store_->SummarizeRuns("alice", "mnist", "run-", "", 1);
-  ASSERT_TRUE(first.ok()) << first.status();
-  ASSERT_EQ(first->items.size(), 1u);
-  EXPECT_EQ(first->items[0].run.run_id, "run-b");  // newest first (created later, or a later id)
-  EXPECT_EQ(first->items[0].files, 2);
-  EXPECT_EQ(first->items[0].bytes, 35u);  // latest versions only
-  ASSERT_FALSE(first->next_cursor.empty());
-  auto second = store_->SummarizeRuns("alice", "mnist", "run-", first->next_cursor, 1);
-  ASSERT_TRUE(second.ok()) << second.status();
-  ASSERT_EQ(second->items.size(), 1u);
-  EXPECT_EQ(second->items[0].run.run_id, "run-a");
-  EXPECT_EQ(second->items[0].files, 0);
-  EXPECT_TRUE(second->next_cursor.empty());
-  auto all = store_->SummarizeRuns("alice", "mnist", "", "", 50);
-  ASSERT_TRUE(all.ok());
-  EXPECT_EQ(all->items.size(), 3u);
-  EXPECT_EQ(MissingRunPathPart(store_->SummarizeRuns("alice", "nope", "", "", 5).status()), RunPathPart::kProject);
-  EXPECT_EQ(store_->SummarizeRuns("alice", "mnist", "", "garbage", 5).status().code(), StatusCode::kInvalidArgument);
-
-  auto files = store_->SummarizeFiles(b);
-  ASSERT_TRUE(files.ok()) << files.status();
-  ASSERT_EQ(files->size(), 2u);
-  EXPECT_EQ((*files)[0].latest.name, "d/y.txt");
-  EXPECT_EQ((*files)[0].versions, 1);
-  EXPECT_EQ((*files)[1].latest.name, "x.pt");
-  EXPECT_EQ((*files)[1].latest.version, 2);
-  EXPECT_EQ((*files)[1].latest.size, 30u);
-  EXPECT_EQ((*files)[1].versions, 2);
-  EXPECT_EQ(MissingRunPathPart(store_->SummarizeFiles({"alice", "mnist", "nope"}).status()), RunPathPart::kRun);
-
-  auto entities = store_->ListEntities();
-  ASSERT_TRUE(entities.ok());
-  EXPECT_EQ(*entities, std::vector<std::string>{"alice"});
-}
-
-TEST_P(MetadataStoreConformance, WebSessionsAcrossReplicasExpireAndEnd) {
-  const long long now = 1'000'000;
-  SessionRecord s{.token_hash = std::string(64, 's'), .subject = "key:abc", .created_ms = now, .expires_ms = now + 10};
-  ASSERT_TRUE(store_->PutSession(s).ok());
-  EXPECT_EQ(store_->PutSession(s).code(), StatusCode::kAlreadyExists);
-  auto other = OpenAnother();
-  ASSERT_NE(other, nullptr);
-  auto found = other->FindSession(s.token_hash, now + 5);
-  ASSERT_TRUE(found.ok()) << found.status();
-  ASSERT_TRUE(found->has_value());
-  EXPECT_EQ((*found)->subject, "key:abc");
-  auto expired = other->FindSession(s.token_hash, now + 10);
-  ASSERT_TRUE(expired.ok());
-  EXPECT_FALSE(expired->has_value());
-  ASSERT_TRUE(other->DeleteSession(s.token_hash).ok());
-  ASSERT_TRUE(other->DeleteSession(s.token_hash).ok());  // idempotent
-  auto gone = store_->FindSession(s.token_hash, now + 5);
-  ASSERT_TRUE(gone.ok());
-  EXPECT_FALSE(gone->has_value());
 }
 
 }  // namespace

@@ -72,7 +72,7 @@ StatusOr<std::vector<FileSummary>> SqliteMetadataStore::SummarizeFiles(const Run
     if (!row.ok()) return row.status();
     if (!*row) break;
     out.push_back(FileSummary{
-        FileVersionRecord{q.Text(0), q.Int(1), static_cast<std::uint64_t>(q.Int(2)), q.Text(3), q.Int(4)}, q.Int(5)});
+        FileVersionRecord{q.Text(0), q.Int(1), static_cast<std::uint64_t>(q.Int(2)), q.Text(3), q.Int(4), q.Text(5)}, q.Int(6)});
   }
   return out;
 }
