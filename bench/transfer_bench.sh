@@ -14,12 +14,15 @@
 # file (curl/cp outputs, restore roots, the content cache) on a loop-mounted
 # XFS image made with reflink=1, so cache hits are reflinks. Otherwise it uses
 # a plain directory, says so, and loopback counts include other traffic.
+# To compare builds on the machine's own filesystem: CAIRN_BENCH_BIN (the directory holding cairn
+# and restore_bench; default build/bin), CAIRN_BENCH_WORK (the parent of the work directory;
+# default /var/tmp) and CAIRN_BENCH_NO_XFS=1 (client files in the work directory, no XFS image).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repeats=${1:-3}
 size_mib=${2:-1024}
 size=$((size_mib << 20))
-bin="$(pwd)/build/bin"
+bin="${CAIRN_BENCH_BIN:-$(pwd)/build/bin}"
 for b in cairn restore_bench; do
   [ -x "$bin/$b" ] || { echo "transfer_bench: $bin/$b is missing; build first (scripts/build.sh)" >&2; exit 2; }
 done
@@ -36,7 +39,7 @@ if [ -n "${CAIRN_BENCH_IN_NETNS:-}" ]; then
   netns="private network namespace (loopback counts are this benchmark's only)"
 fi
 
-work=$(mktemp -d /var/tmp/cairn-transfer-bench.XXXXXX)
+work=$(mktemp -d "${CAIRN_BENCH_WORK:-/var/tmp}/cairn-transfer-bench.XXXXXX")
 pids=()
 mnt=""
 loopdev=""
@@ -52,7 +55,7 @@ trap cleanup EXIT
 client="$work/client"
 mkdir -p "$client"
 fs_note="plain directory $(df --output=fstype "$work" | tail -1 | tr -d ' ') (reflink unavailable: cache hits are copies)"
-if [ "$(id -u)" -eq 0 ] && command -v mkfs.xfs >/dev/null; then
+if [ "$(id -u)" -eq 0 ] && [ -z "${CAIRN_BENCH_NO_XFS:-}" ] && command -v mkfs.xfs >/dev/null; then
   truncate -s $(((size_mib * 14 + 2048) << 20)) "$work/xfs.img"
   # direct-io: the image's writes go straight to the disk, not through a second page cache.
   if mkfs.xfs -q -m reflink=1 "$work/xfs.img" && loopdev=$(losetup -f --show --direct-io=on "$work/xfs.img") &&
