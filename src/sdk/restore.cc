@@ -325,10 +325,8 @@ StatusOr<std::vector<RestoredPath>> restore_many(const std::string& pattern, con
   StatusOr<std::vector<FileInfo>> matching = MatchingFiles(client, *run_path, pattern);
   if (!matching.ok()) return matching.status();
   const std::vector<FileInfo>& files = *matching;
-
-  // All-or-nothing stages each file under <root>/.cairn-staging, named by its
-  // digest and name so that a staged file is only ever reused for the same
-  // bytes, then renames them into place once every one is verified.
+  // All-or-nothing stages files under <root>/.cairn-staging, named by digest and name (reused only for the
+  // same bytes), and renames them into place once every one is verified.
   const fs::path staging = *root / ".cairn-staging";
   const auto staged_path = [&](const FileInfo& f) {
     return staging / (f.sha256 + "-" + internal::Sha256Hex(f.name).substr(0, 16));
