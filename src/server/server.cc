@@ -213,7 +213,7 @@ Status RunServer(const ServerOptions& options) {
   MeteredBlobStore metered_blobs(store->blobs.get(), &ops.metrics());
   MetadataStore* metadata = options.metrics ? &metered_metadata : store->metadata.get();
   BlobStore* blobs = options.metrics ? static_cast<BlobStore*>(&metered_blobs) : store->blobs.get();
-  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Authenticator> auth, Authenticator::Create(metadata, options.data_dir));
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Authenticator> auth, Authenticator::Create(metadata, options.data_dir, options.admin_key));
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<UploadSessions> uploads,
                          UploadSessions::Open(options.data_dir / "uploads", options.upload_ttl));
 
