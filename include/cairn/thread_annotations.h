@@ -8,6 +8,7 @@
 #pragma once
 
 #include <mutex>
+#include <shared_mutex>
 
 #if defined(__clang__)
 #define CAIRN_THREAD_ANNOTATION(x) __attribute__((x))
@@ -26,6 +27,14 @@
 #define CAIRN_ACQUIRE(...) CAIRN_THREAD_ANNOTATION(acquire_capability(__VA_ARGS__))
 #define CAIRN_RELEASE(...) CAIRN_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
 #define CAIRN_RETURN_CAPABILITY(x) CAIRN_THREAD_ANNOTATION(lock_returned(x))
+// Shared (reader) forms, for SharedMutex: a member CAIRN_GUARDED_BY a
+// SharedMutex may be read with it held shared, written only with it held
+// exclusively.
+#define CAIRN_REQUIRES_SHARED(...) CAIRN_THREAD_ANNOTATION(requires_shared_capability(__VA_ARGS__))
+#define CAIRN_ACQUIRE_SHARED(...) CAIRN_THREAD_ANNOTATION(acquire_shared_capability(__VA_ARGS__))
+#define CAIRN_RELEASE_SHARED(...) CAIRN_THREAD_ANNOTATION(release_shared_capability(__VA_ARGS__))
+// Releases the capability however it is held (a scoped lock's destructor).
+#define CAIRN_RELEASE_GENERIC(...) CAIRN_THREAD_ANNOTATION(release_generic_capability(__VA_ARGS__))
 
 namespace cairn {
 
@@ -57,6 +66,43 @@ class CAIRN_SCOPED_CAPABILITY MutexLock {
 
  private:
   std::unique_lock<std::mutex> lock_;
+};
+
+// std::shared_mutex, annotated: held exclusively (WriterMutexLock) or shared
+// by several (ReaderMutexLock). Not recursive, no upgrade.
+class CAIRN_CAPABILITY("mutex") SharedMutex {
+ public:
+  void Lock() CAIRN_ACQUIRE() { mu_.lock(); }
+  void Unlock() CAIRN_RELEASE() { mu_.unlock(); }
+  void LockShared() CAIRN_ACQUIRE_SHARED() { mu_.lock_shared(); }
+  void UnlockShared() CAIRN_RELEASE_SHARED() { mu_.unlock_shared(); }
+
+ private:
+  std::shared_mutex mu_;
+};
+
+// Holds a SharedMutex exclusively for its scope.
+class CAIRN_SCOPED_CAPABILITY WriterMutexLock {
+ public:
+  explicit WriterMutexLock(SharedMutex& mu) CAIRN_ACQUIRE(mu) : mu_(mu) { mu_.Lock(); }
+  ~WriterMutexLock() CAIRN_RELEASE() { mu_.Unlock(); }
+  WriterMutexLock(const WriterMutexLock&) = delete;
+  WriterMutexLock& operator=(const WriterMutexLock&) = delete;
+
+ private:
+  SharedMutex& mu_;
+};
+
+// Holds a SharedMutex shared for its scope.
+class CAIRN_SCOPED_CAPABILITY ReaderMutexLock {
+ public:
+  explicit ReaderMutexLock(SharedMutex& mu) CAIRN_ACQUIRE_SHARED(mu) : mu_(mu) { mu_.LockShared(); }
+  ~ReaderMutexLock() CAIRN_RELEASE_GENERIC() { mu_.UnlockShared(); }
+  ReaderMutexLock(const ReaderMutexLock&) = delete;
+  ReaderMutexLock& operator=(const ReaderMutexLock&) = delete;
+
+ private:
+  SharedMutex& mu_;
 };
 
 }  // namespace cairn

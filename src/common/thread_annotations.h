@@ -7,4 +7,7 @@
 namespace cairn::internal {
 using ::cairn::Mutex;
 using ::cairn::MutexLock;
+using ::cairn::ReaderMutexLock;
+using ::cairn::SharedMutex;
+using ::cairn::WriterMutexLock;
 }  // namespace cairn::internal

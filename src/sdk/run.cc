@@ -394,7 +394,7 @@ std::optional<Run> current_run() {
 }
 
 StatusOr<std::vector<std::string>> Run::save(const std::string& glob, const SaveOptions& options) {
-  std::shared_lock<std::shared_mutex> lifecycle(impl_->lifecycle_mu);
+  internal::ReaderMutexLock lifecycle(impl_->lifecycle_mu);
   if (impl_->finished) {
     return FailedPreconditionError("run " + path() + " has finished; start a new run with init() to save more files");
   }
@@ -410,14 +410,14 @@ StatusOr<std::vector<std::string>> Run::save(const std::string& glob, const Save
   for (const internal::SaveTarget& t : *targets) names.push_back(t.name);
 
   if (options.policy == SavePolicy::kEnd) {
-    std::lock_guard<std::mutex> lock(impl_->pending_mu);
+    internal::MutexLock lock(impl_->pending_mu);
     for (const internal::SaveTarget& t : *targets) Remember(impl_->pending, t);
     return names;
   }
 
   if (impl_->settings.mode == Mode::kOffline) {
     if (options.policy == SavePolicy::kLive) {
-      std::lock_guard<std::mutex> lock(impl_->pending_mu);
+      internal::MutexLock lock(impl_->pending_mu);
       for (const internal::SaveTarget& t : *targets) Remember(impl_->live, t);
     }
     for (const internal::SaveTarget& t : *targets) {
@@ -427,7 +427,7 @@ StatusOr<std::vector<std::string>> Run::save(const std::string& glob, const Save
   }
 
   if (options.policy == SavePolicy::kLive) {
-    std::lock_guard<std::mutex> lock(impl_->pending_mu);
+    internal::MutexLock lock(impl_->pending_mu);
     if (!impl_->watcher) {
       internal::Uploader* uploader = impl_->uploader.get();
       StatusOr<std::unique_ptr<internal::LiveWatcher>> watcher = internal::LiveWatcher::Create(
@@ -454,7 +454,7 @@ Status Run::flush(std::chrono::milliseconds timeout) {
 
 std::optional<SavedFile> Run::last_saved(const std::string& name) const {
   if (impl_->uploader) return impl_->uploader->LastSaved(name);
-  std::lock_guard<std::mutex> lock(impl_->pending_mu);
+  internal::MutexLock lock(impl_->pending_mu);
   auto it = impl_->offline_saved.find(name);
   if (it == impl_->offline_saved.end()) return std::nullopt;
   return it->second;
@@ -470,14 +470,14 @@ Status Run::finish(const FinishOptions& options) {
   // stays as it was, and finish() can be called again once it is fixed.
   StatusOr<std::chrono::milliseconds> finish_timeout = FinishTimeout(options);
   if (!finish_timeout.ok()) return finish_timeout.status();
-  std::unique_lock<std::shared_mutex> lifecycle(impl_->lifecycle_mu);
+  internal::WriterMutexLock lifecycle(impl_->lifecycle_mu);
   if (impl_->finished) return impl_->finish_status;
 
   Status result;
   if (impl_->settings.mode != Mode::kDisabled) {
     std::vector<Impl::Pending> at_end;
     {
-      std::lock_guard<std::mutex> lock(impl_->pending_mu);
+      internal::MutexLock lock(impl_->pending_mu);
       if (impl_->watcher) impl_->watcher->Stop();  // the final upload below covers its last changes
       at_end = impl_->pending;
       for (const Impl::Pending& p : impl_->live) at_end.push_back(p);

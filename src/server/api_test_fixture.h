@@ -25,11 +25,10 @@ class ApiFixture : public ::testing::Test {
     std::string tmpl = (std::filesystem::temp_directory_path() / "cairn-api-test-XXXXXX").string();
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
-    ::setenv("CAIRN_ADMIN_KEY", kTestAdminKey, 1);
     auto store = OpenStore({.data_dir = dir_});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(store).value();
-    auto auth = Authenticator::Create(store_.metadata.get(), dir_);
+    auto auth = Authenticator::Create(store_.metadata.get(), dir_, kTestAdminKey);
     ASSERT_TRUE(auth.ok()) << auth.status();
     auth_ = std::move(auth).value();
     api_ = std::make_unique<Api>(store_.metadata.get(), store_.blobs.get(), auth_.get());

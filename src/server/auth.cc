@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <optional>
 #include <system_error>
 
@@ -111,10 +110,11 @@ StatusOr<std::string> GenerateApiKey() {
 }
 
 StatusOr<std::unique_ptr<Authenticator>> Authenticator::Create(MetadataStore* metadata,
-                                                               const std::filesystem::path& data_dir) {
+                                                               const std::filesystem::path& data_dir,
+                                                               std::string_view configured_admin_key) {
   std::string admin_key;
-  if (const char* env = std::getenv("CAIRN_ADMIN_KEY"); env != nullptr && *env != '\0') {
-    admin_key = std::string(Trim(env));
+  if (!configured_admin_key.empty()) {
+    admin_key = std::string(Trim(configured_admin_key));
   } else {
     const std::filesystem::path path = data_dir / "admin.key";
     std::error_code ec;

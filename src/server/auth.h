@@ -71,12 +71,14 @@ struct NewKey {
 
 class Authenticator {
  public:
-  // Sets up the admin key: CAIRN_ADMIN_KEY when set and non-empty; else the
+  // Sets up the admin key: `admin_key` (CAIRN_ADMIN_KEY, read by the
+  // server's settings: ServerOptions::admin_key) when not empty; else the
   // key in data_dir/admin.key; else a new key written there (mode 0600,
   // atomically), whose location is printed to stderr. `metadata` must outlive
   // the Authenticator.
   static StatusOr<std::unique_ptr<Authenticator>> Create(MetadataStore* metadata,
-                                                         const std::filesystem::path& data_dir);
+                                                         const std::filesystem::path& data_dir,
+                                                         std::string_view admin_key = {});
 
   // Resolves an Authorization header value ("" when absent). kUnauthenticated
   // (saying how to get a key) for a missing, malformed, unknown, expired or

@@ -161,7 +161,7 @@ RetentionScheduler::RetentionScheduler(Options options) : options_(std::move(opt
 
 RetentionScheduler::~RetentionScheduler() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -169,12 +169,12 @@ RetentionScheduler::~RetentionScheduler() {
 }
 
 void RetentionScheduler::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    if (cv_.wait_for(lock, options_.interval, [this] { return stop_; })) return;
-    lock.unlock();
+    if (cv_.wait_for(lock.unique(), options_.interval, [this]() CAIRN_REQUIRES(mu_) { return stop_; })) return;
+    lock.Unlock();
     RunPass();
-    lock.lock();
+    lock.Lock();
   }
 }
 
@@ -197,7 +197,7 @@ void RetentionScheduler::RunPass() {
   }
   for (const auto& [entity, project] : projects) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (stop_) return;
     }
     StatusOr<RetentionPassResult> r = ApplyRetention(

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cairn/status.h"
+#include "common/thread_annotations.h"
 #include "server/metrics.h"
 #include "store/metadata_store.h"
 
@@ -89,15 +90,15 @@ class RetentionScheduler {
   RetentionScheduler& operator=(const RetentionScheduler&) = delete;
 
   // One pass over every project with a policy, now, on the calling thread.
-  void RunPass();
+  void RunPass() CAIRN_EXCLUDES(mu_);
 
  private:
-  void Loop();
+  void Loop() CAIRN_EXCLUDES(mu_);
 
   const Options options_;
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;    // guarded by mu_
+  bool stop_ CAIRN_GUARDED_BY(mu_) = false;
   std::thread thread_;  // last: starts after the members it uses
 };
 

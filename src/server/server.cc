@@ -180,13 +180,23 @@ void WatchSignals(const std::shared_ptr<ServerState>& state, Control& control) {
 
 }  // namespace
 
+// sendfile(2) has no MSG_NOSIGNAL: once a client that closed mid-download
+// has answered our next segment with a reset, the following call raises
+// SIGPIPE, whose default action ends the whole server. Asio's own writes
+// pass MSG_NOSIGNAL; every write error is handled where it happens.
+static void IgnoreSigpipe() { ::signal(SIGPIPE, SIG_IGN); }
+
+// The access log: its own sink, since a formatter belongs to a sink and
+// access lines are bare JSON objects (stdio's FILE lock keeps whole lines apart).
+static std::shared_ptr<spdlog::logger> MakeAccessLogger() {
+  auto log = std::make_shared<spdlog::logger>("cairn-access", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  log->set_pattern("%v");
+  return log;
+}
+
 Status RunServer(const ServerOptions& options) {
   if (options.data_dir.empty()) return InvalidArgumentError("the data directory is required (--data DIR)");
-  // sendfile(2) has no MSG_NOSIGNAL: once a client that closed mid-download
-  // has answered our next segment with a reset, the following call raises
-  // SIGPIPE, whose default action ends the whole server. Asio's own writes
-  // pass MSG_NOSIGNAL; every write error is handled where it happens.
-  ::signal(SIGPIPE, SIG_IGN);
+  IgnoreSigpipe();
   CAIRN_ASSIGN_OR_RETURN(const auto host_port, SplitHostPort(options.listen));
   const auto& [host, port] = host_port;
   std::optional<asio::ssl::context> tls;
@@ -213,7 +223,8 @@ Status RunServer(const ServerOptions& options) {
   MeteredBlobStore metered_blobs(store->blobs.get(), &ops.metrics());
   MetadataStore* metadata = options.metrics ? &metered_metadata : store->metadata.get();
   BlobStore* blobs = options.metrics ? static_cast<BlobStore*>(&metered_blobs) : store->blobs.get();
-  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Authenticator> auth, Authenticator::Create(metadata, options.data_dir));
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Authenticator> auth,
+                         Authenticator::Create(metadata, options.data_dir, options.admin_key));
   CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<UploadSessions> uploads,
                          UploadSessions::Open(options.data_dir / "uploads", options.upload_ttl));
 
@@ -222,11 +233,7 @@ Status RunServer(const ServerOptions& options) {
                                              log, &ops);
   state->observe_requests = options.metrics;
   state->log_format = *log_format;
-  // Its own sink: a formatter belongs to a sink, and access lines are bare
-  // JSON objects (stdio's FILE lock keeps whole lines apart).
-  state->access_log =
-      std::make_shared<spdlog::logger>("cairn-access", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  state->access_log->set_pattern("%v");
+  state->access_log = MakeAccessLogger();
 
   if (tls) state->tls = &*tls;
 

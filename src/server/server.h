@@ -48,6 +48,9 @@ struct ServerOptions {
   // every project that has one (server/retention.h). 0 (the default): never;
   // `cairn retention apply` still works.
   std::chrono::milliseconds retention_interval{0};
+  // The admin key given by the operator (CAIRN_ADMIN_KEY, read once by
+  // server_cli::ResolveServerSettings); empty: DATA/admin.key.
+  std::string admin_key;
 };
 
 // Opens the store, binds, prints exactly one line
@@ -55,7 +58,7 @@ struct ServerOptions {
 // to stdout (the real port), serves until SIGTERM/SIGINT, then stops
 // accepting, lets requests in flight finish within shutdown_grace (cancelling
 // the rest; a cancelled upload commits nothing) and returns.
-// The admin key is CAIRN_ADMIN_KEY, else DATA/admin.key (generated on first
+// The admin key is options.admin_key (CAIRN_ADMIN_KEY), else DATA/admin.key (generated on first
 // start, mode 0600; its location is printed to stderr).
 Status RunServer(const ServerOptions& options);
 

@@ -18,6 +18,7 @@
 
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "common/thread_annotations.h"
 
 namespace cairn::internal {
 namespace {
@@ -75,13 +76,17 @@ StatusOr<bool> CloneInto(int src_fd, std::uint64_t size, const fs::path& tmp, co
 }
 
 // The process's record of (filesystem, cache directory) pairs where FICLONE
-// failed; `add` records one. Returns whether `key` is recorded.
+// failed (a few entries at most), and TrackTotal's estimates.
+Mutex g_no_reflink_mu;
+std::set<std::string> g_no_reflink CAIRN_GUARDED_BY(g_no_reflink_mu);
+Mutex g_totals_mu;
+std::map<std::string, std::uint64_t> g_totals CAIRN_GUARDED_BY(g_totals_mu);
+
+// `add` records `key` in g_no_reflink. Returns whether `key` is recorded.
 bool KnownNoReflink(const std::string& key, bool add) {
-  static std::mutex mu;
-  static std::set<std::string> keys;  // guarded by mu; a few entries at most
-  std::lock_guard<std::mutex> lock(mu);
-  if (add) keys.insert(key);
-  return keys.count(key) > 0;
+  MutexLock lock(g_no_reflink_mu);
+  if (add) g_no_reflink.insert(key);
+  return g_no_reflink.count(key) > 0;
 }
 
 // Per cache directory: the bytes it held after this process's last Prune,
@@ -90,15 +95,13 @@ bool KnownNoReflink(const std::string& key, bool add) {
 // stats every entry: for thousands of small files that was quadratic.
 // Returns the new estimate, or nullopt before the process's first Prune.
 std::optional<std::uint64_t> TrackTotal(const std::string& dir, std::optional<std::uint64_t> add, bool set) {
-  static std::mutex mu;
-  static std::map<std::string, std::uint64_t> totals;  // guarded by mu
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = totals.find(dir);
+  MutexLock lock(g_totals_mu);
+  auto it = g_totals.find(dir);
   if (set) {
-    totals[dir] = add.value_or(0);
+    g_totals[dir] = add.value_or(0);
     return add;
   }
-  if (it == totals.end()) return std::nullopt;
+  if (it == g_totals.end()) return std::nullopt;
   return it->second += add.value_or(0);
 }
 

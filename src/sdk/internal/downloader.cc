@@ -45,7 +45,10 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
   const bool whole = !*resumed && parts_.size() == 1;  // no Range header needed
 
   const int workers = static_cast<int>(std::min<std::size_t>(parts_.size(), parallel ? transfer_.parallel_parts : 1));
-  active_workers_ = workers;
+  {
+    MutexLock lock(mu_);
+    active_workers_ = workers;
+  }
   std::uint64_t to_fetch = 0;
   for (const Part& p : parts_) to_fetch += p.end - p.begin;
   // One connection and at most one ring slot of bytes (every small file of
@@ -58,7 +61,7 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
   if (on_this_thread) {
     Worker(whole);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       writer_exit_ = true;
     }
     WriteRing();
@@ -69,7 +72,7 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
   HashAll();
   for (auto& t : threads) t.join();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     writer_exit_ = true;
     write_cv_.notify_all();
   }
@@ -146,14 +149,14 @@ void PartialDownload::HashAll() {
       // The slot stays ours until hashed_slots_ moves past it.
       hasher_.Update(step.slot->data.get(), step.slot->size);
       hashed_ += step.slot->size;
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       ++hashed_slots_;
       space_cv_.notify_one();
       continue;
     }
     if (local_error.ok()) local_error = HashFromPartial(step.prefix, buf);
     if (!local_error.ok() && !stop_.exchange(true)) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (error_.ok()) error_ = local_error;
       space_cv_.notify_all();
     }
@@ -169,18 +172,18 @@ void PartialDownload::HashAll() {
 
 PartialDownload::HashStep PartialDownload::NextHashStep(bool sidecar_due) {
   HashStep step;
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   // Done when the workers are, and every byte received is hashed and
   // written (or something failed: then nothing more matters). Waits for
   // work or for that -- not merely for the workers to end: the writer may
   // still be writing the last slots (a spin here once burnt a core while
   // the kernel throttled the writer on a slow disk).
-  auto done = [&] {
+  auto done = [&]() CAIRN_REQUIRES(mu_) {
     return active_workers_ == 0 && (stop_.load() || (hashed_slots_ == filled_ && written_slots_ == filled_ &&
                                                       ContiguousPrefix() <= hashed_.load()));
   };
-  cv_.wait_for(lock, kProgressEvery,
-               [&] { return hashed_slots_ < filled_ || ContiguousPrefix() > hashed_.load() || done(); });
+  cv_.wait_for(lock.unique(), kProgressEvery,
+               [&]() CAIRN_REQUIRES(mu_) { return hashed_slots_ < filled_ || ContiguousPrefix() > hashed_.load() || done(); });
   if (hashed_slots_ < filled_ && slots_[hashed_slots_ % kRingSlots].offset == hashed_.load()) {
     step.slot = &slots_[hashed_slots_ % kRingSlots];
   }
@@ -208,7 +211,7 @@ Status PartialDownload::HashFromPartial(std::uint64_t prefix, std::vector<char>&
 }
 
 Status PartialDownload::Conclude(std::string* digest, bool* discard) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (must_restart_) {
     *discard = true;
     return error_;
@@ -271,7 +274,7 @@ void PartialDownload::StartWriteback(const std::atomic<bool>& done) {
     // Hashed and on disk (ring slots may be hashed before they are written).
     std::uint64_t ready;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       ready = std::min(hashed_.load(), ContiguousPrefix());
     }
     if (ready < flushed + kWritebackChunkBytes) {
@@ -284,7 +287,7 @@ void PartialDownload::StartWriteback(const std::atomic<bool>& done) {
 }
 
 bool PartialDownload::ToRing(Part& part, std::uint64_t at, const char* data, std::size_t n) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (ring_part_ != &part) {
     // Only at the hashing front, with the ring empty: then every byte before
     // `at` is hashed and these are the next ones.
@@ -293,7 +296,7 @@ bool PartialDownload::ToRing(Part& part, std::uint64_t at, const char* data, std
     ring_end_ = at;
   }
   while (n > 0) {
-    space_cv_.wait(lock, [&] { return stop_.load() || RingBacklog() < kRingSlots; });
+    space_cv_.wait(lock.unique(), [&]() CAIRN_REQUIRES(mu_) { return stop_.load() || RingBacklog() < kRingSlots; });
     if (stop_.load()) return true;
     Slot& slot = slots_[filled_ % kRingSlots];
     if (fill_ == 0) {
@@ -305,9 +308,9 @@ bool PartialDownload::ToRing(Part& part, std::uint64_t at, const char* data, std
     char* dst = slot.data.get() + fill_;
     // The slot being filled is this thread's alone until published (the
     // backlog check keeps the hasher and the writer off it): copy unlocked.
-    lock.unlock();
+    lock.Unlock();
     std::memcpy(dst, data, take);
-    lock.lock();
+    lock.Lock();
     fill_ += take;
     ring_end_ += take;
     data += take;
@@ -319,7 +322,7 @@ bool PartialDownload::ToRing(Part& part, std::uint64_t at, const char* data, std
 }
 
 void PartialDownload::FlushRing(const Part& part) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (ring_part_ == &part && fill_ > 0) PublishSlot();
 }
 
@@ -332,17 +335,17 @@ void PartialDownload::PublishSlot() {
 }
 
 void PartialDownload::WriteRing() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
-    write_cv_.wait(lock, [&] { return written_slots_ < filled_ || writer_exit_; });
+    write_cv_.wait(lock.unique(), [&]() CAIRN_REQUIRES(mu_) { return written_slots_ < filled_ || writer_exit_; });
     if (written_slots_ == filled_) break;  // writer_exit_, and nothing is left
     Slot& slot = slots_[written_slots_ % kRingSlots];
-    lock.unlock();
+    lock.Unlock();
     Status st;
     for (std::size_t off = 0; off < slot.size && st.ok(); off += kWriteBytes) {
       st = PwriteAll(fd_, slot.data.get() + off, std::min(kWriteBytes, slot.size - off), slot.offset + off, partial_);
     }
-    lock.lock();
+    lock.Lock();
     if (!st.ok()) {
       if (error_.ok()) error_ = st;
       stop_ = true;

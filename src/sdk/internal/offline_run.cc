@@ -94,7 +94,7 @@ Status RecordOffline(cairn::Run::Impl& impl, const SaveTarget& t, SavePolicy pol
   StatusOr<SavedFile> kept = KeepOffline(impl, t);
   if (!kept.ok()) return kept.status();
   if (Status st = AppendManifest(impl, *kept, policy); !st.ok()) return st;
-  std::lock_guard<std::mutex> lock(impl.pending_mu);
+  MutexLock lock(impl.pending_mu);
   impl.offline_saved[kept->name] = *kept;
   return OkStatus();
 }
@@ -109,7 +109,7 @@ Status RecordOfflineAtEnd(cairn::Run::Impl& impl, const std::vector<cairn::Run::
   for (const cairn::Run::Impl::Pending& p : at_end) {
     SavePolicy policy = SavePolicy::kLive;
     {
-      std::lock_guard<std::mutex> lock(impl.pending_mu);
+      MutexLock lock(impl.pending_mu);
       for (const cairn::Run::Impl::Pending& q : impl.pending) {
         if (q.name == p.name) policy = SavePolicy::kEnd;
       }

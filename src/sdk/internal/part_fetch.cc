@@ -62,7 +62,7 @@ void PartialDownload::Worker(bool whole) {
   while (!stop_.load()) {
     Part* part;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (next_part_ >= parts_.size()) break;
       part = &parts_[next_part_++];
     }
@@ -71,14 +71,14 @@ void PartialDownload::Worker(bool whole) {
       st = CancelledError("the restore of " + what_ + " was cancelled");  // a retry wait cut short by it
     }
     if (!st.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (error_.ok() && !stop_.load()) error_ = st;
       stop_ = true;
       space_cv_.notify_all();
       break;
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   --active_workers_;
   cv_.notify_all();
 }
@@ -155,7 +155,7 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
   if (transfer_.cancelled && transfer_.cancelled()) return CancelledError("the restore of " + what_ + " was cancelled");
   if (stop_.load()) return OkStatus();  // another part failed; it reports
   if (restart) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     must_restart_ = true;
     return FailedPreconditionError(what_ + ": the server would not send a range of it (If-Range did not match)");
   }

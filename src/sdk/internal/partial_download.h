@@ -17,6 +17,7 @@
 #include "cairn/status.h"
 #include "cairn/transfer.h"
 #include "common/sha256.h"
+#include "common/thread_annotations.h"
 #include "sdk/internal/client.h"
 #include "sdk/internal/client_impl.h"
 #include "sdk/internal/connection.h"
@@ -93,8 +94,8 @@ class PartialDownload {
   const std::filesystem::path& partial() const { return partial_; }
   // The server answered a ranged request with the whole file (If-Range did
   // not match, e.g. an object store's own ETag): only a plain GET will do.
-  bool must_restart() {
-    std::lock_guard<std::mutex> lock(mu_);
+  bool must_restart() CAIRN_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     return must_restart_;
   }
   int fd() const { return fd_; }
@@ -112,12 +113,13 @@ class PartialDownload {
   // bytes); true when they were taken (or stop_ is set). May wait for a slot.
   bool ToRing(Part& part, std::uint64_t at, const char* data, std::size_t n);
   void FlushRing(const Part& part);  // hands over a partly filled slot
-  void PublishSlot();                // caller holds mu_
+  void PublishSlot() CAIRN_REQUIRES(mu_);
   void WriteRing();                  // the writer thread
-  std::uint64_t RingBacklog() const { return filled_ - std::min(hashed_slots_, written_slots_); }  // holds mu_
-  // Bytes [0, n) are all on disk. Caller holds mu_.
-  std::uint64_t ContiguousPrefix() const;
-  Sidecar Snapshot() const;  // caller holds mu_
+  std::uint64_t RingBacklog() const CAIRN_REQUIRES(mu_) { return filled_ - std::min(hashed_slots_, written_slots_); }
+  // Bytes [0, n) are all on disk. Caller holds mu_ (for a consistent view of
+  // the parts; Part::written is atomic).
+  std::uint64_t ContiguousPrefix() const CAIRN_REQUIRES(mu_);
+  Sidecar Snapshot() const CAIRN_REQUIRES(mu_);
   std::uint64_t BytesOnDisk() const;
   // Until `done`: starts writeback of the hashed prefix every
   // download::kWritebackChunkBytes, so that the one fsync before the rename has little
@@ -138,36 +140,44 @@ class PartialDownload {
   std::vector<Range> prior_;   // ranges the partial held when we started
   bool resumed_ = false;       // prior_ is not empty
   std::vector<Part> parts_;    // what we fetch now: the complement of prior_
-  std::mutex mu_;
+  Mutex mu_;
   std::condition_variable cv_;
-  std::size_t next_part_ = 0;  // guarded by mu_
-  int active_workers_ = 0;     // guarded by mu_
-  Status error_;               // the first worker error; guarded by mu_
-  bool must_restart_ = false;  // the server would not serve ranges of these bytes; guarded by mu_
+  std::size_t next_part_ CAIRN_GUARDED_BY(mu_) = 0;
+  int active_workers_ CAIRN_GUARDED_BY(mu_) = 0;
+  Status error_ CAIRN_GUARDED_BY(mu_);  // the first worker error
+  bool must_restart_ CAIRN_GUARDED_BY(mu_) = false;  // the server would not serve ranges of these bytes
   std::atomic<bool> stop_{false};
   // The SHA-256 of bytes [0, hashed_), computed by Run() alone: from ring
   // slots, else by reading the partial back.
   Sha256 hasher_;
   std::atomic<std::uint64_t> hashed_{0};
 
-  // The front ring (see ToRing); all guarded by mu_. Slot i holds bytes
-  // [offset, offset + size); slots [hashed_slots_, filled_) wait for Run(),
-  // [written_slots_, filled_) for the writer; a slot is reused when both are
-  // done with it. The one filling (index filled_) holds fill_ bytes so far.
+  // The front ring (see ToRing). Its bookkeeping is guarded by mu_. Slot i
+  // holds bytes [offset, offset + size); slots [hashed_slots_, filled_) wait
+  // for Run(), [written_slots_, filled_) for the writer; a slot is reused when
+  // both are done with it. The one filling (index filled_) holds fill_ bytes
+  // so far. Contract for a slot's bytes (Slot::data) and, once published, its
+  // offset/size/part: the receiving thread writes the filling slot's bytes
+  // without mu_ (the backlog check keeps the others off it), and Run() and the
+  // writer read a published slot without mu_ until they advance hashed_slots_
+  // / written_slots_ under mu_ (which keeps the filler off it). The analysis
+  // sees only the accesses through slots_, made under mu_.
   struct Slot {
     std::unique_ptr<char[]> data;
     std::uint64_t offset = 0;
     std::size_t size = 0;
     Part* part = nullptr;
   };
-  std::vector<Slot> slots_ = std::vector<Slot>(download::kRingSlots);
-  std::uint64_t filled_ = 0, hashed_slots_ = 0, written_slots_ = 0;
-  std::size_t fill_ = 0;
-  Part* ring_part_ = nullptr;  // the part sending its bytes through the ring
-  std::uint64_t ring_end_ = 0;   // the offset after the last byte it put there
+  std::vector<Slot> slots_ CAIRN_GUARDED_BY(mu_) = std::vector<Slot>(download::kRingSlots);
+  std::uint64_t filled_ CAIRN_GUARDED_BY(mu_) = 0;
+  std::uint64_t hashed_slots_ CAIRN_GUARDED_BY(mu_) = 0;
+  std::uint64_t written_slots_ CAIRN_GUARDED_BY(mu_) = 0;
+  std::size_t fill_ CAIRN_GUARDED_BY(mu_) = 0;
+  Part* ring_part_ CAIRN_GUARDED_BY(mu_) = nullptr;  // the part sending its bytes through the ring
+  std::uint64_t ring_end_ CAIRN_GUARDED_BY(mu_) = 0;   // the offset after the last byte it put there
   std::condition_variable space_cv_;  // a slot came free, or stop_
   std::condition_variable write_cv_;  // a slot to write, or writer_exit_
-  bool writer_exit_ = false;
+  bool writer_exit_ CAIRN_GUARDED_BY(mu_) = false;
 
   // Run()'s steps, in order (downloader.cc).
   // Opens (or creates) the partial; keeps from the sidecar the ranges really
@@ -188,7 +198,7 @@ class PartialDownload {
     bool finished = false;
     std::optional<Sidecar> snapshot;
   };
-  HashStep NextHashStep(bool sidecar_due);
+  HashStep NextHashStep(bool sidecar_due) CAIRN_EXCLUDES(mu_);
   // Hashes the partial's bytes [hashed_, prefix) by reading them back.
   Status HashFromPartial(std::uint64_t prefix, std::vector<char>& buf);
   // Run()'s outcome once all threads ended: the error (kept partial, or

@@ -5,13 +5,12 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <vector>
 
 #include "cairn/run.h"
 #include "cairn/settings.h"
+#include "common/thread_annotations.h"
 #include "common/validate.h"
 #include "sdk/internal/client.h"
 #include "sdk/internal/heartbeat.h"
@@ -51,21 +50,21 @@ struct Run::Impl {
 
   // save() holds it shared for its whole duration, finish() exclusively, so
   // no save is half-done when the run finishes.
-  std::shared_mutex lifecycle_mu;
-  bool finished = false;  // guarded by lifecycle_mu
-  Status finish_status;   // guarded by lifecycle_mu; what finish() returned
+  SharedMutex lifecycle_mu;
+  bool finished CAIRN_GUARDED_BY(lifecycle_mu) = false;
+  Status finish_status CAIRN_GUARDED_BY(lifecycle_mu);  // what finish() returned
 
   struct Pending {
     std::filesystem::path local;
     std::string name;
   };
-  std::mutex pending_mu;
-  std::vector<Pending> pending;  // kEnd saves, guarded by pending_mu; one per name
-  std::vector<Pending> live;     // kLive saves, guarded by pending_mu; one per name
-  // Online kLive: created at the first kLive save, guarded by pending_mu.
-  std::unique_ptr<internal::LiveWatcher> watcher;
-  // Offline: what save() recorded per name (version 0), guarded by pending_mu.
-  std::map<std::string, SavedFile> offline_saved;
+  Mutex pending_mu;
+  std::vector<Pending> pending CAIRN_GUARDED_BY(pending_mu);  // kEnd saves; one per name
+  std::vector<Pending> live CAIRN_GUARDED_BY(pending_mu);     // kLive saves; one per name
+  // Online kLive: created at the first kLive save.
+  std::unique_ptr<internal::LiveWatcher> watcher CAIRN_GUARDED_BY(pending_mu);
+  // Offline: what save() recorded per name (version 0).
+  std::map<std::string, SavedFile> offline_saved CAIRN_GUARDED_BY(pending_mu);
 };
 
 namespace internal {

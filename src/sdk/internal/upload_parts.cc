@@ -246,18 +246,20 @@ void ForgetStaleSessions(const std::filesystem::path& state_dir) {
   }
 }
 
+// ThrottleSend's count of the bytes the process sent since its first call.
+Mutex g_sent_mu;
+std::uint64_t g_sent_total CAIRN_GUARDED_BY(g_sent_mu) = 0;
+
 }  // namespace
 
 void ThrottleSend(std::size_t n, std::uint64_t bytes_per_s) {
   if (bytes_per_s == 0) return;
-  static std::mutex mu;
   static const auto start = std::chrono::steady_clock::now();
-  static std::uint64_t total = 0;  // guarded by mu
   std::chrono::steady_clock::time_point due;
   {
-    std::lock_guard<std::mutex> lock(mu);
-    total += n;
-    due = start + std::chrono::microseconds(total * 1000000 / bytes_per_s);
+    MutexLock lock(g_sent_mu);
+    g_sent_total += n;
+    due = start + std::chrono::microseconds(g_sent_total * 1000000 / bytes_per_s);
   }
   std::this_thread::sleep_until(due);
 }

@@ -141,7 +141,8 @@ int Server(const Flags& f) {
                                    .log_format = f.log_format,
                                    .metrics_key_required = f.metrics_key_required,
                                    .metrics = !f.no_metrics,
-                                   .retention_interval = retention_interval});
+                                   .retention_interval = retention_interval,
+                                   .admin_key = s->admin_key});
   return st.ok() ? kExitOk : Fail(st);
 }
 

@@ -32,6 +32,7 @@ StatusOr<ServerSettings> ResolveServerSettings(const StoreFlags& flags) {
   s.blobs_url = FlagOrEnv(flags.blobs_url, "CAIRN_BLOBS_URL");
   CAIRN_ASSIGN_OR_RETURN(s.request_timeout, EnvSeconds("CAIRN_REQUEST_TIMEOUT", 30, 3600));
   CAIRN_ASSIGN_OR_RETURN(s.run_stale_after, EnvSeconds("CAIRN_RUN_STALE_AFTER_S", 60, 86400));
+  s.admin_key = internal::EnvString("CAIRN_ADMIN_KEY");
   return s;
 }
 

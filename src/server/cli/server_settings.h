@@ -28,6 +28,9 @@ struct ServerSettings {
   // CAIRN_RUN_STALE_AFTER_S (1-86400 s, default 60): a running run silent
   // this long reads as "crashed".
   std::chrono::seconds run_stale_after{60};
+  // CAIRN_ADMIN_KEY: the admin key; empty: DATA/admin.key (generated on the
+  // first start). A secret: never printed.
+  std::string admin_key;
 };
 
 // kInvalidArgument naming the variable when one is malformed, or when no
