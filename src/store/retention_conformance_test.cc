@@ -14,44 +14,15 @@
 #include <vector>
 
 #include "store/metadata_store.h"
-#include "store/postgres/postgres_metadata_store.h"
-#include "store/sqlite/sqlite_metadata_store.h"
-#include "testing/backends.h"
+#include "store/metadata_store_conformance.h"
 
 namespace cairn::internal {
 namespace {
 
-class RetentionConformance : public ::testing::TestWithParam<std::string> {
+// The conformance fixture (SQLite and PostgreSQL; OpenAnother() a second
+// replica) with the retention tests' helpers.
+class RetentionConformance : public MetadataStoreConformance {
  protected:
-  void SetUp() override {
-    if (GetParam() == "Postgres") {
-      const std::string reason = testing::BackendsSkipReason();
-      if (!reason.empty()) GTEST_SKIP() << reason;
-      pg_url_ = testing::NewTestDatabase(*testing::TestDbUrl());
-    } else {
-      std::string tmpl = (std::filesystem::temp_directory_path() / "cairn-retention-test-XXXXXX").string();
-      ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-      dir_ = tmpl;
-    }
-    store_ = OpenAnother();
-    ASSERT_NE(store_, nullptr);
-  }
-  void TearDown() override {
-    store_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-
-  std::unique_ptr<MetadataStore> OpenAnother() {
-    if (!pg_url_.empty()) {
-      auto s = PostgresMetadataStore::Open(pg_url_);
-      EXPECT_TRUE(s.ok()) << s.status();
-      return s.ok() ? std::unique_ptr<MetadataStore>(std::move(s).value()) : nullptr;
-    }
-    auto s = SqliteMetadataStore::Open(dir_ / "cairn.db");
-    EXPECT_TRUE(s.ok()) << s.status();
-    return s.ok() ? std::unique_ptr<MetadataStore>(std::move(s).value()) : nullptr;
-  }
-
   void Commit(const RunKey& run, const std::string& name, int n) {
     bool created = false;
     ASSERT_TRUE(store_->CreateOrResumeRun(run, ResumeMode::kAllow, &created).ok());
@@ -67,13 +38,7 @@ class RetentionConformance : public ::testing::TestWithParam<std::string> {
     }
     return out;
   }
-
-  std::filesystem::path dir_;
-  std::string pg_url_;
-  std::unique_ptr<MetadataStore> store_;
 };
-
-const RunKey kRun{"alice", "mnist", "r1"};
 
 TEST_P(RetentionConformance, PoliciesAreSetReplacedListedAndCleared) {
   // Before the entity exists; an entity default has project "".

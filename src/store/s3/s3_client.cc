@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/env.h"
 #include "common/fs.h"
 
 namespace cairn::internal {
@@ -42,11 +43,6 @@ std::string PercentDecode(std::string_view s) {
     }
   }
   return out;
-}
-
-std::string Getenv(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? std::string(v) : std::string();
 }
 
 // The Host header curl sends for `endpoint`: the authority, without a
@@ -165,7 +161,7 @@ StatusOr<S3Location> ParseS3Url(std::string_view url) {
 }
 
 StatusOr<S3Credentials> LoadS3Credentials(const std::string& file) {
-  S3Credentials c{Getenv("AWS_ACCESS_KEY_ID"), Getenv("AWS_SECRET_ACCESS_KEY"), Getenv("AWS_SESSION_TOKEN")};
+  S3Credentials c{EnvString("AWS_ACCESS_KEY_ID"), EnvString("AWS_SECRET_ACCESS_KEY"), EnvString("AWS_SESSION_TOKEN")};
   if (!c.access_key_id.empty() && !c.secret_access_key.empty()) return c;
   if (!file.empty()) {
     std::ifstream in(file);
@@ -198,9 +194,8 @@ S3Client::S3Client(S3Location location, S3Credentials credentials)
   // variable), else CAIRN_CA_BUNDLE (as for Cairn's own clients), else the
   // system CAs. The peer is always verified.
   for (const char* var : {"AWS_CA_BUNDLE", "CAIRN_CA_BUNDLE"}) {
-    const char* value = std::getenv(var);
-    if (value != nullptr && *value != '\0') {
-      ca_bundle_ = value;
+    if (std::string value = EnvString(var); !value.empty()) {
+      ca_bundle_ = std::move(value);
       break;
     }
   }
