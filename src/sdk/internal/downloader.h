@@ -69,6 +69,8 @@ CacheFill CacheFillOf(const TransferOptions& transfer);
 // prunes it once at the end.
 class DirSyncs {
  public:
+  // create_directories(dir), once per directory of the batch.
+  [[nodiscard]] Status Create(const std::filesystem::path& dir);
   void Add(const std::filesystem::path& dir);
   // fsyncs every directory added; the first error.
   [[nodiscard]] Status SyncAll();
@@ -76,6 +78,7 @@ class DirSyncs {
  private:
   Mutex mu_;
   std::set<std::filesystem::path> dirs_ CAIRN_GUARDED_BY(mu_);
+  std::set<std::filesystem::path> created_ CAIRN_GUARDED_BY(mu_);
 };
 
 // Grouped durability for a restore of many files (docs/adr/0025-grouped-
