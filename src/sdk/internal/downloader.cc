@@ -137,7 +137,8 @@ void PartialDownload::HashAll() {
   // This thread hashes the file in order -- from ring slots, else reading the
   // partial back from the page cache (memory stays bounded whatever the order
   // parts finish in) -- records progress in the sidecar and reports it.
-  ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+  // Reading back happens only past the ring (larger files): a hint for those.
+  if (file_.size > kSlotBytes) ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   std::atomic<bool> hashing_done{false};
   // Only a download of at least one writeback chunk has anything to start
   // early; for the others the thread would only cost its start and its last

@@ -65,10 +65,14 @@ class TargetLock {
         continue;  // removed by its holder between our two opens
       }
       if (fd < 0) return ErrnoStatus(errno, "open", path);
-      int rc;
-      do {
-        rc = ::flock(fd, LOCK_EX | (try_only ? LOCK_NB : 0));
-      } while (rc != 0 && errno == EINTR);
+      // First without waiting: a file made here and locked at once has had
+      // no other holder that could have left a sidecar in it.
+      bool waited = false;
+      int rc = ::flock(fd, LOCK_EX | LOCK_NB);
+      while (rc != 0 && !try_only && (errno == EWOULDBLOCK || errno == EINTR)) {
+        waited = true;
+        rc = ::flock(fd, LOCK_EX);
+      }
       if (rc != 0) {
         const int err = errno;
         ::close(fd);
@@ -77,9 +81,9 @@ class TargetLock {
       }
       off_t size = 0;
       if (StillAt(fd, path, &size)) {
-        // Made here and still empty: nobody wrote into it, so no sidecar
-        // either (HeldPartial's invariants).
-        const bool fresh = made && size == 0;
+        // Made here, locked at once and still empty: no sidecar either
+        // (HeldPartial's invariants).
+        const bool fresh = made && !waited && size == 0;
         return std::unique_ptr<TargetLock>(
             new TargetLock(HeldPartial{.fd = fd, .fresh = fresh, .sidecar = !fresh}, std::move(path), target));
       }
