@@ -187,8 +187,8 @@ TEST_F(ClientKill, KilledBatchSaveCommitsOnlyWholeFiles) {
 
 // A glob restore of 2,000 small files killed midway: what it placed is whole
 // and verified, and a rerun completes every file and leaves nothing beside
-// them -- no partial, sidecar, placing temp or `.NAME.cairn-lock` (a lock
-// stayed behind when the killed run had already placed NAME).
+// them -- no partial, sidecar, placing temp or lock file (a `.NAME.cairn-lock`
+// stayed behind when the killed run had already placed NAME, before ADR 0026).
 TEST_F(ClientKill, KilledGlobRestoreOfManyFilesRerunsToVerifiedFilesAndNothingBeside) {
   const unsigned seed = faults::FaultSeed("ClientKill.glob");
   std::mt19937 rng(seed);

@@ -1,8 +1,9 @@
 // Downloads at scale against the real server (docs/transfers.md): a restore
 // SIGKILLed mid-transfer and resumed, a partial of another version discarded,
-// concurrent restores of one target from several processes, the content
-// cache (limit, LRU, a hit with the server stopped), glob restores with
-// all-or-nothing, the progress callback, and listing versions.
+// concurrent restores of one target (and of one glob) from several
+// processes, the content cache (limit, LRU, a hit with the server stopped),
+// glob restores with all-or-nothing, the progress callback, and listing
+// versions.
 //
 // What went over the wire is read from the server's request log
 // ("GET <target> <status> <bytes>B <ms>ms").
@@ -199,7 +200,57 @@ TEST_F(Transfers, ConcurrentRestoresOfOneTargetFetchOnceAndAllEndWithTheWholeFil
   }
   EXPECT_EQ(Sha(root / "c.bin"), sha);
   EXPECT_EQ(FileBytesSent(mark), size) << "one process fetches, the others share its result";
-  EXPECT_FALSE(fs::exists(root / ".c.bin.cairn-lock"));
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(root)) names.push_back(e.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"c.bin"}) << "no partial, sidecar or lock left beside it";
+}
+
+// Three processes restoring the same glob into one root, their files
+// published in groups (each waiting file holds its lock, the partial): none
+// waits forever on another's group, each file is fetched once in all, and
+// nothing but the files is left.
+TEST_F(Transfers, ConcurrentGlobRestoresOfTheSameFilesFetchEachOnceAndLeaveOnlyTheFiles) {
+  constexpr int kFiles = 400;
+  constexpr std::uint64_t kSize = 16 << 10;
+  std::map<std::string, std::string> sha;
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string name = "g/f-" + std::to_string(i) + ".bin";
+    sha[name] = WriteRandomFile(tmp_ / "src" / name, kSize, 1000 + i);
+  }
+  CommandResult saved = Cairn({"save", (tmp_ / "src" / "g").string(), "--run", "alice/p/cglob", "--base",
+                               (tmp_ / "src").string(), "--quiet"},
+                              Base());
+  ASSERT_EQ(saved.exit_code, 0) << saved.err;
+  const fs::path root = tmp_ / "root";
+  Env env = Base();
+  env["CAIRN_MAX_RECV_BYTES_PER_SEC"] = std::to_string(2 * kMiB);  // so that the three overlap
+  env["CAIRN_RESTORE_GROUP_FILES"] = "32";
+  const std::size_t mark = server_->log().size();
+  std::vector<std::unique_ptr<BackgroundProcess>> procs;
+  for (int i = 0; i < 3; ++i) {
+    procs.push_back(std::make_unique<BackgroundProcess>(
+        std::vector<std::string>{testing::CairnBinary().string(), "restore", "g/*", "--run", "alice/p/cglob", "--root",
+                                 root.string(), "--quiet"},
+        env));
+  }
+  for (auto& p : procs) {
+    CommandResult r = p->Wait();
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+  EXPECT_EQ(FileBytesSent(mark), kFiles * kSize) << "each file fetched by one process only";
+  int files = 0;
+  std::vector<std::string> beside;
+  for (const auto& e : fs::directory_iterator(root / "g")) {
+    const std::string name = "g/" + e.path().filename().string();
+    if (sha.count(name) == 0) {
+      beside.push_back(name);
+      continue;
+    }
+    ++files;
+    EXPECT_EQ(Sha(e.path()), sha[name]) << name;
+  }
+  EXPECT_EQ(files, kFiles);
+  EXPECT_TRUE(beside.empty()) << beside.size() << " files beside them, e.g. " << beside.front();
 }
 
 TEST_F(Transfers, CacheIsLimitedInBytesAndEvictsTheLeastRecentlyUsed) {

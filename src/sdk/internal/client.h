@@ -66,6 +66,19 @@ enum class DownloadFinish {
   kVerifiedPartial,  // leave the verified partial unsynced: the caller's PublishGroup syncs and renames it
 };
 
+// A target's partial as its fetcher holds it (FetchToTarget's lock,
+// fetch_target.cc): open read-write and flock'ed. Client::Download writes
+// into this fd rather than opening the partial again, and keeps the flags
+// true. Two invariants spare syscalls on files known not to exist: a sidecar
+// is created only while its partial exists and is removed before it, and a
+// partial just created holds no bytes and has no sidecar.
+struct HeldPartial {
+  int fd = -1;
+  bool fresh = false;    // made empty by this holder: nothing to resume
+  bool sidecar = true;   // a sidecar may be beside it (false: known absent)
+  bool placed = false;   // renamed onto the target: the path is no longer the holder's
+};
+
 class Client {
  public:
   // Fails with kInvalidArgument on a malformed base_url or CAIRN_* knob
@@ -129,9 +142,14 @@ class Client {
   // mismatch (the partial is removed). `transfer` must be resolved
   // (ResolveTransferOptions). The caller holds the target's lock. `finish`
   // (DownloadFinish, above) says how much of fsync, rename and
-  // directory fsync is left to the caller (a batch groups them).
+  // directory fsync is left to the caller (a batch groups them). `held`
+  // (optional): the partial as the caller's lock holds it; then the target's
+  // directory exists, a discarded partial is truncated rather than removed
+  // (the lock stays on it), and *held says whether a sidecar may be left
+  // and whether the partial was renamed onto the target.
   Status Download(const RunPath& run, const FileInfo& file, const std::filesystem::path& target,
-                  const TransferOptions& transfer, DownloadFinish finish = DownloadFinish::kDurable);
+                  const TransferOptions& transfer, DownloadFinish finish = DownloadFinish::kDurable,
+                  HeldPartial* held = nullptr);
 
   // One JSON request of docs/http-api.md for the CLI's deletion, account,
   // key and audit commands: `method` on `target` (percent-encoded, with its

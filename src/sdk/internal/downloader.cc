@@ -81,12 +81,19 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
 }
 
 Status PartialDownload::OpenPartial(bool fresh) {
-  std::optional<Sidecar> side = fresh ? std::nullopt : ReadSidecar(sidecar_);
+  if (held_.fd < 0) {
+    held_.fd = ::open(partial_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (held_.fd < 0) return ErrnoStatus(errno, "create", partial_);
+  }
+  fd_ = held_.fd;
+  if (held_.fresh) {  // just created by this holder: no bytes, no sidecar
+    held_.fresh = false;
+    return OkStatus();
+  }
+  std::optional<Sidecar> side = fresh || !held_.sidecar ? std::nullopt : ReadSidecar(sidecar_);
   // Only a partial of these very bytes (same SHA-256 and size) is continued;
   // any other is discarded, never spliced.
   const bool keep = side && side->sha256 == file_.sha256 && side->size == file_.size && !side->done.empty();
-  fd_ = ::open(partial_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (keep ? 0 : O_TRUNC), 0644);
-  if (fd_ < 0) return ErrnoStatus(errno, "create", partial_);
   struct stat sb {};
   if (keep && ::fstat(fd_, &sb) == 0) {
     for (const Range& r : side->done) {
@@ -94,7 +101,10 @@ Status PartialDownload::OpenPartial(bool fresh) {
     }
   }
   resumed_ = !prior_.empty();
-  if (!resumed_) ::unlink(sidecar_.c_str());
+  if (resumed_) return OkStatus();
+  if (held_.sidecar) ::unlink(sidecar_.c_str());  // before the bytes it describes
+  held_.sidecar = false;
+  if (::ftruncate(fd_, 0) != 0) return ErrnoStatus(errno, "truncate", partial_);
   return OkStatus();
 }
 
@@ -127,7 +137,8 @@ void PartialDownload::HashAll() {
   // This thread hashes the file in order -- from ring slots, else reading the
   // partial back from the page cache (memory stays bounded whatever the order
   // parts finish in) -- records progress in the sidecar and reports it.
-  ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+  // Reading back happens only past the ring (larger files): a hint for those.
+  if (file_.size > kSlotBytes) ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   std::atomic<bool> hashing_done{false};
   // Only a download of at least one writeback chunk has anything to start
   // early; for the others the thread would only cost its start and its last
@@ -142,6 +153,7 @@ void PartialDownload::HashAll() {
   while (true) {
     HashStep step = NextHashStep(Clock::now() - last_sidecar >= kSidecarEvery);
     if (step.snapshot) {
+      held_.sidecar = true;
       WriteSidecar(sidecar_, *step.snapshot);
       last_sidecar = Clock::now();
     }
@@ -217,6 +229,7 @@ Status PartialDownload::Conclude(std::string* digest, bool* discard) {
     return error_;
   }
   if (!error_.ok()) {
+    held_.sidecar = true;
     WriteSidecar(sidecar_, Snapshot());
     const std::uint64_t kept = BytesOnDisk();
     if (kept == 0 || error_.code() == StatusCode::kDataLoss) {
@@ -368,18 +381,47 @@ std::uint64_t PartialDownload::BytesOnDisk() const {
 }
 
 
+namespace {
+
+// Removes a discarded partial's bytes: its sidecar first (the invariant of
+// HeldPartial), then the partial itself -- or, when the caller's lock holds
+// it, only its bytes (the lock stays on the file at the path).
+void Discard(HeldPartial& held, bool held_by_caller, const fs::path& partial, const fs::path& target) {
+  if (held.sidecar) ::unlink(SidecarPath(target).c_str());
+  held.sidecar = false;
+  if (!held_by_caller) {
+    ::unlink(partial.c_str());
+    ::close(held.fd);
+    held.fd = -1;
+  } else if (::ftruncate(held.fd, 0) != 0) {
+    // Nothing better to do: the next OpenPartial truncates again or fails.
+  }
+}
+
+}  // namespace
+
 Status Client::Download(const RunPath& run, const FileInfo& file, const fs::path& target,
-                        const TransferOptions& transfer, DownloadFinish finish) {
+                        const TransferOptions& transfer, DownloadFinish finish, HeldPartial* held) {
   if (Status st = ValidateFileName(file.name); !st.ok()) return st;
   if (!IsSha256Hex(file.sha256)) return InvalidArgumentError("invalid sha256 '" + file.sha256 + "' for " + file.name);
   const fs::path parent = ParentOf(target);
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  if (ec) return ErrnoStatus(ec.value(), "create directory", parent);
+  if (held == nullptr) {
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    if (ec) return ErrnoStatus(ec.value(), "create directory", parent);
+  }
+  HeldPartial own;  // without a caller's: the partial is opened (and closed) here
+  HeldPartial& h = held != nullptr ? *held : own;
+  struct Closer {
+    HeldPartial& own;
+    ~Closer() {
+      if (own.fd >= 0) ::close(own.fd);
+    }
+  } closer{own};
 
   bool fresh = false, single = false;
   while (true) {
-    PartialDownload download(*impl_->connection, run, file, target, transfer);
+    PartialDownload download(*impl_->connection, run, file, target, transfer, h);
     std::string digest;
     bool resumed = false, discard = false;
     Status st = download.Run(fresh, single, &digest, &resumed, &discard);
@@ -392,10 +434,7 @@ Status Client::Download(const RunPath& run, const FileInfo& file, const fs::path
       // A full local disk (ENOSPC/EDQUOT): keeping the partial would keep the
       // disk full, so it goes; the next restore starts from zero.
       if (st.code() == StatusCode::kResourceExhausted) discard = true;
-      if (discard) {
-        ::unlink(download.partial().c_str());
-        ::unlink(SidecarPath(target).c_str());
-      }
+      if (discard) Discard(h, held != nullptr, download.partial(), target);
       // Each retry below happens at most once: from zero with one plain GET
       // when ranges are refused; from zero when bytes kept by an earlier
       // attempt may be what was wrong (a power loss under the sidecar).
@@ -410,9 +449,11 @@ Status Client::Download(const RunPath& run, const FileInfo& file, const fs::path
       return st;
     }
     if (finish == DownloadFinish::kVerifiedPartial) return OkStatus();  // the caller's PublishGroup
-    if (::fsync(download.fd()) != 0) return ErrnoStatus(errno, "fsync", download.partial());
+    if (::fsync(h.fd) != 0) return ErrnoStatus(errno, "fsync", download.partial());
+    if (h.sidecar) ::unlink(SidecarPath(target).c_str());  // before its partial goes
+    h.sidecar = false;
     if (::rename(download.partial().c_str(), target.c_str()) != 0) return ErrnoStatus(errno, "rename onto", target);
-    ::unlink(SidecarPath(target).c_str());
+    h.placed = true;
     return finish == DownloadFinish::kDurable ? SyncDir(parent) : OkStatus();
   }
 }

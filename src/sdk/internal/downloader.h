@@ -2,7 +2,8 @@
 // StoredFile::download() (docs/transfers.md; the partial-file format and the
 // cache are docs/adr/0007-partial-files-and-content-cache.md).
 //
-//   FetchToTarget: lock the target (flock, dies with its holder) -> present?
+//   FetchToTarget: lock the target (flock on its partial, dies with its
+//   holder; docs/adr/0026-partial-is-the-lock.md) -> present?
 //   -> content cache hit? -> Client::Download -> add to the cache.
 //   Client::Download: `.<name>.cairn-partial` + `.json` sidecar beside the
 //   target; missing ranges fetched in parallel parts with pwrite; the
@@ -44,9 +45,10 @@ enum class FetchResult {
 };
 
 // Removes what a killed fetch may have left beside `target` once the target
-// is in place: its `.cairn-lock`, a sidecar without a partial, a cache
-// placement's temp -- only when no live process holds the target's lock
-// (flock, non-blocking). Called where a restore finds the target present and
+// is in place: an empty partial (with its sidecar) and a cache placement's
+// temp -- only when no live process holds the target's lock (flock on the
+// partial, non-blocking; nothing when there is no partial). A partial with
+// bytes stays: an interrupted `replace` resumes from it. Called where a restore finds the target present and
 // skips FetchToTarget. Best effort: never fails, never blocks.
 void RemoveLeftovers(const std::filesystem::path& target);
 
@@ -54,8 +56,8 @@ void RemoveLeftovers(const std::filesystem::path& target);
 CacheFill CacheFillOf(const TransferOptions& transfer);
 
 // Creates target's parent directories and takes an exclusive lock for
-// `target` (`.<basename>.cairn-lock` beside it, flock(2); removed afterwards)
-// so that concurrent fetches of one target from threads or processes run one
+// `target` (flock(2) on its partial `.<basename>.cairn-partial`, created if
+// missing; docs/adr/0026-partial-is-the-lock.md) so that concurrent fetches of one target from threads or processes run one
 // at a time and the later ones find the file present (or in the cache). Then,
 // unless `replace` is false and the target exists: the cache, else
 // client.Download() and the cache is fed. A directory at the target is
@@ -69,6 +71,8 @@ CacheFill CacheFillOf(const TransferOptions& transfer);
 // prunes it once at the end.
 class DirSyncs {
  public:
+  // create_directories(dir), once per directory of the batch.
+  [[nodiscard]] Status Create(const std::filesystem::path& dir);
   void Add(const std::filesystem::path& dir);
   // fsyncs every directory added; the first error.
   [[nodiscard]] Status SyncAll();
@@ -76,6 +80,7 @@ class DirSyncs {
  private:
   Mutex mu_;
   std::set<std::filesystem::path> dirs_ CAIRN_GUARDED_BY(mu_);
+  std::set<std::filesystem::path> created_ CAIRN_GUARDED_BY(mu_);
 };
 
 // Grouped durability for a restore of many files (docs/adr/0025-grouped-
@@ -83,13 +88,13 @@ class DirSyncs {
 // each file into its partial without fsync and, still holding the target's
 // lock, adds it here. Every `max_files` files (or `max_bytes`) and at Finish
 // the group publishes what it holds, in this order: one syncfs(2) per
-// filesystem (the data of every partial), each partial renamed onto its
-// target and its sidecar removed, then the group's files added to the cache
+// filesystem (the data of every partial), each partial's sidecar (if any)
+// removed and the partial renamed onto its target, then the group's files added to the cache
 // (ContentCache::InsertMany) and their locks released; Finish then
 // fsyncs each directory once (the names). So a file only ever appears under
 // its name whole, verified and on disk; a process killed before a group's
-// renames leaves partials and lock files that the next restore resumes or
-// replaces and then removes. Thread-safe: workers add concurrently, and the
+// renames leaves partials (each its own lock) that the next restore resumes
+// or replaces. Thread-safe: workers add concurrently, and the
 // worker whose addition fills a group publishes it while the others go on.
 class PublishGroup {
  public:

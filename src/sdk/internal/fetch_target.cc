@@ -25,73 +25,99 @@ fs::path ParentOf(const fs::path& target) {
   return target.parent_path().empty() ? fs::path(".") : target.parent_path();
 }
 
-fs::path LockPath(const fs::path& target) {
-  return ParentOf(target) / ("." + target.filename().string() + ".cairn-lock");
-}
-
-// True when `fd` is still the file at `path` (not removed and replaced).
-bool StillAt(int fd, const fs::path& path) {
+// True when `fd` is still the file at `path` (not renamed away, removed or
+// replaced). *size: its size.
+bool StillAt(int fd, const fs::path& path, off_t* size) {
   struct stat held {
   }, at_path{};
-  return ::fstat(fd, &held) == 0 && ::stat(path.c_str(), &at_path) == 0 && held.st_ino == at_path.st_ino &&
-         held.st_dev == at_path.st_dev;
+  *size = 0;
+  if (::fstat(fd, &held) != 0 || ::stat(path.c_str(), &at_path) != 0) return false;
+  *size = held.st_size;
+  return held.st_ino == at_path.st_ino && held.st_dev == at_path.st_dev;
 }
 
 // The lock that lets one process at a time fetch a target: an exclusive flock
-// on `.<basename>.cairn-lock` beside it, removed on release. After locking,
-// the lock file is checked to still be the one at the path (same inode), so a
-// concurrent remover cannot let two holders in. The kernel drops the lock when
-// its holder dies, so it cannot wedge; the file a dead holder leaves is
-// removed by the next holder, or by RemoveLeftovers.
+// on the target's partial `.<basename>.cairn-partial` itself (ADR 0026), the
+// file the fetch then writes -- no separate lock file to create and remove.
+// After locking, the partial is checked to still be the file at its path
+// (same inode): its previous holder renames it onto the target when done, or
+// removes it when empty, both while holding it, so a waiter that wakes on a
+// file no longer at the path tries again and cannot let two holders in. The
+// kernel drops the lock when its holder dies, so it cannot wedge.
+// Released (destroyed): a partial that was placed is only closed; one that
+// holds no bytes is removed (its sidecar first, if it may have one); one
+// with bytes stays for the next restore to resume.
 class TargetLock {
  public:
-  // Blocks until held. With `try_only`, returns null at once when another
-  // holder has it, and null (no error) when there is no lock file at all --
-  // unless `create`, then the lock file is made as when blocking.
+  // Blocks until held, creating the partial when missing. With `try_only`,
+  // returns null at once when another holder has it; and with !`create`,
+  // null (no error) when there is no partial at all.
   static StatusOr<std::unique_ptr<TargetLock>> Acquire(const fs::path& target, bool try_only = false,
-                                                       bool create = false) {
-    const fs::path path = LockPath(target);
+                                                       bool create = true) {
+    fs::path path = PartialPath(target);
     while (true) {
-      int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | (try_only && !create ? 0 : O_CREAT), 0644);
-      if (fd < 0 && try_only && errno == ENOENT) return std::unique_ptr<TargetLock>();
-      if (fd < 0) return ErrnoStatus(errno, "create lock file", path);
-      int rc;
-      do {
-        rc = ::flock(fd, LOCK_EX | (try_only ? LOCK_NB : 0));
-      } while (rc != 0 && errno == EINTR);
+      int fd = create ? ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
+      const bool made = fd >= 0;
+      if (fd < 0 && create && errno != EEXIST) return ErrnoStatus(errno, "create", path);
+      if (fd < 0) fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+      if (fd < 0 && errno == ENOENT) {
+        if (!create) return std::unique_ptr<TargetLock>();
+        continue;  // removed by its holder between our two opens
+      }
+      if (fd < 0) return ErrnoStatus(errno, "open", path);
+      // First without waiting: a file made here and locked at once has had
+      // no other holder that could have left a sidecar in it.
+      bool waited = false;
+      int rc = ::flock(fd, LOCK_EX | LOCK_NB);
+      while (rc != 0 && !try_only && (errno == EWOULDBLOCK || errno == EINTR)) {
+        waited = true;
+        rc = ::flock(fd, LOCK_EX);
+      }
       if (rc != 0) {
         const int err = errno;
         ::close(fd);
         if (try_only && err == EWOULDBLOCK) return std::unique_ptr<TargetLock>();
         return ErrnoStatus(err, "lock", path);
       }
-      if (StillAt(fd, path)) return std::unique_ptr<TargetLock>(new TargetLock(fd, path));
-      ::close(fd);  // removed by its previous holder meanwhile
+      off_t size = 0;
+      if (StillAt(fd, path, &size)) {
+        // Made here, locked at once and still empty: no sidecar either
+        // (HeldPartial's invariants).
+        const bool fresh = made && !waited && size == 0;
+        return std::unique_ptr<TargetLock>(
+            new TargetLock(HeldPartial{.fd = fd, .fresh = fresh, .sidecar = !fresh}, std::move(path), target));
+      }
+      ::close(fd);  // placed or removed by its previous holder meanwhile
       if (try_only) return std::unique_ptr<TargetLock>();
     }
   }
   ~TargetLock() {
-    ::unlink(path_.c_str());  // while still holding it: see Acquire
-    ::close(fd_);
+    struct stat sb {};
+    if (!held_.placed && ::fstat(held_.fd, &sb) == 0 && sb.st_size == 0) {
+      if (held_.sidecar) ::unlink(SidecarPath(target_).c_str());
+      ::unlink(partial_.c_str());  // while still holding it: see Acquire
+    }
+    ::close(held_.fd);
   }
   TargetLock(const TargetLock&) = delete;
   TargetLock& operator=(const TargetLock&) = delete;
 
+  HeldPartial& held() { return held_; }
+  const fs::path& partial() const { return partial_; }
+
  private:
-  TargetLock(int fd, fs::path path) : fd_(fd), path_(std::move(path)) {}
-  int fd_;
-  fs::path path_;
+  TargetLock(HeldPartial held, fs::path partial, const fs::path& target)
+      : held_(held), partial_(std::move(partial)), target_(target) {}
+  HeldPartial held_;
+  fs::path partial_;
+  fs::path target_;
 };
 
-// Under the target's lock, with the target in place: what a killed fetcher
-// may have left beside it. A sidecar without its partial (killed between the
-// rename and the sidecar's removal) and a cache placement's temp. A partial
-// with its sidecar stays: an interrupted `replace` resumes from it.
-void RemoveDeadFiles(const fs::path& target) {
-  const fs::path partial = PartialPath(target);
-  if (::access(partial.c_str(), F_OK) != 0) ::unlink(SidecarPath(target).c_str());
-  ::unlink(ContentCache::PlacingPath(target).c_str());
-}
+// Under the target's lock, with the target in place: a cache placement's
+// temp that a killed fetcher may have left beside it. (An empty partial goes
+// with the lock; a partial with bytes stays: an interrupted `replace`
+// resumes from it.)
+void RemoveDeadFiles(const fs::path& target) { ::unlink(ContentCache::PlacingPath(target).c_str()); }
 
 }  // namespace
 
@@ -162,10 +188,13 @@ Status PublishGroup::Publish(const std::vector<Pending>& group) {
   // 2. The names: each partial onto its target; the directories are fsynced by Finish.
   std::vector<std::pair<std::string, fs::path>> placed;
   for (const Pending& p : group) {
-    if (::rename(PartialPath(p.target).c_str(), p.target.c_str()) != 0) {
+    HeldPartial& held = p.lock->held();
+    if (held.sidecar) ::unlink(SidecarPath(p.target).c_str());  // before its partial goes
+    held.sidecar = false;
+    if (::rename(p.lock->partial().c_str(), p.target.c_str()) != 0) {
       return ErrnoStatus(errno, "rename onto", p.target);
     }
-    ::unlink(SidecarPath(p.target).c_str());
+    held.placed = true;
     dirs_.Add(ParentOf(p.target));
     placed.emplace_back(p.sha256, p.target);
   }
@@ -181,10 +210,23 @@ CacheFill CacheFillOf(const TransferOptions& transfer) {
 }
 
 void RemoveLeftovers(const fs::path& target) {
-  StatusOr<std::unique_ptr<TargetLock>> lock = TargetLock::Acquire(target, /*try_only=*/true);
+  StatusOr<std::unique_ptr<TargetLock>> lock = TargetLock::Acquire(target, /*try_only=*/true, /*create=*/false);
   if (!lock.ok() || !*lock) return;  // none, or a live holder that cleans up itself
   RemoveDeadFiles(target);
-}  // the lock's release removes the lock file
+}  // the lock's release removes the partial if it is empty
+
+Status DirSyncs::Create(const fs::path& dir) {
+  {
+    MutexLock lock(mu_);
+    if (created_.count(dir) != 0) return OkStatus();
+  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return ErrnoStatus(ec.value(), "create directory", dir);
+  MutexLock lock(mu_);
+  created_.insert(dir);
+  return OkStatus();
+}
 
 void DirSyncs::Add(const fs::path& dir) {
   MutexLock lock(mu_);
@@ -207,10 +249,14 @@ Status DirSyncs::SyncAll() {
 StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const FileInfo& file, const fs::path& target,
                                     bool replace, const TransferOptions& transfer, DirSyncs* dir_syncs,
                                     PublishGroup* group) {
-  std::error_code ec;
   const fs::path parent = ParentOf(target);
-  fs::create_directories(parent, ec);
-  if (ec) return ErrnoStatus(ec.value(), "create directory", parent);
+  if (dir_syncs != nullptr) {
+    if (Status st = dir_syncs->Create(parent); !st.ok()) return st;
+  } else {
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    if (ec) return ErrnoStatus(ec.value(), "create directory", parent);
+  }
   // With a group: a lock held by someone else may wait on a lock this
   // group holds (another process restoring the same files), so the group is
   // published before blocking -- no cycle of waits.
@@ -222,6 +268,7 @@ StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const Fi
   }
   if (!lock.ok()) return lock.status();
   // Under the lock: another thread or process may have just published it.
+  std::error_code ec;
   auto st = fs::status(target, ec);
   if (fs::is_directory(st)) {
     return FailedPreconditionError("cannot restore " + file.name + " to " + target.string() +
@@ -240,12 +287,15 @@ StatusOr<FetchResult> FetchToTarget(Client& client, const RunPath& run, const Fi
     return FetchResult::kFromCache;
   }
   if (group != nullptr) {
-    if (Status s = client.Download(run, file, target, transfer, DownloadFinish::kVerifiedPartial); !s.ok()) return s;
+    if (Status s = client.Download(run, file, target, transfer, DownloadFinish::kVerifiedPartial, &(*lock)->held());
+        !s.ok()) {
+      return s;
+    }
     group->Add({.lock = std::move(*lock), .target = target, .sha256 = file.sha256, .size = file.size});
     return FetchResult::kDownloaded;
   }
   const DownloadFinish finish = dir_syncs != nullptr ? DownloadFinish::kDirLater : DownloadFinish::kDurable;
-  if (Status s = client.Download(run, file, target, transfer, finish); !s.ok()) return s;
+  if (Status s = client.Download(run, file, target, transfer, finish, &(*lock)->held()); !s.ok()) return s;
   if (dir_syncs != nullptr) dir_syncs->Add(parent);
   // The cache is an optimisation: a full disk or an unwritable cache
   // directory must not fail a restore that succeeded. By default it is filled

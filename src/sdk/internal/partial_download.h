@@ -72,17 +72,15 @@ struct Part {
 class PartialDownload {
  public:
   PartialDownload(Connection& connection, const RunPath& run, const FileInfo& file, const std::filesystem::path& target,
-                  const TransferOptions& transfer)
+                  const TransferOptions& transfer, HeldPartial& held)
       : connection_(connection),
         file_(file),
         transfer_(transfer),
         partial_(PartialPath(target)),
         sidecar_(SidecarPath(target)),
         url_target_(FileTarget(run, file.name) + "?version=" + std::to_string(file.version)),
-        what_("file " + file.name + " (version " + std::to_string(file.version) + ") of run " + run.ToString()) {}
-  ~PartialDownload() {
-    if (fd_ >= 0) ::close(fd_);
-  }
+        what_("file " + file.name + " (version " + std::to_string(file.version) + ") of run " + run.ToString()),
+        held_(held) {}
 
   // Fetches what the partial lacks and hashes it all. OK: the partial holds
   // exactly the file and *digest is its SHA-256. On error the partial and
@@ -98,7 +96,6 @@ class PartialDownload {
     MutexLock lock(mu_);
     return must_restart_;
   }
-  int fd() const { return fd_; }
 
  private:
   Status FetchPart(Part& part, bool whole, Throttle& throttle);
@@ -135,6 +132,10 @@ class PartialDownload {
   const TransferOptions& transfer_;
   const std::filesystem::path partial_, sidecar_;
   const std::string url_target_, what_;
+  // The partial, opened by OpenPartial unless the caller holds it already;
+  // its owner (Client::Download or the caller's lock) closes it. Only the
+  // calling thread touches held_'s flags.
+  HeldPartial& held_;
   int fd_ = -1;
 
   std::vector<Range> prior_;   // ranges the partial held when we started
@@ -180,8 +181,9 @@ class PartialDownload {
   bool writer_exit_ CAIRN_GUARDED_BY(mu_) = false;
 
   // Run()'s steps, in order (downloader.cc).
-  // Opens (or creates) the partial; keeps from the sidecar the ranges really
-  // on disk (prior_, resumed_) unless `fresh` or they are of other bytes.
+  // Opens (or creates) the partial unless held; keeps from the sidecar the
+  // ranges really on disk (prior_, resumed_) unless `fresh` or they are of
+  // other bytes, else empties it. A fresh held partial is used as it is.
   Status OpenPartial(bool fresh);
   // Cuts what prior_ lacks into parts_; true when they are fetched in parallel.
   bool PlanParts(bool single);
