@@ -6,9 +6,10 @@
 // What is measured: the call itself. A BlobWriter's Append/Commit and a
 // BlobReader's Read are reported per call as "writer_append",
 // "writer_commit" and "reader_read"; the optional capabilities
-// (LocalFileAdopter, LocalFileRange, BlobUrlSigner) keep working through the
-// decorator: the adopter is forwarded (or declines when the inner store has
-// none), readers are handed out unwrapped so that sendfile(2) still applies.
+// (LocalFileAdopter, GroupedBlobWriting, LocalFileRange, BlobUrlSigner) keep
+// working through the decorator: the adopter and groups are forwarded (or
+// decline when the inner store has none), readers are handed out unwrapped so
+// that sendfile(2) still applies.
 #pragma once
 
 #include <chrono>
