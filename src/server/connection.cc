@@ -63,15 +63,17 @@ beast::error_code NonBlocking(tcp::socket& socket) {
 
 // Sends the header of `sr` at once, without a wait, with MSG_MORE so that
 // it leaves in one packet with the file bytes that follow (nginx's
-// tcp_nopush). false: the socket buffer is full (or failed); what was sent
-// is consumed from `sr`, and the caller sends the rest with
-// http::async_write_header. The socket must be non-blocking.
-bool TrySendHeaderNow(tcp::socket& socket, http::response_serializer<http::empty_body>& sr) {
+// tcp_nopush; `more` false: no bytes follow, the header is pushed now).
+// false: the socket buffer is full (or failed); what was sent is consumed
+// from `sr`, and the caller sends the rest with http::async_write_header.
+// The socket must be non-blocking.
+bool TrySendHeaderNow(tcp::socket& socket, http::response_serializer<http::empty_body>& sr, bool more) {
   sr.split(true);
   beast::error_code ec;
+  const int flags = more ? MSG_MORE : 0;
   while (!ec && !sr.is_header_done()) {
     std::size_t sent = 0;
-    sr.next(ec, [&](beast::error_code& vec, const auto& buffers) { sent = socket.send(buffers, MSG_MORE, vec); });
+    sr.next(ec, [&](beast::error_code& vec, const auto& buffers) { sent = socket.send(buffers, flags, vec); });
     if (!ec) sr.consume(sent);
   }
   return !ec;
@@ -161,7 +163,7 @@ asio::awaitable<std::pair<beast::error_code, std::uint64_t>> WriteResponse(Strea
     res.content_length(r.stream_length);
     http::response_serializer<http::empty_body> sr{res};
     if (beast::error_code ec = NonBlocking(stream.socket()); ec) co_return std::make_pair(ec, std::uint64_t{0});
-    if (!TrySendHeaderNow(stream.socket(), sr)) {
+    if (!TrySendHeaderNow(stream.socket(), sr, /*more=*/r.stream_length > 0)) {
       stream.expires_after(timeout);
       if (auto [ec, n] = co_await http::async_write_header(stream, sr, kNoThrow); ec) {
         co_return std::make_pair(ec, std::uint64_t{0});
