@@ -53,6 +53,32 @@ void SetCommonHeaders(http::response<Body>& res, const HttpResponse& r, bool kee
   res.keep_alive(keep_alive);
 }
 
+// Puts the socket in non-blocking mode (once: asio remembers it, and no
+// synchronous read or write of ours expects it to block).
+beast::error_code NonBlocking(tcp::socket& socket) {
+  beast::error_code ec;
+  if (!socket.non_blocking()) socket.non_blocking(true, ec);
+  return ec;
+}
+
+// Sends the header of `sr` at once, without a wait, with MSG_MORE so that
+// it leaves in one packet with the file bytes that follow (nginx's
+// tcp_nopush; `more` false: no bytes follow, the header is pushed now).
+// false: the socket buffer is full (or failed); what was sent is consumed
+// from `sr`, and the caller sends the rest with http::async_write_header.
+// The socket must be non-blocking.
+bool TrySendHeaderNow(tcp::socket& socket, http::response_serializer<http::empty_body>& sr, bool more) {
+  sr.split(true);
+  beast::error_code ec;
+  const int flags = more ? MSG_MORE : 0;
+  while (!ec && !sr.is_header_done()) {
+    std::size_t sent = 0;
+    sr.next(ec, [&](beast::error_code& vec, const auto& buffers) { sent = socket.send(buffers, flags, vec); });
+    if (!ec) sr.consume(sent);
+  }
+  return !ec;
+}
+
 // Sends `length` bytes of `fd` from `offset` on the socket with sendfile(2):
 // page cache to socket, no copy through user space, no buffer of ours. Waits
 // for room in the socket buffer (EAGAIN) at most `timeout` each time.
@@ -60,16 +86,17 @@ void SetCommonHeaders(http::response<Body>& res, const HttpResponse& r, bool kee
 asio::awaitable<std::pair<beast::error_code, std::uint64_t>> SendFileRange(tcp::socket& socket, int fd,
                                                                            std::uint64_t offset, std::uint64_t length,
                                                                            std::chrono::seconds timeout) {
-  beast::error_code ec;
-  socket.non_blocking(true, ec);
-  if (ec) co_return std::make_pair(ec, std::uint64_t{0});
+  if (beast::error_code ec = NonBlocking(socket); ec) co_return std::make_pair(ec, std::uint64_t{0});
   // Cancels a wait that lasts longer than `timeout`. Its handler may run
   // after we return: it touches the socket only while `live` is true.
-  auto live = std::make_shared<bool>(true);
-  asio::steady_timer timer(socket.get_executor());
+  // Made at the first full socket buffer (a small file never waits).
+  std::shared_ptr<bool> live;
+  std::optional<asio::steady_timer> timer;
   struct Leave {
-    std::shared_ptr<bool> live;
-    ~Leave() { *live = false; }
+    std::shared_ptr<bool>& live;
+    ~Leave() {
+      if (live) *live = false;
+    }
   } leave{live};
   off_t off = static_cast<off_t>(offset);
   std::uint64_t sent = 0;
@@ -83,16 +110,20 @@ asio::awaitable<std::pair<beast::error_code, std::uint64_t>> SendFileRange(tcp::
     if (n == 0) co_return std::make_pair(beast::error_code(asio::error::eof), sent);  // the file shrank
     if (errno == EINTR) continue;
     if (errno != EAGAIN) co_return std::make_pair(beast::error_code(errno, beast::system_category()), sent);
+    if (!timer) {
+      live = std::make_shared<bool>(true);
+      timer.emplace(socket.get_executor());
+    }
     auto timed_out = std::make_shared<bool>(false);
-    timer.expires_after(timeout);
-    timer.async_wait([&socket, live, timed_out](const beast::error_code& tec) {
+    timer->expires_after(timeout);
+    timer->async_wait([&socket, live, timed_out](const beast::error_code& tec) {
       if (tec || !*live) return;
       *timed_out = true;
       beast::error_code ignored;
       socket.cancel(ignored);
     });
     auto [wec] = co_await socket.async_wait(tcp::socket::wait_write, kNoThrow);
-    timer.cancel();
+    timer->cancel();
     if (*timed_out) co_return std::make_pair(beast::error_code(asio::error::timed_out), sent);
     if (wec) co_return std::make_pair(wec, sent);
   }
@@ -131,11 +162,14 @@ asio::awaitable<std::pair<beast::error_code, std::uint64_t>> WriteResponse(Strea
     SetCommonHeaders(res, r, keep_alive);
     res.content_length(r.stream_length);
     http::response_serializer<http::empty_body> sr{res};
-    stream.expires_after(timeout);
-    if (auto [ec, n] = co_await http::async_write_header(stream, sr, kNoThrow); ec) {
-      co_return std::make_pair(ec, std::uint64_t{0});
+    if (beast::error_code ec = NonBlocking(stream.socket()); ec) co_return std::make_pair(ec, std::uint64_t{0});
+    if (!TrySendHeaderNow(stream.socket(), sr, /*more=*/r.stream_length > 0)) {
+      stream.expires_after(timeout);
+      if (auto [ec, n] = co_await http::async_write_header(stream, sr, kNoThrow); ec) {
+        co_return std::make_pair(ec, std::uint64_t{0});
+      }
+      stream.expires_never();
     }
-    stream.expires_never();
     co_return co_await SendFileRange(stream.socket(), file->fd(), file->offset(), r.stream_length, timeout);
   }
 
@@ -315,11 +349,41 @@ void ReadUploadHeaders(const http::request_parser<http::buffer_body>::value_type
   if (auto it = hdr.find("X-Cairn-By-Reference"); it != hdr.end()) req.by_reference = it->value() == "1";
 }
 
+// Answers a header that failed with `ec` (or took too long) as an error,
+// where one is due (408/431/400); false: the connection is to be closed.
+asio::awaitable<bool> RefuseHeader(ServerState& state, Stream& stream, beast::flat_buffer& buffer,
+                                   beast::error_code ec, bool timed_out) {
+  const beast::error_code any_http_error = http::error::bad_method;
+  std::optional<HttpResponse> error;
+  if (timed_out) {
+    error = ErrorResponse(408, "request_timeout", "the request headers took too long to arrive");
+  } else if (ec == http::error::header_limit) {
+    error = ErrorResponse(431, "headers_too_large", "the request headers are over 16 KiB");
+  } else if (ec.category() == any_http_error.category() && ec != http::error::end_of_stream &&
+             ec != http::error::partial_message) {
+    error = ErrorResponse(400, "invalid_argument", "malformed HTTP request: " + ec.message());
+  }
+  if (error) {
+    state.log->info("- - {} ({})", error->status, ec.message());
+    co_await WriteResponse(stream, *error, 11, /*keep_alive=*/false, state.options.request_timeout);
+    co_await LingeringClose(stream, buffer);
+  }
+  co_return false;
+}
+
 // Reads a request's header block within request_timeout. false: there is no
 // request (the peer closed, or sent something malformed or too slow, which
 // was answered with 408/431/400); the connection is to be closed.
 asio::awaitable<bool> ReadHeader(ServerState& state, Stream& stream, beast::flat_buffer& buffer,
                                  http::request_parser<http::buffer_body>& parser) {
+  // A whole header already read (a keep-alive client's next request, as a
+  // rule): parsed here, without a deadline timer or a read to wait for.
+  if (buffer.size() > 0) {
+    beast::error_code ec;
+    buffer.consume(parser.put(buffer.data(), ec));
+    if (!ec && parser.is_header_done()) co_return true;
+    if (ec && ec != http::error::need_more) co_return co_await RefuseHeader(state, stream, buffer, ec, false);
+  }
   // Header deadline. On expiry the read is cancelled but the socket stays
   // open (unlike a tcp_stream expiry), so that a 408 can still be sent.
   asio::steady_timer deadline(stream.get_executor(), state.options.request_timeout);
@@ -336,22 +400,7 @@ asio::awaitable<bool> ReadHeader(ServerState& state, Stream& stream, beast::flat
   *finished = true;
   deadline.cancel();
   if (!ec) co_return true;
-  const beast::error_code any_http_error = http::error::bad_method;
-  std::optional<HttpResponse> error;
-  if (*timed_out) {
-    error = ErrorResponse(408, "request_timeout", "the request headers took too long to arrive");
-  } else if (ec == http::error::header_limit) {
-    error = ErrorResponse(431, "headers_too_large", "the request headers are over 16 KiB");
-  } else if (ec.category() == any_http_error.category() && ec != http::error::end_of_stream &&
-             ec != http::error::partial_message) {
-    error = ErrorResponse(400, "invalid_argument", "malformed HTTP request: " + ec.message());
-  }
-  if (error) {
-    state.log->info("- - {} ({})", error->status, ec.message());
-    co_await WriteResponse(stream, *error, 11, /*keep_alive=*/false, state.options.request_timeout);
-    co_await LingeringClose(stream, buffer);
-  }
-  co_return false;
+  co_return co_await RefuseHeader(state, stream, buffer, ec, *timed_out);
 }
 
 // The header block as the handlers see it.
@@ -419,19 +468,17 @@ asio::awaitable<std::optional<Handled>> Handle(ServerState& state, Stream& strea
   co_return out;
 }
 
-// Serves one request. Returns whether the connection may carry another one.
-asio::awaitable<bool> ServeOne(ServerState& state, Stream& stream, beast::flat_buffer& buffer) {
+// Serves one request from `peer` (the client's address, "" when unknown).
+// Returns whether the connection may carry another one.
+asio::awaitable<bool> ServeOne(ServerState& state, Stream& stream, beast::flat_buffer& buffer,
+                               const std::string& peer) {
   const auto start = Clock::now();
   http::request_parser<http::buffer_body> parser;
   parser.header_limit(kHeaderLimit);
   parser.body_limit(boost::none);  // limits are per route (RouteOptions), enforced in Handle()
   if (!co_await ReadHeader(state, stream, buffer, parser)) co_return false;
   HttpRequest req = ToHttpRequest(parser);
-  {
-    boost::system::error_code ec;
-    const auto peer = stream.socket().remote_endpoint(ec);
-    if (!ec) req.peer = peer.address().to_string();
-  }
+  req.peer = peer;
   req.tls = stream.is_tls();
   bool keep_alive = parser.get().keep_alive();
   const unsigned version = parser.get().version();
@@ -514,6 +561,12 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<ServerState> state, tcp::s
   try {
     beast::flat_buffer buffer;
     bool first = true;
+    // The peer's address, asked once: it cannot change on a connection.
+    std::string peer;
+    if (boost::system::error_code ec; true) {
+      const auto endpoint = stream.socket().remote_endpoint(ec);
+      if (!ec) peer = endpoint.address().to_string();
+    }
     handle->idle = true;  // no request yet: shutdown may close it at once
     const bool open = !stream.is_tls() || co_await Handshake(*state, stream, buffer);
     while (open) {
@@ -529,7 +582,7 @@ asio::awaitable<void> ServeConnection(std::shared_ptr<ServerState> state, tcp::s
         buffer.commit(n);
       }
       first = false;
-      if (!co_await ServeOne(*state, stream, buffer)) break;
+      if (!co_await ServeOne(*state, stream, buffer, peer)) break;
     }
   } catch (const std::exception& e) {
     state->log->error("connection failed: {}", e.what());

@@ -104,6 +104,8 @@ class BlobGroup {
 class GroupedBlobWriting {
  public:
   virtual ~GroupedBlobWriting() = default;
+  // null: no group here after all (a decorator over a store without groups);
+  // the caller then commits each blob durably on its own.
   virtual std::unique_ptr<BlobGroup> NewGroup() = 0;
 };
 

@@ -6,9 +6,10 @@
 // What is measured: the call itself. A BlobWriter's Append/Commit and a
 // BlobReader's Read are reported per call as "writer_append",
 // "writer_commit" and "reader_read"; the optional capabilities
-// (LocalFileAdopter, LocalFileRange, BlobUrlSigner) keep working through the
-// decorator: the adopter is forwarded (or declines when the inner store has
-// none), readers are handed out unwrapped so that sendfile(2) still applies.
+// (LocalFileAdopter, GroupedBlobWriting, LocalFileRange, BlobUrlSigner) keep
+// working through the decorator: the adopter and groups are forwarded (or
+// decline when the inner store has none), readers are handed out unwrapped so
+// that sendfile(2) still applies.
 #pragma once
 
 #include <chrono>
@@ -70,10 +71,27 @@ class MeteredBlobWriter final : public BlobWriter {
   StoreObserver* observer_;
 };
 
+// A group of the inner store (GroupedBlobWriting), its writers and Sync() timed.
+class MeteredBlobGroup final : public BlobGroup {
+ public:
+  MeteredBlobGroup(std::unique_ptr<BlobGroup> inner, StoreObserver* observer)
+      : inner_(std::move(inner)), observer_(observer) {}
+  StatusOr<std::unique_ptr<BlobWriter>> NewWriter() override {
+    auto w = Timed(observer_, "blob", "new_writer", [&] { return inner_->NewWriter(); });
+    if (!w.ok()) return w;
+    return std::unique_ptr<BlobWriter>(std::make_unique<MeteredBlobWriter>(std::move(*w), observer_));
+  }
+  Status Sync() override { return Timed(observer_, "blob", "group_sync", [&] { return inner_->Sync(); }); }
+
+ private:
+  std::unique_ptr<BlobGroup> inner_;
+  StoreObserver* observer_;
+};
+
 }  // namespace metered_internal
 
 // `inner` and `observer` must outlive the decorator.
-class MeteredBlobStore final : public BlobStore, public LocalFileAdopter {
+class MeteredBlobStore final : public BlobStore, public LocalFileAdopter, public GroupedBlobWriting {
  public:
   MeteredBlobStore(BlobStore* inner, StoreObserver* observer) : inner_(inner), observer_(observer) {}
 
@@ -102,6 +120,16 @@ class MeteredBlobStore final : public BlobStore, public LocalFileAdopter {
     auto* adopter = dynamic_cast<LocalFileAdopter*>(inner_);
     if (adopter == nullptr) return FailedPreconditionError("this blob store cannot adopt local files");
     return metered_internal::Timed(observer_, "blob", "adopt", [&] { return adopter->Adopt(file, sha256, size); });
+  }
+  // GroupedBlobWriting: the inner store's group, metered; null (each blob
+  // durable at its own Commit) when the inner store has no groups. Without
+  // this a metered server lost the batch route's grouped durability.
+  std::unique_ptr<BlobGroup> NewGroup() override {
+    auto* grouped = dynamic_cast<GroupedBlobWriting*>(inner_);
+    if (grouped == nullptr) return nullptr;
+    std::unique_ptr<BlobGroup> group = grouped->NewGroup();
+    if (group == nullptr) return nullptr;
+    return std::make_unique<metered_internal::MeteredBlobGroup>(std::move(group), observer_);
   }
 
  private:

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -25,15 +26,19 @@ StatusOr<std::string> BlobMd5Base64(MetadataStore& metadata, BlobStore& blobs, c
     return InternalError("OpenSSL cannot compute MD5 (is the default provider loaded?)");
   }
   Sha256 sha;
-  std::vector<char> buf(1 << 20);
+  // At most 1 MiB, no larger than the blob, and not zero-filled: a small
+  // blob's MD5 used to begin by clearing 1 MiB (3% of a server's CPU while
+  // it indexed the blobs of a save of many small files).
+  const auto cap = static_cast<std::size_t>(std::clamp<std::uint64_t>(size, 1, 1 << 20));
+  std::unique_ptr<char[]> buf(new char[cap]);
   std::uint64_t total = 0;
   for (;;) {
     if (cancel != nullptr && cancel->load()) return UnavailableError("MD5 of blob " + sha256 + " abandoned: stopping");
-    StatusOr<std::size_t> n = (*reader)->Read(buf.data(), buf.size());
+    StatusOr<std::size_t> n = (*reader)->Read(buf.get(), cap);
     if (!n.ok()) return n.status();
     if (*n == 0) break;
-    EVP_DigestUpdate(md5.get(), buf.data(), *n);
-    sha.Update(buf.data(), *n);
+    EVP_DigestUpdate(md5.get(), buf.get(), *n);
+    sha.Update(buf.get(), *n);
     total += *n;
   }
   if (total != size || sha.FinishHex() != sha256) {

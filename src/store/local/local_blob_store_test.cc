@@ -7,11 +7,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "store/metered_store.h"
 
 namespace cairn::internal {
 namespace {
@@ -271,6 +273,44 @@ TEST_F(LocalBlobStoreTest, GroupPublishesItsBlobsOnlyAtSync) {
   EXPECT_FALSE(store_->Stat(Sha256Hex("x"))->has_value());
   EXPECT_TRUE(group->Sync().ok());  // nothing left to do
   EXPECT_EQ(TmpFiles(), 0u);
+}
+
+// Counts the decorator's samples by operation.
+class CountingObserver final : public StoreObserver {
+ public:
+  void ObserveStoreCall(std::string_view /*store*/, std::string_view operation, double /*seconds*/,
+                        const Status& /*status*/) override {
+    ++calls[std::string(operation)];
+  }
+  std::map<std::string, int> calls;
+};
+
+// The server wraps its blob store in MeteredBlobStore (metrics on, the
+// default): the batch route must still find groups through it, or every
+// file of a batch is fsynced on its own.
+TEST_F(LocalBlobStoreTest, MeteredStoreKeepsGroupsAndTimesThem) {
+  CountingObserver observer;
+  MeteredBlobStore metered(store_.get(), &observer);
+  BlobStore* blobs = &metered;
+  auto* grouped = dynamic_cast<GroupedBlobWriting*>(blobs);
+  ASSERT_NE(grouped, nullptr);
+  std::unique_ptr<BlobGroup> group = grouped->NewGroup();
+  ASSERT_NE(group, nullptr);
+  const std::string a = "metered group blob";
+  auto w = group->NewWriter();
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Append(a.data(), a.size()).ok());
+  ASSERT_TRUE((*w)->Commit(Sha256Hex(a), a.size()).ok());
+  EXPECT_FALSE(store_->Stat(Sha256Hex(a))->has_value());  // a group's blob waits for Sync()
+  ASSERT_TRUE(group->Sync().ok());
+  EXPECT_EQ(store_->Stat(Sha256Hex(a))->value_or(0), a.size());
+  EXPECT_EQ(observer.calls["new_writer"], 1);
+  EXPECT_EQ(observer.calls["writer_commit"], 1);
+  EXPECT_EQ(observer.calls["group_sync"], 1);
+
+  // Decorators stack: groups still pass through two of them.
+  MeteredBlobStore twice(&metered, &observer);
+  EXPECT_NE(twice.NewGroup(), nullptr);
 }
 
 }  // namespace

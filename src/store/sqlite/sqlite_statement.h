@@ -93,18 +93,26 @@ class SqliteMetadataStore::Txn {
   // max(version)+1) cannot race another connection.
   // No analysis in Begin and Commit: the constructor required store->mu_,
   // and clang cannot see that store_ is that store.
+  // BEGIN and COMMIT are cached statements like the queries (sqlite3_exec
+  // would parse them again for every transaction).
   Status Begin(bool immediate) CAIRN_THREAD_ANNOTATION(no_thread_safety_analysis) {
-    Status s = store_->Exec(immediate ? "BEGIN IMMEDIATE" : "BEGIN");
+    Status s = Run(immediate ? "BEGIN IMMEDIATE" : "BEGIN");
     open_ = s.ok();
     return s;
   }
   Status Commit() CAIRN_THREAD_ANNOTATION(no_thread_safety_analysis) {
-    Status s = store_->Exec("COMMIT");
+    Status s = Run("COMMIT");
     if (s.ok()) open_ = false;
     return s;
   }
 
  private:
+  Status Run(const char* sql) CAIRN_THREAD_ANNOTATION(no_thread_safety_analysis) {
+    StatusOr<Stmt> q = Stmt::Of(*store_, sql);
+    if (!q.ok()) return q.status();
+    return q->Run();
+  }
+
   SqliteMetadataStore* store_;
   bool open_ = false;
 };
