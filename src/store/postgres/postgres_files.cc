@@ -44,15 +44,19 @@ StatusOr<Page<FileVersionRecord>> PostgresMetadataStore::ListFiles(const RunKey&
     if (!found.ok()) return found.status();
     // Names are COLLATE "C" (bytewise, as in SQLite); the cursor is the last
     // name returned; the prefix bound lets the (run, name, version) index seek.
-    // The latest version by a per-name probe (as in SQLite) rather than
-    // DISTINCT ON (name ... version DESC): that order is not the index's, so
-    // it sorted every version after the cursor before the LIMIT applied
-    // (7.7 ms vs 1.8 ms for a page of 1,000 in a store of 1M versions).
+    // One forward walk of that index: a row is its name's latest version when
+    // the next row (lead) has another name. The window streams, so the LIMIT
+    // stops the walk; the WHERE bounds only names, so a name's versions are
+    // all in the window or none. (Was: a per-row max(version) probe, which
+    // cost an index descent for every version walked: 1.4 ms for a page of
+    // 1,000 names x 1 version, 16 ms for 1,000 names x 10 versions, against
+    // 0.5 and 4.8 ms this way, in a store of 1M versions.)
     StatusOr<PgResult> r = conn.Query(
-        "SELECT f.name, f.version, f.size, f.sha256, f.created_ms, f.created_by FROM file_versions f"
-        " WHERE f.run = $1 AND f.name > $2 AND f.name >= $3 AND starts_with(f.name, $3)"
-        " AND f.version = (SELECT MAX(g.version) FROM file_versions g WHERE g.run = f.run AND g.name = f.name)"
-        " ORDER BY f.name LIMIT $4",
+        "SELECT name, version, size, sha256, created_ms, created_by FROM ("
+        "SELECT f.name, f.version, f.size, f.sha256, f.created_ms, f.created_by,"
+        " lead(f.name) OVER (ORDER BY f.name, f.version) AS next_name FROM file_versions f"
+        " WHERE f.run = $1 AND f.name > $2 AND f.name >= $3 AND starts_with(f.name, $3)) w"
+        " WHERE next_name IS DISTINCT FROM name ORDER BY name LIMIT $4",
         {std::to_string(found->id), cursor, prefix, std::to_string(limit + 1)});
     if (!r.ok()) return r.status();
     page = {};
