@@ -36,6 +36,8 @@ constexpr auto kGetVersionSql = SqlConcat(
 // every version walked: 1.4 ms for a page of 1,000 names x 1 version, 16 ms
 // for 1,000 names x 10 versions, against 0.5 and 4.8 ms this way, at 1M
 // versions.) A run without files (after the cursor) gives one row of NULLs.
+// No ORDER BY outside the LATERAL (a sort of the page: 0.2 of its 0.8 ms):
+// the rows are the page's whatever their order, and ListFiles orders them.
 constexpr auto kListFilesSql = SqlConcat(
     "SELECT e.id, p.id, r.id, w.name, w.version, w.size, w.sha256, w.created_ms, w.created_by", kRunPathFrom,
     " LEFT JOIN LATERAL (SELECT name, version, size, sha256, created_ms, created_by FROM ("
@@ -43,7 +45,7 @@ constexpr auto kListFilesSql = SqlConcat(
     " lead(f.name) OVER (ORDER BY f.name, f.version) AS next_name FROM file_versions f"
     " WHERE f.run = r.id AND f.name > $4 AND f.name >= $5 AND starts_with(f.name, $5)) v"
     " WHERE next_name IS DISTINCT FROM name ORDER BY name LIMIT $6) w ON true",
-    kRunPathWhere, " ORDER BY w.name");
+    kRunPathWhere);
 
 }  // namespace
 
@@ -74,12 +76,16 @@ StatusOr<Page<FileVersionRecord>> PostgresMetadataStore::ListFiles(const RunKey&
     if (!r.ok()) return r.status();
     CAIRN_RETURN_IF_ERROR(RunPathStatus(*r, run));
     page = {};
-    for (int i = 0; i < r->rows() && !r->IsNull(i, 3); ++i) {
-      if (i == limit) {
-        page.next_cursor = page.items.back().name;
-        break;
-      }
-      page.items.push_back(FileRow(*r, i, r->Text(i, 3), 4));
+    for (int i = 0; i < r->rows() && !r->IsNull(i, 3); ++i) page.items.push_back(FileRow(*r, i, r->Text(i, 3), 4));
+    // Bytewise, as COLLATE "C" (std::string compares as unsigned bytes).
+    // The executor returns the LATERAL's order, so this is a check.
+    const auto by_name = [](const FileVersionRecord& a, const FileVersionRecord& b) { return a.name < b.name; };
+    if (!std::is_sorted(page.items.begin(), page.items.end(), by_name)) {
+      std::sort(page.items.begin(), page.items.end(), by_name);
+    }
+    if (page.items.size() > static_cast<std::size_t>(limit)) {
+      page.items.pop_back();
+      page.next_cursor = page.items.back().name;
     }
     return OkStatus();
   });
