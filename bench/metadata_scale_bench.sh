@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Metadata at scale (issue 13): a store holding VERSIONS file versions against an empty one.
 # bench/metadata_fill fills the store directly (one transaction: a prepared INSERT in SQLite,
-# COPY in PostgreSQL): run bench/scale/big with 10,000 files, then runs of 1,000 files x 10
-# versions. Two `cairn server`s on loopback, one on the full store and one on an empty store:
+# COPY in PostgreSQL, then VACUUM (ANALYZE) as autovacuum would have): run bench/scale/big with
+# 10,000 files, then runs of 1,000 files x 10 versions. Two `cairn server`s on loopback, one on
+# the full store and one on an empty store:
 #   meta:  p50/p99 of GET .../meta/{path} (random files of every run), one keep-alive curl
 #   list:  p50/p99 of GET .../files?limit=1000 for each page of the 10,000-file run
 #   ls:    `cairn ls` of the 10,000-file run as a whole process (median)

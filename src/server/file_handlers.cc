@@ -9,22 +9,13 @@
 
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "server/file_json.h"
 #include "server/handlers.h"
 
 namespace cairn::internal {
 namespace {
 
 using Json = nlohmann::json;
-
-Json FileJson(const FileVersionRecord& f) {
-  return Json{{"name", f.name},
-              {"size", f.size},
-              {"sha256", f.sha256},
-              {"version", f.version},
-              {"updated_at", FormatTimeMs(f.created_ms)},
-              // Who saved it (Principal::Actor()); null when unknown.
-              {"created_by", f.created_by.empty() ? Json(nullptr) : Json(f.created_by)}};
-}
 
 StatusOr<std::optional<std::int64_t>> ParseVersion(const QueryParams& query) {
   auto it = query.find("version");
@@ -178,9 +169,11 @@ void HandleListFiles(const Services& s, Call& call) {
   StatusOr<Page<FileVersionRecord>> page =
       s.metadata->ListFiles(call.run, QueryValue(call.query, "prefix"), QueryValue(call.query, "cursor"), *limit);
   if (!page.ok()) return call.Fail(page.status());
-  Json files = Json::array();
-  for (const FileVersionRecord& f : page->items) files.push_back(FileJson(f));
-  call.Answer(JsonResponse(200, Json{{"files", std::move(files)}, {"next_cursor", CursorJson(page->next_cursor)}}));
+  // Written straight into the body (FilePageJson): the same bytes as the
+  // Json tree would give, at a fraction of a 1,000-file page's server time.
+  HttpResponse r;
+  r.body = FilePageJson(page->items, page->next_cursor);
+  call.Answer(std::move(r));
 }
 
 void HandleGetMeta(const Services& s, Call& call) {

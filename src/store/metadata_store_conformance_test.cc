@@ -249,6 +249,48 @@ TEST_P(MetadataStoreConformance, ListFilesPaginatesLatestVersionsByName) {
   EXPECT_TRUE(exact->next_cursor.empty());
 }
 
+// Pages whose names have many versions, committed interleaved: every name
+// once, at its latest version, whatever page boundary falls between them.
+TEST_P(MetadataStoreConformance, ListFilesPagesNamesWithManyVersions) {
+  MustCreate(kRun);
+  const std::vector<std::string> names = {"s/0", "s/1", "s/2", "s/3", "s/4", "t/0", "t/1"};
+  for (int v = 1; v <= 3; ++v) {
+    for (const auto& n : names) {
+      if (n == "s/2" && v == 3) continue;  // s/2 stops at version 2
+      ASSERT_TRUE(store_->CommitVersion(kRun, n, kSha, static_cast<std::uint64_t>(v)).ok());
+    }
+  }
+  for (int limit : {1, 2, 3, 7}) {
+    std::vector<std::string> seen;
+    std::string cursor;
+    do {
+      auto page = store_->ListFiles(kRun, "", cursor, limit);
+      ASSERT_TRUE(page.ok()) << page.status();
+      ASSERT_LE(page->items.size(), static_cast<std::size_t>(limit));
+      for (const auto& f : page->items) {
+        seen.push_back(f.name);
+        const std::int64_t latest = f.name == "s/2" ? 2 : 3;
+        EXPECT_EQ(f.version, latest) << f.name << " limit " << limit;
+        EXPECT_EQ(f.size, static_cast<std::uint64_t>(latest)) << f.name;
+      }
+      cursor = page->next_cursor;
+    } while (!cursor.empty());
+    EXPECT_EQ(seen, names) << "limit " << limit;
+  }
+  auto s = store_->ListFiles(kRun, "s/", "s/1", 2);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->items.size(), 2u);
+  EXPECT_EQ(s->items[0].name, "s/2");
+  EXPECT_EQ(s->items[0].version, 2);
+  EXPECT_EQ(s->items[1].name, "s/3");
+  EXPECT_EQ(s->next_cursor, "s/3");
+  auto last = store_->ListFiles(kRun, "s/", "s/3", 2);
+  ASSERT_TRUE(last.ok()) << last.status();
+  ASSERT_EQ(last->items.size(), 1u);
+  EXPECT_EQ(last->items[0].name, "s/4");
+  EXPECT_TRUE(last->next_cursor.empty());
+}
+
 TEST_P(MetadataStoreConformance, ListRunsPaginatesStably) {
   for (int i = 0; i < 7; ++i) MustCreate({"alice", "mnist", "run" + std::to_string(i)});
   MustCreate({"alice", "other", "x"});

@@ -5,6 +5,7 @@
 
 #include <libpq-fe.h>
 
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <cstdint>
@@ -137,6 +138,33 @@ inline Status PgConnection::Check(const PgResult& r, std::string_view what) {
   return s;
 }
 
+
+// Concatenates SQL string literals at compile time into one null-terminated
+// array with static storage, so that its data() can key a prepared statement
+// (PgConnection::Query) like a literal does.
+template <std::size_t... N>
+constexpr auto SqlConcat(const char (&... parts)[N]) {
+  std::array<char, (N + ...) - sizeof...(N) + 1> out{};
+  std::size_t at = 0;
+  for (std::string_view part : {std::string_view(parts, N - 1)...}) {
+    for (char c : part) out[at++] = c;
+  }
+  return out;
+}
+
+// How a statement resolves a run path ($1 entity, $2 project, $3 run): the
+// statement selects e.id, p.id, r.id first, then its own columns, FROM these
+// joins (r.id is the run's row id; further LEFT JOINs may follow) and ends
+// its WHERE with kRunPathWhere. Row 0 then tells which part is missing
+// (RunPathStatus), so one round trip both resolves the run and reads it.
+inline constexpr char kRunPathFrom[] =
+    " FROM entities e"
+    " LEFT JOIN projects p ON p.entity_id = e.id AND p.name = $2"
+    " LEFT JOIN runs r ON r.project_id = p.id AND r.run_id = $3";
+inline constexpr char kRunPathWhere[] = " WHERE e.name = $1";
+// OK when row 0 of `r` (a statement built as above) names an existing run,
+// else the kNotFound naming the missing part.
+Status RunPathStatus(const PgResult& r, const RunKey& run);
 
 // A run's row id and record, as FindRun resolves it.
 struct FoundRun {

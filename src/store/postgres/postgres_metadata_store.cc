@@ -166,20 +166,23 @@ Status PostgresMetadataStore::Run(Access access, const std::function<Status(PgCo
 }
 
 namespace {
-constexpr const char* kFindRunSql =
-    "SELECT e.id, p.id, r.id, r.created_ms, r.updated_ms, r.config, r.state, r.heartbeat_ms FROM entities e"
-    " LEFT JOIN projects p ON p.entity_id = e.id AND p.name = $2"
-    " LEFT JOIN runs r ON r.project_id = p.id AND r.run_id = $3"
-    " WHERE e.name = $1";
+constexpr auto kFindRunSql = SqlConcat(
+    "SELECT e.id, p.id, r.id, r.created_ms, r.updated_ms, r.config, r.state, r.heartbeat_ms", kRunPathFrom,
+    kRunPathWhere);
 }  // namespace
+
+Status RunPathStatus(const PgResult& r, const RunKey& run) {
+  if (r.rows() == 0) return RunPathNotFoundError(RunPathPart::kEntity, run);
+  if (r.IsNull(0, 1)) return RunPathNotFoundError(RunPathPart::kProject, run);
+  if (r.IsNull(0, 2)) return RunPathNotFoundError(RunPathPart::kRun, run);
+  return OkStatus();
+}
 
 // Resolves a run, or the kNotFound naming the missing part.
 StatusOr<FoundRun> FindRun(PgConnection& conn, const RunKey& run) {
-  StatusOr<PgResult> r = conn.Query(kFindRunSql, {run.entity, run.project, run.run_id});
+  StatusOr<PgResult> r = conn.Query(kFindRunSql.data(), {run.entity, run.project, run.run_id});
   if (!r.ok()) return r.status();
-  if (r->rows() == 0) return RunPathNotFoundError(RunPathPart::kEntity, run);
-  if (r->IsNull(0, 1)) return RunPathNotFoundError(RunPathPart::kProject, run);
-  if (r->IsNull(0, 2)) return RunPathNotFoundError(RunPathPart::kRun, run);
+  CAIRN_RETURN_IF_ERROR(RunPathStatus(*r, run));
   return FoundRun{r->Int(0, 2), RunRecord{run.entity, run.project, run.run_id, r->Int(0, 3), r->Int(0, 4),
                                           r->Text(0, 5), r->Text(0, 6), r->Int(0, 7)}};
 }
