@@ -17,6 +17,9 @@ namespace cairn::internal {
 namespace {
 
 constexpr int kMaxPageSize = 1000;
+// The store's durability (Configure; PutBlobMd5 restores it): a WAL commit is
+// fsynced before COMMIT returns.
+constexpr const char* kSynchronousFull = "PRAGMA synchronous=FULL";
 
 int ClampLimit(int limit) { return std::clamp(limit, 1, kMaxPageSize); }
 
@@ -89,7 +92,7 @@ Status SqliteMetadataStore::Configure(const SqliteOptions& options) {
   CAIRN_SQL_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
   // FULL: a WAL commit is fsynced before COMMIT returns, so a version that
   // the server acknowledged survives power loss.
-  CAIRN_SQL_RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL"));
+  CAIRN_SQL_RETURN_IF_ERROR(Exec(kSynchronousFull));
   CAIRN_SQL_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON"));
   return OkStatus();
 }
@@ -428,7 +431,7 @@ Status SqliteMetadataStore::PutBlobMd5(const std::string& sha256, const std::str
     Stmt q(db_, *st);
     put = q.Bind(1, sha256).Bind(2, md5_base64).Bind(3, std::int64_t{NowMs()}).Run();
   }
-  CAIRN_SQL_RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL"));  // the store's setting (Configure)
+  CAIRN_SQL_RETURN_IF_ERROR(Exec(kSynchronousFull));
   return put;
 }
 
