@@ -3,6 +3,8 @@
 # One SIZE_MIB random file, cold restores into DIR (default: a directory on the root
 # filesystem, ext4 here), repeat by repeat in this order so that all see the same machine:
 #   curl -o from nginx (sendfile) to DIR   -- the reference
+#   the same curl, then `sync FILE`        -- durable as Cairn's restore is (shown, not the goal)
+#   openssl dgst -sha256 of the cached source -- the verification alone: a verifying restore's floor
 #   cairn restore, cache off (CAIRN_CACHE_MAX_BYTES=0)
 #   cairn restore, cache on, default fill (reflink only)
 #   cairn restore, cache on, CAIRN_CACHE_FILL=copy (the fill before ADR 0014)
@@ -51,10 +53,15 @@ cat "$work/src.bin" >/dev/null  # both servers read the same cached bytes
 
 fstype=$(df --output=fstype "$client" | tail -1 | tr -d ' ')
 echo "cache_fill_bench: ${size_mib} MiB, $repeats paired repeats, targets and cache on $client ($fstype)"
-for s in curl off on copy; do : >"$work/t.$s"; : >"$work/r.$s"; done
+for s in curl synced hash off on copy; do : >"$work/t.$s"; : >"$work/r.$s"; done
 for r in $(seq 1 "$repeats"); do
   rm -rf "$client/curl.bin"; sync
   timed "$work/t.curl" curl -sf -o "$client/curl.bin" "http://127.0.0.1:$port/big.bin"
+  rm -f "$client/curl.bin"; sync
+  timed "$work/t.synced" sh -c 'curl -sf -o "$1" "$2" && sync "$1"' sh "$client/curl.bin" "http://127.0.0.1:$port/big.bin"
+  paired "$work/t.curl" "$work/t.synced" "$work/r.synced"
+  timed "$work/t.hash" openssl dgst -sha256 "$work/src.bin"
+  paired "$work/t.curl" "$work/t.hash" "$work/r.hash"
   rm -f "$client/curl.bin"
   for s in off on copy; do
     rm -rf "$client/$s" "$client/cache"; sync
@@ -72,7 +79,9 @@ done
 rm -rf "$client/cache"
 printf '%-44s %9s %14s %12s\n' "cold restore of ${size_mib} MiB" "median s" "ratio (paired)" "cache bytes"
 printf '%-44s %9s %14s %12s\n' "curl -o from nginx (reference)" "$(median <"$work/t.curl")" "1.00" "-"
+printf '%-44s %9s %14s %12s\n' "curl -o, then sync FILE (durable)" "$(median <"$work/t.synced")" "$(median <"$work/r.synced")" "-"
+printf '%-44s %9s %14s %12s\n' "openssl dgst -sha256, from the page cache" "$(median <"$work/t.hash")" "$(median <"$work/r.hash")" "-"
 printf '%-44s %9s %14s %12s\n' "cairn, cache off" "$(median <"$work/t.off")" "$(median <"$work/r.off")" "$(cat "$work/c.off")"
 printf '%-44s %9s %14s %12s\n' "cairn, cache on (default: fill by reflink)" "$(median <"$work/t.on")" "$(median <"$work/r.on")" "$(cat "$work/c.on")"
 printf '%-44s %9s %14s %12s\n' "cairn, cache on, CAIRN_CACHE_FILL=copy" "$(median <"$work/t.copy")" "$(median <"$work/r.copy")" "$(cat "$work/c.copy")"
-echo "each repeat, s: curl $(each "$work/t.curl"); off $(each "$work/t.off"); on $(each "$work/t.on"); copy $(each "$work/t.copy")"
+echo "each repeat, s: curl $(each "$work/t.curl"); curl+sync $(each "$work/t.synced"); sha256 $(each "$work/t.hash"); off $(each "$work/t.off"); on $(each "$work/t.on"); copy $(each "$work/t.copy")"

@@ -1,9 +1,10 @@
 # Helpers of the paired benchmarks (cache_fill_bench.sh, many_files_bench.sh), sourced from the
 # repository root: Cairn and its reference alternate repeat by repeat; medians and paired ratios.
 
-# Checks the build and nginx for benchmark $1; sets bin and nginx_bin.
+# Checks the build and nginx for benchmark $1; sets bin and nginx_bin. CAIRN_BENCH_BIN (a
+# directory holding cairn) compares another build in the same minutes.
 bench_require() {
-  bin="$(pwd)/build/bin"
+  bin="${CAIRN_BENCH_BIN:-$(pwd)/build/bin}"
   [ -x "$bin/cairn" ] || { echo "$1: build first (scripts/build.sh)" >&2; exit 2; }
   nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
   [ -x "$nginx_bin" ] || { echo "$1: nginx is missing; run scripts/install-deps.sh" >&2; exit 2; }
