@@ -80,6 +80,9 @@ for r in $(seq 1 "$repeats"); do
   (cd "$client/on" && sha256sum --quiet -c "$work/sums") || echo "many_files_bench: a restored file differs!" >&2
   rm -rf "$work/dav/up"; sync
   cpu_timed "$work/t.put" "$work/c.put" "$nginx_pid" curl -s --fail-early -K "$work/put.cfg"
+  # What curl -T left unsynced is written out before the save, as before every other step:
+  # the server's syncfs would otherwise flush it inside the save's time.
+  sync
   cpu_timed "$work/t.save" "$work/c.save" "$cairn_pid" "$bin/cairn" save "$work/src/shards" --run "bench/many/s$r" --base "$work/src" -q
   paired "$work/t.put" "$work/t.save" "$work/r.save"
 done
