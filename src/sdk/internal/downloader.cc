@@ -298,9 +298,18 @@ void PartialDownload::StartWriteback(const std::atomic<bool>& done) {
     flushed = ready;
     // Where writeback only reaches a cache below (a loop device's backing
     // file, a disk's volatile cache), the flush is what writes: one now and
-    // then keeps the last fsync small. A failure here is the final fsync's.
+    // then keeps the last fsync small. Its error is reported once per open
+    // file (a later fsync returns 0): it fails the download here.
     if (flushed >= durable + kDurableEveryBytes) {
-      (void)::fdatasync(fd_);
+      if (::fdatasync(fd_) != 0) {
+        Status st = ErrnoStatus(errno, "fsync", partial_);
+        MutexLock lock(mu_);
+        if (error_.ok()) error_ = std::move(st);
+        stop_ = true;
+        space_cv_.notify_all();
+        cv_.notify_all();
+        return;
+      }
       durable = flushed;
     }
   }
