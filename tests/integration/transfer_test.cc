@@ -89,6 +89,13 @@ class Transfers : public ::testing::Test {
     return total;
   }
   std::string Sha(const fs::path& p) const { return internal::Sha256Hex(ReadFile(p)); }
+  // For a CLI run under strace: LeakSanitizer cannot run under ptrace, so in
+  // the ASan build such a run has no leak checking (every other keeps it).
+  static Env WithoutLeakChecks(Env env) {
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    env["ASAN_OPTIONS"] = (asan != nullptr && *asan != '\0' ? std::string(asan) + ":" : std::string()) + "detect_leaks=0";
+    return env;
+  }
 
   TempDir tmp_;
   std::unique_ptr<ServerProcess> server_;
@@ -506,13 +513,9 @@ TEST_F(Transfers, GlobRestoreSyncsEveryFileBeforeItsRenameAndEachDirectoryAfter)
   }
   CommandResult saved = Cairn({"save", (src / "many").string(), "--run", "alice/p/grp", "--base", src.string()}, Base());
   ASSERT_EQ(saved.exit_code, 0) << saved.err;
-  Env env = Base();
+  Env env = WithoutLeakChecks(Base());
   env["CAIRN_RESTORE_GROUP_FILES"] = "64";
   env["CAIRN_CACHE_MAX_BYTES"] = "0";
-  // LeakSanitizer cannot run under ptrace (strace): in the ASan build the
-  // traced restore runs without leak checking (every other test keeps it).
-  const char* asan = std::getenv("ASAN_OPTIONS");
-  env["ASAN_OPTIONS"] = (asan != nullptr && *asan != '\0' ? std::string(asan) + ":" : std::string()) + "detect_leaks=0";
   const fs::path root = tmp_ / "root";
   const fs::path trace = tmp_ / "trace";
   CommandResult r = testing::Run({"/usr/bin/strace", "-f", "-qq", "-y", "-s", "256", "-o", trace.string(), "-e",
@@ -539,7 +542,6 @@ TEST_F(Transfers, GlobRestoreSyncsEveryFileBeforeItsRenameAndEachDirectoryAfter)
   EXPECT_GT(dir_fsync, last_rename) << "no directory fsync after the last rename";
 }
 
-
 // A large download makes its prefix durable as it goes (fdatasync every 128
 // MiB, docs/transfers.md). The kernel reports a writeback error to one sync
 // only, so a failed one must fail the restore: strace makes every fdatasync
@@ -548,13 +550,11 @@ TEST_F(Transfers, GlobRestoreSyncsEveryFileBeforeItsRenameAndEachDirectoryAfter)
 TEST_F(Transfers, AFailedSyncDuringALargeDownloadFailsTheRestoreAndPlacesNothing) {
   if (!fs::exists("/usr/bin/strace")) GTEST_SKIP() << "needs /usr/bin/strace";
   const std::string sha = Save("big", "big.bin", 160 * kMiB, 77);
-  Env env = Base();
+  Env env = WithoutLeakChecks(Base());
   env["CAIRN_PARALLEL_PARTS"] = "1";
   env["CAIRN_CACHE_MAX_BYTES"] = "0";
   // Slow enough that the writeback thread sees 128 MiB before the end.
   env["CAIRN_MAX_RECV_BYTES_PER_SEC"] = std::to_string(400 * kMiB);
-  const char* asan = std::getenv("ASAN_OPTIONS");  // no LeakSanitizer under ptrace, as above
-  env["ASAN_OPTIONS"] = (asan != nullptr && *asan != '\0' ? std::string(asan) + ":" : std::string()) + "detect_leaks=0";
   const fs::path root = tmp_ / "root";
   CommandResult r = testing::Run({"/usr/bin/strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fdatasync", "-e",
                                   "inject=fdatasync:error=EIO", testing::CairnBinary().string(), "restore", "big.bin",

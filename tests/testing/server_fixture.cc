@@ -256,6 +256,16 @@ std::string ServerProcess::admin_key() const {
 
 std::string ServerProcess::log() const { return ReadFile(log_path_); }
 
+std::string ServerProcess::LogOnceItHas(const std::string& text, std::chrono::milliseconds within) const {
+  const auto until = std::chrono::steady_clock::now() + within;
+  std::string text_now = log();
+  while (text_now.find(text) == std::string::npos && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    text_now = log();
+  }
+  return text_now;
+}
+
 std::string CreateKey(const ServerProcess& server, const std::string& entity, bool read_only) {
   std::vector<std::string> args{"--base-url", server.base_url(), "keys", "create", "--entity", entity};
   if (read_only) args.push_back("--read-only");

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -111,6 +112,10 @@ class ServerProcess {
   pid_t pid() const { return pid_; }
   // What the server wrote to stderr so far (its log).
   std::string log() const;
+  // The log once it contains `text`, or as it is after `within`: the server
+  // writes a request's log line just after it sends the answer.
+  std::string LogOnceItHas(const std::string& text,
+                           std::chrono::milliseconds within = std::chrono::seconds(5)) const;
 
  private:
   std::filesystem::path data_dir_;

@@ -304,15 +304,19 @@ void PartialDownload::StartWriteback(const std::atomic<bool>& done) {
       if (::fdatasync(fd_) != 0) {
         Status st = ErrnoStatus(errno, "fsync", partial_);
         MutexLock lock(mu_);
-        if (error_.ok()) error_ = std::move(st);
-        stop_ = true;
-        space_cv_.notify_all();
-        cv_.notify_all();
+        StopWith(std::move(st));
         return;
       }
       durable = flushed;
     }
   }
+}
+
+void PartialDownload::StopWith(Status st) {
+  if (error_.ok()) error_ = std::move(st);
+  stop_ = true;
+  space_cv_.notify_all();
+  cv_.notify_all();
 }
 
 bool PartialDownload::ToRing(Part& part, std::uint64_t at, const char* data, std::size_t n) {
@@ -376,10 +380,7 @@ void PartialDownload::WriteRing() {
     }
     lock.Lock();
     if (!st.ok()) {
-      if (error_.ok()) error_ = st;
-      stop_ = true;
-      space_cv_.notify_all();
-      cv_.notify_all();
+      StopWith(std::move(st));
       break;
     }
     slot.part->written += slot.size;

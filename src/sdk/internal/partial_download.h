@@ -115,6 +115,9 @@ class PartialDownload {
   void FlushRing(const Part& part);  // hands over a partly filled slot
   void PublishSlot() CAIRN_REQUIRES(mu_);
   void WriteRing();                  // the writer thread
+  // A local failure (write, sync): kept unless an error came first; every
+  // thread stops and every waiter wakes.
+  void StopWith(Status st) CAIRN_REQUIRES(mu_);
   std::uint64_t RingBacklog() const CAIRN_REQUIRES(mu_) { return filled_ - std::min(hashed_slots_, written_slots_); }
   // Bytes [0, n) are all on disk. Caller holds mu_ (for a consistent view of
   // the parts; Part::written is atomic).
