@@ -8,8 +8,11 @@
 #   cairn restore, cache off (CAIRN_CACHE_MAX_BYTES=0)
 #   cairn restore, cache on, default fill (reflink only)
 #   cairn restore, cache on, CAIRN_CACHE_FILL=copy (the fill before ADR 0014)
-# The cache starts empty in every repeat and lives in DIR too. Prints medians and the
-# median of the paired ratios (reference time / step time: >= 1.0 is as fast as curl).
+# The cache starts empty in every repeat and lives in DIR too. Prints medians, the median of
+# the paired ratios (reference time / step time: >= 1.0 is as fast as curl) and the CPU each
+# step used (user + sys, with its server's: nginx or cairn server), then the best ratio any
+# restore that verifies SHA-256 could reach on this machine: it does curl's work and the hash's,
+# so on N cores it takes at least max(hash time, (curl CPU + hash CPU) / N).
 #
 # Usage: bench/cache_fill_bench.sh [REPEATS=5] [SIZE_MIB=1024] [DIR]   (build first)
 set -euo pipefail
@@ -45,30 +48,32 @@ http { sendfile on; tcp_nopush on; access_log off;
 EOF
 ln "$work/src.bin" "$work/www/big.bin"
 "$nginx_bin" -c "$work/nginx/nginx.conf" -p "$work/nginx" 2>/dev/null &
-pids+=($!)
+nginx_pid=$!
+pids+=("$nginx_pid")
 start_cairn_server "$work"
+cairn_pid=${pids[-1]}
 export CAIRN_CACHE_DIR="$client/cache" CAIRN_CACHE_MAX_BYTES=$((4 * (size_mib << 20)))
 "$bin/cairn" save "$work/src.bin" --run bench/cache/r1 --base "$work" >/dev/null
 cat "$work/src.bin" >/dev/null  # both servers read the same cached bytes
 
 fstype=$(df --output=fstype "$client" | tail -1 | tr -d ' ')
 echo "cache_fill_bench: ${size_mib} MiB, $repeats paired repeats, targets and cache on $client ($fstype)"
-for s in curl synced hash off on copy; do : >"$work/t.$s"; : >"$work/r.$s"; done
+for s in curl synced hash off on copy; do : >"$work/t.$s"; : >"$work/r.$s"; : >"$work/u.$s"; done
 for r in $(seq 1 "$repeats"); do
   rm -rf "$client/curl.bin"; sync
-  timed "$work/t.curl" curl -sf -o "$client/curl.bin" "http://127.0.0.1:$port/big.bin"
+  cpu_timed "$work/t.curl" "$work/u.curl" "$nginx_pid" curl -sf -o "$client/curl.bin" "http://127.0.0.1:$port/big.bin"
   rm -f "$client/curl.bin"; sync
-  timed "$work/t.synced" sh -c 'curl -sf -o "$1" "$2" && sync "$1"' sh "$client/curl.bin" "http://127.0.0.1:$port/big.bin"
+  cpu_timed "$work/t.synced" "$work/u.synced" "$nginx_pid" sh -c 'curl -sf -o "$1" "$2" && sync "$1"' sh "$client/curl.bin" "http://127.0.0.1:$port/big.bin"
   paired "$work/t.curl" "$work/t.synced" "$work/r.synced"
-  timed "$work/t.hash" openssl dgst -sha256 "$work/src.bin"
+  cpu_timed "$work/t.hash" "$work/u.hash" "" openssl dgst -sha256 "$work/src.bin"
   paired "$work/t.curl" "$work/t.hash" "$work/r.hash"
   rm -f "$client/curl.bin"
   for s in off on copy; do
     rm -rf "$client/$s" "$client/cache"; sync
     case $s in
-      off) timed "$work/t.$s" env CAIRN_CACHE_MAX_BYTES=0 "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q ;;
-      on) timed "$work/t.$s" "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q ;;
-      copy) timed "$work/t.$s" env CAIRN_CACHE_FILL=copy "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q ;;
+      off) cpu_timed "$work/t.$s" "$work/u.$s" "$cairn_pid" env CAIRN_CACHE_MAX_BYTES=0 "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q ;;
+      on) cpu_timed "$work/t.$s" "$work/u.$s" "$cairn_pid" "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q ;;
+      copy) cpu_timed "$work/t.$s" "$work/u.$s" "$cairn_pid" env CAIRN_CACHE_FILL=copy "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q ;;
     esac
     paired "$work/t.curl" "$work/t.$s" "$work/r.$s"
     [ "$(sha256sum "$client/$s/src.bin" | cut -c1-64)" = "$sha" ] || echo "cache_fill_bench: $s copy differs!" >&2
@@ -77,11 +82,17 @@ for r in $(seq 1 "$repeats"); do
   done
 done
 rm -rf "$client/cache"
-printf '%-44s %9s %14s %12s\n' "cold restore of ${size_mib} MiB" "median s" "ratio (paired)" "cache bytes"
-printf '%-44s %9s %14s %12s\n' "curl -o from nginx (reference)" "$(median <"$work/t.curl")" "1.00" "-"
-printf '%-44s %9s %14s %12s\n' "curl -o, then sync FILE (durable)" "$(median <"$work/t.synced")" "$(median <"$work/r.synced")" "-"
-printf '%-44s %9s %14s %12s\n' "openssl dgst -sha256, from the page cache" "$(median <"$work/t.hash")" "$(median <"$work/r.hash")" "-"
-printf '%-44s %9s %14s %12s\n' "cairn, cache off" "$(median <"$work/t.off")" "$(median <"$work/r.off")" "$(cat "$work/c.off")"
-printf '%-44s %9s %14s %12s\n' "cairn, cache on (default: fill by reflink)" "$(median <"$work/t.on")" "$(median <"$work/r.on")" "$(cat "$work/c.on")"
-printf '%-44s %9s %14s %12s\n' "cairn, cache on, CAIRN_CACHE_FILL=copy" "$(median <"$work/t.copy")" "$(median <"$work/r.copy")" "$(cat "$work/c.copy")"
+row() { printf '%-44s %9s %14s %8s %12s\n' "$@"; }
+row "cold restore of ${size_mib} MiB" "median s" "ratio (paired)" "CPU s" "cache bytes"
+row "curl -o from nginx (reference)" "$(median <"$work/t.curl")" "1.00" "$(median <"$work/u.curl")" "-"
+row "curl -o, then sync FILE (durable)" "$(median <"$work/t.synced")" "$(median <"$work/r.synced")" "$(median <"$work/u.synced")" "-"
+row "openssl dgst -sha256, from the page cache" "$(median <"$work/t.hash")" "$(median <"$work/r.hash")" "$(median <"$work/u.hash")" "-"
+row "cairn, cache off" "$(median <"$work/t.off")" "$(median <"$work/r.off")" "$(median <"$work/u.off")" "$(cat "$work/c.off")"
+row "cairn, cache on (default: fill by reflink)" "$(median <"$work/t.on")" "$(median <"$work/r.on")" "$(median <"$work/u.on")" "$(cat "$work/c.on")"
+row "cairn, cache on, CAIRN_CACHE_FILL=copy" "$(median <"$work/t.copy")" "$(median <"$work/r.copy")" "$(median <"$work/u.copy")" "$(cat "$work/c.copy")"
+# The bound: a verifying restore does what curl and nginx do (receive, write) plus the hash.
+awk -v n="$(nproc)" -v w="$(median <"$work/t.curl")" -v c="$(median <"$work/u.curl")" \
+  -v hw="$(median <"$work/t.hash")" -v hc="$(median <"$work/u.hash")" 'BEGIN {
+  t = (c + hc) / n; if (hw > t) t = hw
+  printf "bound on %d cores: a verifying restore takes >= max(%.2f, (%.2f + %.2f) / %d) = %.2f s: best ratio %.2f\n", n, hw, c, hc, n, t, w / t }'
 echo "each repeat, s: curl $(each "$work/t.curl"); curl+sync $(each "$work/t.synced"); sha256 $(each "$work/t.hash"); off $(each "$work/t.off"); on $(each "$work/t.on"); copy $(each "$work/t.copy")"
