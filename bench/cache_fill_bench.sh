@@ -59,7 +59,7 @@ cat "$work/src.bin" >/dev/null  # both servers read the same cached bytes
 fstype=$(df --output=fstype "$client" | tail -1 | tr -d ' ')
 echo "cache_fill_bench: ${size_mib} MiB, $repeats paired repeats, targets and cache on $client ($fstype)"
 for s in curl synced hash off on copy; do : >"$work/t.$s"; : >"$work/r.$s"; : >"$work/u.$s"; done
-for r in $(seq 1 "$repeats"); do
+for _ in $(seq 1 "$repeats"); do
   rm -rf "$client/curl.bin"; sync
   cpu_timed "$work/t.curl" "$work/u.curl" "$nginx_pid" curl -sf -o "$client/curl.bin" "http://127.0.0.1:$port/big.bin"
   rm -f "$client/curl.bin"; sync
@@ -69,7 +69,7 @@ for r in $(seq 1 "$repeats"); do
   paired "$work/t.curl" "$work/t.hash" "$work/r.hash"
   rm -f "$client/curl.bin"
   for s in off on copy; do
-    rm -rf "$client/$s" "$client/cache"; sync
+    rm -rf "${client:?}/$s" "$client/cache"; sync
     case $s in
       off) cpu_timed "$work/t.$s" "$work/u.$s" "$cairn_pid" env CAIRN_CACHE_MAX_BYTES=0 "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q ;;
       on) cpu_timed "$work/t.$s" "$work/u.$s" "$cairn_pid" "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q ;;
@@ -78,7 +78,7 @@ for r in $(seq 1 "$repeats"); do
     paired "$work/t.curl" "$work/t.$s" "$work/r.$s"
     [ "$(sha256sum "$client/$s/src.bin" | cut -c1-64)" = "$sha" ] || echo "cache_fill_bench: $s copy differs!" >&2
     { find "$client/cache" -type f -path "*/blobs/*" -printf "%s\n" 2>/dev/null || true; } | awk "{s+=\$1} END{print s+0}" >"$work/c.$s"
-    rm -rf "$client/$s"
+    rm -rf "${client:?}/$s"
   done
 done
 rm -rf "$client/cache"
