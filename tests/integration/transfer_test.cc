@@ -77,16 +77,22 @@ class Transfers : public ::testing::Test {
     return sha;
   }
   // Bytes of file contents the server sent since log offset `from`, counting
-  // only answers that were delivered whole.
-  std::uint64_t FileBytesSent(std::size_t from) const {
-    std::istringstream log(server_->log().substr(from));
+  // only answers that were delivered whole: once they come to `expected`, or
+  // as they are after 5 s (the server logs an answer just after sending it,
+  // so a client can exit before its last answer is in the log).
+  std::uint64_t FileBytesSent(std::size_t from, std::uint64_t expected) const {
     static const std::regex kLine(R"(GET /api/v1/runs/\S+/files/\S+ (200|206) (\d+)B \d+ms( in=\d+B)?$)");
-    std::uint64_t total = 0;
-    for (std::string line; std::getline(log, line);) {
-      std::smatch m;
-      if (std::regex_search(line, m, kLine)) total += std::stoull(m[2]);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (;;) {
+      std::istringstream log(server_->log().substr(from));
+      std::uint64_t total = 0;
+      for (std::string line; std::getline(log, line);) {
+        std::smatch m;
+        if (std::regex_search(line, m, kLine)) total += std::stoull(m[2]);
+      }
+      if (total == expected || std::chrono::steady_clock::now() >= until) return total;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    return total;
   }
   std::string Sha(const fs::path& p) const { return internal::Sha256Hex(ReadFile(p)); }
   // For a CLI run under strace: LeakSanitizer cannot run under ptrace, so in
@@ -148,7 +154,7 @@ TEST_F(Transfers, RestoreKilledMidwayResumesWithOnlyTheRestAndPublishesAVerified
     CommandResult again = Cairn({"restore", "big.bin", "--run", "alice/p/" + run, "--root", root.string()}, base);
     ASSERT_EQ(again.exit_code, 0) << again.err;
     EXPECT_EQ(Sha(target), sha);
-    EXPECT_EQ(FileBytesSent(mark), size - kept) << "the rerun must ask for exactly the missing bytes";
+    EXPECT_EQ(FileBytesSent(mark, size - kept), size - kept) << "the rerun must ask for exactly the missing bytes";
     EXPECT_FALSE(fs::exists(sidecar));
     EXPECT_FALSE(fs::exists(root / ".big.bin.cairn-partial"));
   }
@@ -170,7 +176,7 @@ TEST_F(Transfers, PartialOfAnotherVersionIsDiscardedNeverSpliced) {
   CommandResult r = Cairn({"restore", "m.bin", "--run", "alice/p/ver1", "--root", root.string()}, Base());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Sha(root / "m.bin"), v2);
-  EXPECT_EQ(FileBytesSent(mark), size);
+  EXPECT_EQ(FileBytesSent(mark, size), size);
   EXPECT_FALSE(fs::exists(root / ".m.bin.cairn-partial"));
 
   // A partial that claims v2's digest but holds other bytes (a power loss
@@ -206,7 +212,7 @@ TEST_F(Transfers, ConcurrentRestoresOfOneTargetFetchOnceAndAllEndWithTheWholeFil
     EXPECT_EQ(r.out, (root / "c.bin").string() + "\n");
   }
   EXPECT_EQ(Sha(root / "c.bin"), sha);
-  EXPECT_EQ(FileBytesSent(mark), size) << "one process fetches, the others share its result";
+  EXPECT_EQ(FileBytesSent(mark, size), size) << "one process fetches, the others share its result";
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(root)) names.push_back(e.path().filename().string());
   EXPECT_EQ(names, std::vector<std::string>{"c.bin"}) << "no partial, sidecar or lock left beside it";
@@ -244,7 +250,7 @@ TEST_F(Transfers, ConcurrentGlobRestoresOfTheSameFilesFetchEachOnceAndLeaveOnlyT
     CommandResult r = p->Wait();
     EXPECT_EQ(r.exit_code, 0) << r.err;
   }
-  EXPECT_EQ(FileBytesSent(mark), kFiles * kSize) << "each file fetched by one process only";
+  EXPECT_EQ(FileBytesSent(mark, kFiles * kSize), kFiles * kSize) << "each file fetched by one process only";
   int files = 0;
   std::vector<std::string> beside;
   for (const auto& e : fs::directory_iterator(root / "g")) {
@@ -282,7 +288,7 @@ TEST_F(Transfers, CacheIsLimitedInBytesAndEvictsTheLeastRecentlyUsed) {
   EXPECT_EQ(cached(), (std::set<std::string>{sha["a"], sha["b"]}));
   const std::size_t mark = server_->log().size();
   restore("a", "r2");  // a cache hit: a becomes the most recently used
-  EXPECT_EQ(FileBytesSent(mark), 0u);
+  EXPECT_EQ(FileBytesSent(mark, 0), 0u);
   EXPECT_EQ(ReadFile(tmp_ / "r2/a.bin"), ReadFile(tmp_ / "r1/a.bin"));
   restore("c", "r1");  // evicts b, the least recently used
   EXPECT_EQ(cached(), (std::set<std::string>{sha["a"], sha["c"]}));
@@ -332,7 +338,7 @@ TEST_F(Transfers, CacheFillsOnlyByReflinkByDefault) {
   r = Cairn({"restore", "f.bin", "--run", "alice/p/fill1", "--root", (tmp_ / "r2").string()}, env);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(Sha(tmp_ / "r2/f.bin"), sha);
-  EXPECT_EQ(FileBytesSent(mark), reflinks ? 0u : 3 * kMiB);
+  EXPECT_EQ(FileBytesSent(mark, reflinks ? 0u : 3 * kMiB), reflinks ? 0u : 3 * kMiB);
 }
 
 // A glob restore fills the cache as a batch (it lists the cache only when
