@@ -39,13 +39,21 @@ tree_cpu() {
   done
   awk -v t="$t" -v k="$tck" 'BEGIN{printf "%.2f\n", t/k}'
 }
+# machine_busy: CPU seconds the whole machine has been busy, all cores (user, nice, system, irq,
+# softirq of /proc/stat; not idle, iowait or steal): also the kernel threads' work, such as
+# writeback and a loop device's copies, that no process's own CPU time shows.
+machine_busy() {
+  awk -v k="$(getconf CLK_TCK)" '$1 == "cpu" {printf "%.2f\n", ($2 + $3 + $4 + $7 + $8) / k; exit}' /proc/stat
+}
 # cpu_timed WALL CPU "SERVER_PIDS" CMD...: as timed, and appends to CPU the user+sys seconds of
-# CMD (with its children) plus what SERVER_PIDS (space-separated) spent meanwhile.
+# CMD (with its children) plus what SERVER_PIDS (space-separated) spent meanwhile, and to
+# CPU.all the machine's busy seconds meanwhile (machine_busy; on a quiet machine).
 cpu_timed() {
   local wall=$1 cpu=$2 servers=$3; shift 3
-  local s0 s1 t0; s0=$(tree_cpu $servers); t0=$(now)
+  local s0 s1 m0 t0; s0=$(tree_cpu $servers); m0=$(machine_busy); t0=$(now)
   /usr/bin/time -f "%U %S" -o "$cpu.one" "$@" >/dev/null
   elapsed "$t0" >>"$wall"
+  awk -v a="$m0" -v b="$(machine_busy)" 'BEGIN{printf "%.2f\n", b - a}' >>"$cpu.all"
   s1=$(tree_cpu $servers)
   awk -v a="$s0" -v b="$s1" '{printf "%.2f\n", $1 + $2 + b - a}' "$cpu.one" >>"$cpu"
 }
