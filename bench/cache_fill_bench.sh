@@ -73,11 +73,8 @@ for _ in $(seq 1 "$repeats"); do
   rm -f "$client/curl.bin"
   for s in off on copy; do
     rm -rf "${client:?}/$s" "$client/cache"; sync
-    case $s in
-      off) cpu_timed "$work/t.$s" "$work/u.$s" "$cairn_pid" env CAIRN_CACHE_MAX_BYTES=0 "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q ;;
-      on) cpu_timed "$work/t.$s" "$work/u.$s" "$cairn_pid" "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q ;;
-      copy) cpu_timed "$work/t.$s" "$work/u.$s" "$cairn_pid" env CAIRN_CACHE_FILL=copy "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q ;;
-    esac
+    case $s in off) setting=(CAIRN_CACHE_MAX_BYTES=0) ;; on) setting=() ;; copy) setting=(CAIRN_CACHE_FILL=copy) ;; esac
+    cpu_timed "$work/t.$s" "$work/u.$s" "$cairn_pid" env "${setting[@]}" "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q
     paired "$work/t.curl" "$work/t.$s" "$work/r.$s"
     [ "$(sha256sum "$client/$s/src.bin" | cut -c1-64)" = "$sha" ] || echo "cache_fill_bench: $s copy differs!" >&2
     { find "$client/cache" -type f -path "*/blobs/*" -printf "%s\n" 2>/dev/null || true; } | awk "{s+=\$1} END{print s+0}" >"$work/c.$s"
@@ -86,16 +83,20 @@ for _ in $(seq 1 "$repeats"); do
 done
 rm -rf "$client/cache"
 row() { printf '%-44s %9s %14s %8s %10s %12s\n' "$@"; }
-cols() { echo "$(median <"$work/t.$1")" "$2" "$(median <"$work/u.$1")" "$(median <"$work/u.$1.all")"; }
+# cols STEP: its median time, paired ratio, CPU and machine time (the reference's ratio is 1).
+cols() {
+  local ratio=1.00; [ "$1" = curl ] || ratio=$(median <"$work/r.$1")
+  echo "$(median <"$work/t.$1")" "$ratio" "$(median <"$work/u.$1")" "$(median <"$work/u.$1.all")"
+}
 row "cold restore of ${size_mib} MiB" "median s" "ratio (paired)" "CPU s" "machine s" "cache bytes"
 # shellcheck disable=SC2046 # cols prints four words, one per column
 {
-  row "curl -o from nginx (reference)" $(cols curl 1.00) "-"
-  row "curl -o, then sync FILE (durable)" $(cols synced "$(median <"$work/r.synced")") "-"
-  row "openssl dgst -sha256, from the page cache" $(cols hash "$(median <"$work/r.hash")") "-"
-  row "cairn, cache off" $(cols off "$(median <"$work/r.off")") "$(cat "$work/c.off")"
-  row "cairn, cache on (default: fill by reflink)" $(cols on "$(median <"$work/r.on")") "$(cat "$work/c.on")"
-  row "cairn, cache on, CAIRN_CACHE_FILL=copy" $(cols copy "$(median <"$work/r.copy")") "$(cat "$work/c.copy")"
+  row "curl -o from nginx (reference)" $(cols curl) "-"
+  row "curl -o, then sync FILE (durable)" $(cols synced) "-"
+  row "openssl dgst -sha256, from the page cache" $(cols hash) "-"
+  row "cairn, cache off" $(cols off) "$(cat "$work/c.off")"
+  row "cairn, cache on (default: fill by reflink)" $(cols on) "$(cat "$work/c.on")"
+  row "cairn, cache on, CAIRN_CACHE_FILL=copy" $(cols copy) "$(cat "$work/c.copy")"
 }
 # The estimates: a verifying restore does what curl and nginx do (receive, write) plus the hash;
 # a durable one also what `sync FILE` makes the kernel do (writeback: the machine's busy time).
