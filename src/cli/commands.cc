@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cairn/bytes.h"
 #include "cairn/cairn.h"
 #include "cairn/session.h"
 #include "cli/progress.h"
@@ -144,7 +145,7 @@ int Versions(const Global& g, const std::string& run, const std::string& name, b
   }
   if (json) return PrintFilesJson(*versions);
   for (const auto& f : *versions) {
-    std::cout << "v" << f.version << "\t" << HumanSize(f.size) << "\t" << f.updated_at << "\t" << f.sha256 << "\n";
+    std::cout << "v" << f.version << "\t" << FormatBytes(f.size) << "\t" << f.updated_at << "\t" << f.sha256 << "\n";
   }
   return kExitOk;
 }
@@ -159,12 +160,12 @@ int CacheLs(bool json) {
     if (json) {
       arr.push_back({{"sha256", e.sha256}, {"size", e.size}, {"last_used", e.last_used}});
     } else {
-      std::cout << e.sha256 << "\t" << HumanSize(e.size) << "\t" << e.last_used << "\n";
+      std::cout << e.sha256 << "\t" << FormatBytes(e.size) << "\t" << e.last_used << "\n";
     }
   }
   if (json) std::cout << arr.dump(2) << "\n";
-  std::cerr << "cairn: cache " << cache->dir << ": " << cache->files.size() << " file(s), " << HumanSize(total)
-            << " of " << HumanSize(cache->max_bytes)
+  std::cerr << "cairn: cache " << cache->dir << ": " << cache->files.size() << " file(s), " << FormatBytes(total)
+            << " of " << FormatBytes(cache->max_bytes)
             << (cache->max_bytes > 0 ? "" : " (disabled: CAIRN_CACHE_MAX_BYTES=0)") << "\n";
   return kExitOk;
 }
@@ -172,8 +173,8 @@ int CacheLs(bool json) {
 int CachePrune(std::optional<std::uint64_t> max_bytes) {
   auto pruned = PruneCache(max_bytes);
   if (!pruned) return Fail(pruned.status());
-  std::cerr << "cairn: freed " << HumanSize(pruned->freed) << " from " << pruned->dir << " (limit "
-            << HumanSize(pruned->limit) << ", least recently used first)\n";
+  std::cerr << "cairn: freed " << FormatBytes(pruned->freed) << " from " << pruned->dir << " (limit "
+            << FormatBytes(pruned->limit) << ", least recently used first)\n";
   return kExitOk;
 }
 
@@ -185,7 +186,7 @@ int Ls(const Global& g, const std::string& run, bool json) {
   if (!files) return Fail(files.status());
   if (json) return PrintFilesJson(*files);
   for (const auto& f : *files) {
-    std::cout << f.name << "\t" << HumanSize(f.size) << "\tv" << f.version << "\t" << f.updated_at << "\t"
+    std::cout << f.name << "\t" << FormatBytes(f.size) << "\tv" << f.version << "\t" << f.updated_at << "\t"
               << f.sha256.substr(0, 12) << "\n";
   }
   if (files->empty()) std::cerr << "cairn: run " << r->path() << " has no files yet\n";

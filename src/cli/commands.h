@@ -29,8 +29,6 @@ int Login(const Global& g, std::optional<std::string> key);
 // ops_commands.cc: per-entity storage quotas (the admin key sets them).
 // "500GiB", "1.5TB", "1048576", "none" (no quota) -> bytes or nullopt.
 StatusOr<std::optional<std::uint64_t>> ParseSize(const std::string& text);
-// 1536 -> "1.5 KiB", 12 -> "12 B".
-std::string HumanBytes(std::uint64_t bytes);
 int QuotaSet(const Global& g, const std::string& entity, const std::string& size);
 int QuotaShow(const Global& g, const std::string& entity, bool json);
 // save_command.cc: uploads files, directories (recursively) and quoted globs

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cairn/bytes.h"
 #include "cli/commands.h"
 #include "cairn/session.h"
 
@@ -41,19 +42,6 @@ StatusOr<std::optional<std::uint64_t>> ParseSize(const std::string& text) {
   return bad();
 }
 
-std::string HumanBytes(std::uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double v = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
-    v /= 1024;
-    ++unit;
-  }
-  char buf[48];
-  std::snprintf(buf, sizeof buf, unit == 0 ? "%.0f %s" : "%.1f %s", v, kUnits[unit]);
-  return buf;
-}
-
 namespace {
 
 int PrintQuota(const std::string& body, bool json) {
@@ -66,13 +54,13 @@ int PrintQuota(const std::string& body, bool json) {
     return kExitOk;
   }
   const auto used = j["used_bytes"].get<std::uint64_t>();
-  std::cout << "entity\t" << j["entity"].get<std::string>() << "\nused\t" << HumanBytes(used) << " (" << used
+  std::cout << "entity\t" << j["entity"].get<std::string>() << "\nused\t" << FormatBytes(used) << " (" << used
             << " bytes)\n";
   if (j["max_bytes"].is_null()) {
     std::cout << "quota\tnone\n";
   } else {
     const auto max = j["max_bytes"].get<std::uint64_t>();
-    std::cout << "quota\t" << HumanBytes(max) << " (" << max << " bytes)\n";
+    std::cout << "quota\t" << FormatBytes(max) << " (" << max << " bytes)\n";
   }
   return kExitOk;
 }

@@ -4,20 +4,9 @@
 #include <cstdio>
 #include <iostream>
 
-namespace cairn::cli {
+#include "cairn/bytes.h"
 
-std::string HumanSize(std::uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
+namespace cairn::cli {
 
 ProgressBar::ProgressBar(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
 
@@ -52,8 +41,8 @@ void ProgressBar::Draw(std::chrono::steady_clock::time_point now) {
   if (rate > 0 && total_ >= done_) eta = std::to_string(std::llround(static_cast<double>(total_ - done_) / rate)) + "s";
   char line[192];
   std::snprintf(line, sizeof line, "\r%3d%%  %s / %s  %s/s  ETA %s  (%zu/%zu file%s)   ",
-                total_ ? static_cast<int>(100 * done_ / total_) : 100, HumanSize(done_).c_str(),
-                HumanSize(total_).c_str(), HumanSize(static_cast<std::uint64_t>(rate)).c_str(), eta.c_str(), complete_,
+                total_ ? static_cast<int>(100 * done_ / total_) : 100, FormatBytes(done_).c_str(),
+                FormatBytes(total_).c_str(), FormatBytes(static_cast<std::uint64_t>(rate)).c_str(), eta.c_str(), complete_,
                 files_.size(), files_.size() == 1 ? "" : "s");
   std::cerr << line << std::flush;
   drawn_ = true;

@@ -1,4 +1,4 @@
-// The command line's progress bar and byte sizes for people.
+// The command line's progress bar.
 #pragma once
 
 #include <chrono>
@@ -10,9 +10,6 @@
 #include "cairn/thread_annotations.h"
 
 namespace cairn::cli {
-
-// "1.5 MiB".
-std::string HumanSize(std::uint64_t n);
 
 // A one-line progress bar on stderr for a batch of files (bytes, rate, ETA,
 // files done), redrawn at most 10 times a second; only when enabled (a

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cairn/bytes.h"
 #include "cairn/duration.h"
 #include "cairn/names.h"
 
@@ -186,12 +187,12 @@ int RetentionCommands::Apply() {
   const auto bytes = j["removed_bytes"].get<std::uint64_t>();
   if (j["policies"].empty()) std::cout << scope->Name() << " has no retention policy (nor a default): nothing to do\n";
   std::cout << (dry_run_ ? "would remove " : "removed ") << j["removed_versions"].dump() << " versions ("
-            << HumanBytes(bytes) << ", " << bytes << " bytes) of " << scope->Name()
+            << FormatBytes(bytes) << ", " << bytes << " bytes) of " << scope->Name()
             << (dry_run_ ? "" : "; `cairn gc` reclaims the bytes no other version uses") << "\n";
   for (const Json& v : j["versions"]) {
     const auto size = v["size"].get<std::uint64_t>();
     std::cout << "  " << v["run"].get<std::string>() << "\t" << v["name"].get<std::string>() << "\tv"
-              << v["version"].dump() << "\t" << HumanBytes(size) << "\t(" << size << " bytes)\n";
+              << v["version"].dump() << "\t" << FormatBytes(size) << "\t(" << size << " bytes)\n";
   }
   return kExitOk;
 }

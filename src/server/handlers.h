@@ -133,8 +133,6 @@ HttpResponse HandlePutQuota(const Services& s, Call& call, const nlohmann::json&
 // holds that blob (it adds nothing). Called before any byte is stored.
 std::optional<HttpResponse> QuotaRefusal(const Services& s, const std::string& entity, const std::string& sha256,
                                          std::uint64_t size);
-// "1.5 GiB", "512 B".
-std::string FormatBytes(std::uint64_t bytes);
 // retention_handlers.cc: retention policies of a project (and an entity's
 // default, on the routes without {project}); anyone who may read the entity
 // sees them, an admin of the entity (or the server admin) sets, clears and

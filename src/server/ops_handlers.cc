@@ -1,10 +1,9 @@
 // The operations routes: /metrics (Prometheus), /healthz, /readyz
 // (docs/operations.md; decisions in docs/adr/0022-operations.md).
-#include <cstdio>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "cairn/bytes.h"
 #include "server/handlers.h"
 #include "server/ops.h"
 
@@ -41,23 +40,6 @@ void HandleReadyz(const Services& s, Call& call) {
 }
 
 // --- Quotas ---
-
-std::string FormatBytes(std::uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double v = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
-    v /= 1024;
-    ++unit;
-  }
-  char buf[48];
-  if (unit == 0) {
-    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[unit]);
-  }
-  return buf;
-}
 
 std::optional<HttpResponse> QuotaRefusal(const Services& s, const std::string& entity, const std::string& sha256,
                                          std::uint64_t size) {

@@ -6,8 +6,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cairn/bytes.h"
 #include "cli/exit_codes.h"
-#include "cli/progress.h"
 #include "common/duration.h"
 #include "server/cli/server_settings.h"
 #include "server/server.h"
@@ -17,7 +17,6 @@
 namespace cairn::server_cli {
 namespace fs = std::filesystem;
 using cli::Fail;
-using cli::HumanSize;
 using cli::kExitFailure;
 using cli::kExitOk;
 
@@ -196,7 +195,7 @@ int Fsck(const Flags& f) {
                                {.quarantine_dir = f.fsck_quarantine ? data / "quarantine" : fs::path()});
   if (!report) return Fail(report.status());
   PrintFsckReport(*report, data, f.fsck_json);
-  std::cerr << "cairn fsck: " << report->blobs_checked << " blobs (" << HumanSize(report->bytes_checked)
+  std::cerr << "cairn fsck: " << report->blobs_checked << " blobs (" << FormatBytes(report->bytes_checked)
             << ") verified, " << report->references << " referenced, " << report->unreferenced
             << " unreferenced (`cairn gc` removes those): " << report->problems.size() << " problem(s)\n";
   if (report->problems.empty()) return kExitOk;
@@ -220,7 +219,7 @@ int Gc(const Flags& f) {
   for (const auto& sha : report->removed_digests) std::cout << (dry_run ? "would remove\t" : "removed\t") << sha << "\n";
   std::cerr << "cairn gc: " << report->blobs << " blobs, " << report->referenced << " referenced, "
             << report->kept_recent << " unreferenced but younger than " << f.gc_grace << " (kept), "
-            << report->removed << (dry_run ? " would be removed (" : " removed (") << HumanSize(report->bytes_removed)
+            << report->removed << (dry_run ? " would be removed (" : " removed (") << FormatBytes(report->bytes_removed)
             << ")\n";
   return kExitOk;
 }
