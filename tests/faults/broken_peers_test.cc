@@ -65,7 +65,9 @@ class BrokenPeers : public ::testing::Test {
                                                   {"CAIRN_REQUEST_TIMEOUT", "2"}},
                                               testing::ServerBackend{});
     key_ = testing::CreateKey(*server_, "alice");
-    sha_ = testing::WriteRandomFile(tmp_ / "src" / "model.bin", 8 << 20, 7);
+    // At least download::kDirectMinBytes: restored on one connection, the
+    // body is received straight into the ring (curl_direct_get.cc).
+    sha_ = testing::WriteRandomFile(tmp_ / "src" / "model.bin", 24 << 20, 7);
     testing::CommandResult r = testing::Cairn({"--base-url", server_->base_url(), "save", "--run", kRun, "--base",
                                                (tmp_ / "src").string(), (tmp_ / "src" / "model.bin").string()},
                                               {{"CAIRN_API_KEY", key_}, {"HOME", "/nonexistent"}});

@@ -5,9 +5,14 @@
 // with the `openssl` command.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <memory>
+#include <span>
+#include <variant>
+#include <vector>
 
 #include "common/sha256.h"
+#include "sdk/internal/curl_connection.h"
 #include "store/s3/s3_client.h"
 #include "testing/server_fixture.h"
 
@@ -96,6 +101,53 @@ TEST_F(Tls, SaveAndRestoreOverHttpsWithTheCaBundle) {
                               "ca.pem");
   ASSERT_EQ(restore.exit_code, 0) << restore.err;
   EXPECT_EQ(internal::Sha256Hex(testing::ReadFile(tmp_ / "dst/model.pt")), sha);
+}
+
+// At least 16 MiB (download::kDirectMinBytes): received straight into the
+// restore's ring over its own TLS connection (curl_direct_get.cc).
+TEST_F(Tls, ALargeRestoreOverHttpsIsVerified) {
+  const std::string sha = testing::WriteRandomFile(tmp_ / "src/big.bin", (20u << 20) + 777);
+  CommandResult save =
+      Cli({"save", (tmp_ / "src/big.bin").string(), "--run", "alice/tls/run2", "--base", (tmp_ / "src").string()},
+          "ca.pem");
+  ASSERT_EQ(save.exit_code, 0) << save.err;
+  CommandResult restore =
+      Cli({"restore", "big.bin", "--run", "alice/tls/run2", "--root", (tmp_ / "dst").string()}, "ca.pem");
+  ASSERT_EQ(restore.exit_code, 0) << restore.err;
+  EXPECT_EQ(internal::Sha256Hex(testing::ReadFile(tmp_ / "dst/big.bin")), sha);
+
+  // The same GET as the restore's, on the transport: most bytes arrive in
+  // the memory offered, and the certificate is checked on that connection
+  // too (a CA that did not sign it is refused before any byte moves).
+  for (const std::string ca : {"ca.pem", "other-ca.pem"}) {
+    internal::CurlConnection connection(server_->base_url(), key_, (pki_->path() / ca).string());
+    std::vector<char> memory(24u << 20);
+    std::size_t got = 0, in_place = 0;
+    internal::HttpClientRequest req;
+    req.target = "/api/v1/runs/alice/tls/run2/files/big.bin";
+    req.body_buffer = [&] { return std::span<char>(memory.data() + got, std::min<std::size_t>(1u << 20, memory.size() - got)); };
+    req.on_body = [&](const internal::HttpClientResponse&, const char* data, std::size_t n) {
+      if (data == memory.data() + got) {
+        in_place += n;
+      } else {
+        std::memcpy(memory.data() + got, data, n);
+      }
+      got += n;
+      return true;
+    };
+    internal::Outcome out = connection.Call(req, {}).outcome;
+    if (ca == "ca.pem") {
+      ASSERT_TRUE(std::holds_alternative<internal::HttpClientResponse>(out))
+          << std::get<internal::TransportError>(out).status;
+      EXPECT_EQ(internal::Sha256Hex(std::string_view(memory.data(), got)), sha);
+      EXPECT_GT(in_place, got / 2);
+    } else {
+      ASSERT_TRUE(std::holds_alternative<internal::TransportError>(out));
+      const Status& st = std::get<internal::TransportError>(out).status;
+      EXPECT_NE(st.message().find("cannot trust the TLS certificate"), std::string::npos) << st;
+      EXPECT_EQ(got, 0u);
+    }
+  }
 }
 
 TEST_F(Tls, AnotherCaIsRefusedWithACertificateError) {

@@ -321,6 +321,21 @@ int ConnectLoopback(int port) {
   return fd;
 }
 
+int ListenLoopback(int* port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 64) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
 fs::path BlobPath(const fs::path& data_dir, const std::string& sha256) {
   return data_dir / "blobs" / sha256.substr(0, 2) / sha256.substr(2, 2) / sha256;
 }

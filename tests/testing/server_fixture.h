@@ -138,6 +138,8 @@ void WriteFile(const std::filesystem::path& path, const std::string& content);
 
 // A TCP connection to 127.0.0.1:port (for raw-socket tests); -1 on failure.
 int ConnectLoopback(int port);
+// A socket listening on 127.0.0.1 at a free port (set in *port); -1 on failure.
+int ListenLoopback(int* port);
 
 // Where the local blob store keeps a blob: DATA/blobs/ab/cd/<sha>.
 std::filesystem::path BlobPath(const std::filesystem::path& data_dir, const std::string& sha256);

@@ -1,41 +1,18 @@
 #include "testing/tcp_proxy.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <stdexcept>
 
+#include "testing/server_fixture.h"
+
 namespace cairn::testing {
 
-namespace {
-int ConnectTo(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-}  // namespace
-
 TcpProxy::TcpProxy(int target_port) : target_port_(target_port) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 64) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    throw std::runtime_error("TcpProxy: cannot listen");
-  }
-  port_ = ntohs(a.sin_port);
+  listen_fd_ = ListenLoopback(&port_);
+  if (listen_fd_ < 0) throw std::runtime_error("TcpProxy: cannot listen");
   acceptor_ = std::thread([this] { AcceptLoop(); });
 }
 
@@ -75,7 +52,7 @@ void TcpProxy::AcceptLoop() {
 }
 
 void TcpProxy::Pump(int client) {
-  int server = ConnectTo(target_port_);
+  int server = ConnectLoopback(target_port_);
   if (server < 0) {
     ::close(client);
     return;

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -72,6 +73,14 @@ struct HttpClientRequest {
   // of being collected; return false to abort (the caller keeps its reason).
   // `response` carries the status and headers already received.
   std::function<bool(const HttpClientResponse& response, const char* data, std::size_t n)> on_body;
+  // Optional, with on_body: memory the next bytes of a 2xx body may be
+  // received into, asked for before each read on the calling thread (it may
+  // wait for room). A transport that can receives at most span.size() bytes
+  // there and calls on_body with `data` at the span's start -- the consumer
+  // then has nothing to copy; one that cannot (or an empty span) passes its
+  // own buffer to on_body as without it. Bytes received there that on_body
+  // does not accept are garbage to the consumer.
+  std::function<std::span<char>()> body_buffer;
 
   // Follow redirects (file downloads: a server with --s3-presign answers 307
   // to an object-store URL). libcurl does not send the Authorization header

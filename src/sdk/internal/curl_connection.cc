@@ -64,9 +64,7 @@ size_t HeaderCallback(char* buffer, size_t size, size_t nitems, void* userdata) 
     st->response.headers.clear();
     return n;
   }
-  auto colon = line.find(':');
-  if (colon == std::string_view::npos) return n;
-  st->response.headers.emplace_back(ToLower(Trim(line.substr(0, colon))), std::string(Trim(line.substr(colon + 1))));
+  if (auto field = HeaderField(line)) st->response.headers.push_back(std::move(*field));
   return n;
 }
 
@@ -185,6 +183,12 @@ curl_slist* SetOptions(CURL* h, const HttpClientRequest& request, const std::str
 
 }  // namespace
 
+std::optional<std::pair<std::string, std::string>> HeaderField(std::string_view line) {
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  return std::pair(ToLower(Trim(line.substr(0, colon))), std::string(Trim(line.substr(colon + 1))));
+}
+
 std::string HttpClientResponse::Header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
     if (k == name) return v;
@@ -233,6 +237,7 @@ CurlConnection::CurlConnection(std::string base_url, std::string api_key, std::s
 CurlConnection::~CurlConnection() = default;
 
 std::variant<HttpClientResponse, TransportError> CurlConnection::Perform(const HttpClientRequest& request) {
+  if (std::optional<Outcome> direct = DirectGet(request)) return std::move(*direct);
   const std::string url = Url(request.target);
   CURL* h = pool_->Take();
   if (h == nullptr) return TransportError{InternalError("libcurl could not create a handle (out of memory?)")};

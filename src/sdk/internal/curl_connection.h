@@ -5,12 +5,18 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "sdk/internal/connection.h"
 
 namespace cairn::internal {
+
+// One "Name: value" line of an answer's head as HttpClientResponse keeps it
+// (the name lowercased, both trimmed); nullopt for a line without a colon.
+std::optional<std::pair<std::string, std::string>> HeaderField(std::string_view line);
 
 class CurlConnection final : public Connection {
  public:
@@ -32,6 +38,12 @@ class CurlConnection final : public Connection {
  private:
   struct Pool;
   Outcome Perform(const HttpClientRequest& request);
+  // A GET whose 2xx body is received straight into request.body_buffer's
+  // memory, on a connection of its own (curl_direct_get.cc). nullopt when it
+  // does not apply (no body_buffer, a proxy is configured) or the answer needs
+  // libcurl's usual path (a redirect, a body without Content-Length): nothing
+  // was handed to on_body, and Perform makes the request the usual way.
+  std::optional<Outcome> DirectGet(const HttpClientRequest& request);
   // `code` is a CURLcode (an int here: no curl header in this one).
   TransportError TransportErrorOf(int code, bool aborted, bool body_too_large, const std::string& what,
                                   const std::string& url, const char* errbuf) const;

@@ -51,6 +51,7 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
   }
   std::uint64_t to_fetch = 0;
   for (const Part& p : parts_) to_fetch += p.end - p.begin;
+  receive_into_ring_ = workers == 1 && to_fetch >= kDirectMinBytes;
   // One connection and at most one ring slot of bytes (every small file of
   // a glob restore): fetch, then write, on this thread -- starting the worker
   // and writer threads cost more than such a file, and it is too short for
@@ -340,10 +341,13 @@ bool PartialDownload::ToRing(Part& part, std::uint64_t at, const char* data, std
     const std::size_t take = std::min(n, kSlotBytes - fill_);
     char* dst = slot.data.get() + fill_;
     // The slot being filled is this thread's alone until published (the
-    // backlog check keeps the hasher and the writer off it): copy unlocked.
-    lock.Unlock();
-    std::memcpy(dst, data, take);
-    lock.Lock();
+    // backlog check keeps the hasher and the writer off it): copy unlocked,
+    // unless the bytes were received there (RingSpace).
+    if (dst != data) {
+      lock.Unlock();
+      std::memcpy(dst, data, take);
+      lock.Lock();
+    }
     fill_ += take;
     ring_end_ += take;
     data += take;
@@ -352,6 +356,18 @@ bool PartialDownload::ToRing(Part& part, std::uint64_t at, const char* data, std
   }
   if (ring_end_ == part.end) ring_part_ = nullptr;  // the next part may take the front
   return true;
+}
+
+std::span<char> PartialDownload::RingSpace(const Part& part, std::uint64_t at) {
+  MutexLock lock(mu_);
+  // As ToRing: the part that has the ring, or the one at the hashing front
+  // with the ring empty.
+  if (ring_part_ != &part && (ring_part_ != nullptr || filled_ != hashed_slots_ || hashed_.load() != at)) return {};
+  space_cv_.wait(lock.unique(), [&]() CAIRN_REQUIRES(mu_) { return stop_.load() || RingBacklog() < kRingSlots; });
+  if (stop_.load()) return {};
+  Slot& slot = slots_[filled_ % kRingSlots];
+  if (!slot.data) slot.data.reset(new char[kSlotBytes]);
+  return {slot.data.get() + fill_, kSlotBytes - fill_};
 }
 
 void PartialDownload::FlushRing(const Part& part) {

@@ -94,6 +94,7 @@ Status PartialDownload::FetchPart(Part& part, bool whole, Throttle& throttle) {
   // every chunk: libcurl calls the progress callback only between batches of
   // up to 100 reads, seconds apart while the socket never drains.
   req.cancelled = transfer_.cancelled;
+  if (receive_into_ring_) req.body_buffer = [&] { return RingSpace(part, part.begin + part.received); };
   req.on_body = [&](const HttpClientResponse& response, const char* data, std::size_t n) {
     if (stop_.load() || (transfer_.cancelled && transfer_.cancelled())) return false;
     const std::uint64_t at = part.begin + part.received;

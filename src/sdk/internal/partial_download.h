@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,11 @@ inline constexpr std::uint64_t kRingSlots = 8;
 // free (free page reporting) and must fault in again -- the copy then cost
 // 2-3x the CPU. 64 KiB writes: 1.0 s per GiB every time (256 KiB: 1.4-3.2 s).
 inline constexpr std::size_t kWriteBytes = 64 << 10;
+// A download on one connection of at least this many bytes has its body
+// received straight into the ring (HttpClientRequest::body_buffer): one copy
+// of every byte fewer, for a connection of its own (a TLS handshake costs
+// about what copying a few MiB does). docs/adr/0027-downloads-receive-into-the-ring.md.
+inline constexpr std::uint64_t kDirectMinBytes = 16 << 20;
 // Writeback of the verified prefix is started every this many bytes.
 inline constexpr std::uint64_t kWritebackChunkBytes = 8 << 20;
 inline constexpr auto kWritebackPoll = std::chrono::milliseconds(5);
@@ -111,7 +117,11 @@ class PartialDownload {
   // themselves and Run() reads them back when the front reaches them.
   // ToRing: false when `part` cannot use the ring now (the caller writes the
   // bytes); true when they were taken (or stop_ is set). May wait for a slot.
+  // Bytes received into RingSpace's memory are taken without a copy.
   bool ToRing(Part& part, std::uint64_t at, const char* data, std::size_t n);
+  // The filling slot's free memory, for the bytes of `part` from `at` when
+  // ToRing would take them (waits for a free slot); empty otherwise.
+  std::span<char> RingSpace(const Part& part, std::uint64_t at);
   void FlushRing(const Part& part);  // hands over a partly filled slot
   void PublishSlot() CAIRN_REQUIRES(mu_);
   void WriteRing();                  // the writer thread
@@ -147,6 +157,7 @@ class PartialDownload {
 
   std::vector<Range> prior_;   // ranges the partial held when we started
   bool resumed_ = false;       // prior_ is not empty
+  bool receive_into_ring_ = false;  // one connection, >= kDirectMinBytes: body_buffer
   std::vector<Part> parts_;    // what we fetch now: the complement of prior_
   Mutex mu_;
   std::condition_variable cv_;
