@@ -285,6 +285,8 @@ std::optional<Outcome> CurlConnection::DirectGet(const HttpClientRequest& reques
   CURL* h = easy.h;
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
   curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+  // We speak HTTP/1.1 on it: TLS must not agree on h2 (ALPN offers only http/1.1).
+  curl_easy_setopt(h, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
