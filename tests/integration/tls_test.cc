@@ -5,6 +5,7 @@
 // with the `openssl` command.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <span>
@@ -125,7 +126,9 @@ TEST_F(Tls, ALargeRestoreOverHttpsIsVerified) {
     std::size_t got = 0, in_place = 0;
     internal::HttpClientRequest req;
     req.target = "/api/v1/runs/alice/tls/run2/files/big.bin";
-    req.body_buffer = [&] { return std::span<char>(memory.data() + got, std::min<std::size_t>(1u << 20, memory.size() - got)); };
+    req.body_buffer = [&] {
+      return std::span<char>(memory.data() + got, std::min<std::size_t>(1u << 20, memory.size() - got));
+    };
     req.on_body = [&](const internal::HttpClientResponse&, const char* data, std::size_t n) {
       if (data == memory.data() + got) {
         in_place += n;

@@ -220,8 +220,8 @@ class DirectCall {
       std::size_t n = 0;
       if (!Io([&](std::size_t* k) { return curl_easy_recv(h_, into.data(), want, k); }, POLLIN, &n)) return false;
       if (n == 0) {
-        return Fail(CURLE_PARTIAL_FILE, "the connection closed after " + std::to_string(got) + " of " +
-                                            std::to_string(size) + " bytes");
+        return Fail(CURLE_PARTIAL_FILE,
+                    "the connection closed after " + std::to_string(got) + " of " + std::to_string(size) + " bytes");
       }
       if (!Deliver(into.data(), n)) return false;
       got += n;
@@ -270,8 +270,8 @@ struct EasyHandle {
 }  // namespace
 
 std::optional<Outcome> CurlConnection::DirectGet(const HttpClientRequest& request) {
-  if (!request.body_buffer || !request.on_body || request.method != "GET" || request.read_body ||
-      request.json_body || ProxyConfigured()) {
+  if (!request.body_buffer || !request.on_body || request.method != "GET" || request.read_body || request.json_body ||
+      ProxyConfigured()) {
     return std::nullopt;
   }
   const std::string url = Url(request.target);

@@ -114,7 +114,8 @@ struct Sink {
     HttpClientRequest req;
     req.target = target;
     req.body_buffer = [this] {
-      return std::span<char>(memory.data() + body.size(), std::min<std::size_t>(256 << 10, memory.size() - body.size()));
+      return std::span<char>(memory.data() + body.size(),
+                             std::min<std::size_t>(256 << 10, memory.size() - body.size()));
     };
     req.on_body = [this](const HttpClientResponse&, const char* data, std::size_t n) {
       (data == memory.data() + body.size() ? in_place : copied) += n;
