@@ -17,15 +17,11 @@
 namespace cairn::internal {
 namespace {
 
-constexpr long kConnectTimeoutSeconds = 10;
 constexpr long kLowSpeedBytesPerSecond = 1;
 constexpr long kLowSpeedSeconds = 60;
 // Idle handles kept for reuse; more concurrent calls create (and then free)
 // extra handles.
 constexpr std::size_t kMaxIdleHandles = 8;
-// A non-streamed answer (JSON) larger than this is refused: bounded memory.
-constexpr std::size_t kMaxBufferedBody = 32u << 20;
-constexpr char kUserAgent[] = "cairn-cpp/0.1.0";
 
 void GlobalInitOnce() {
   static std::once_flag once;

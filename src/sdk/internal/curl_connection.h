@@ -4,6 +4,7 @@
 // The one mapping of libcurl failures to Status lives in its Call().
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +14,13 @@
 #include "sdk/internal/connection.h"
 
 namespace cairn::internal {
+
+// Limits both of CurlConnection's paths keep (libcurl's and DirectGet's):
+// connect within 10 s; a non-streamed answer (JSON) larger than 32 MiB is
+// refused (bounded memory); the User-Agent sent.
+inline constexpr long kConnectTimeoutSeconds = 10;
+inline constexpr std::size_t kMaxBufferedBody = 32u << 20;
+inline constexpr char kUserAgent[] = "cairn-cpp/0.1.0";
 
 // One "Name: value" line of an answer's head as HttpClientResponse keeps it
 // (the name lowercased, both trimmed); nullopt for a line without a colon.

@@ -24,20 +24,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// As CurlConnection's libcurl options: connect within 10 s; no byte for 60 s
-// abandons the transfer (libcurl: below 1 byte/s for 60 s).
-constexpr long kConnectTimeoutSeconds = 10;
+// As CurlConnection's libcurl options: no byte for 60 s abandons the
+// transfer (libcurl: below 1 byte/s for 60 s).
 constexpr auto kStallLimit = std::chrono::seconds(60);
 // How long one wait for the socket lasts: `cancelled` is polled this often.
 constexpr int kPollMillis = 1000;
 // An answer's status line and headers; more is refused.
 constexpr std::size_t kMaxHeaderBytes = 64 << 10;
-// A non-2xx body (a JSON error) is collected up to this many bytes (as
-// CurlConnection does).
-constexpr std::size_t kMaxErrorBody = 32 << 20;
 // Our own buffer, for bytes the caller's memory does not take.
 constexpr std::size_t kOwnBufferBytes = 256 << 10;
-constexpr char kUserAgent[] = "cairn-cpp/0.1.0";
 
 bool ProxyConfigured() {
   for (const char* name : {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
@@ -235,7 +230,7 @@ class DirectCall {
       aborted = true;
       return Fail(CURLE_WRITE_ERROR, "");
     }
-    if (response.body.size() + n > kMaxErrorBody) {
+    if (response.body.size() + n > kMaxBufferedBody) {
       body_too_large = true;
       return Fail(CURLE_WRITE_ERROR, "");
     }
