@@ -18,7 +18,6 @@ namespace cairn::internal {
 namespace {
 
 constexpr long kLowSpeedBytesPerSecond = 1;
-constexpr long kLowSpeedSeconds = 60;
 // Idle handles kept for reuse; more concurrent calls create (and then free)
 // extra handles.
 constexpr std::size_t kMaxIdleHandles = 8;

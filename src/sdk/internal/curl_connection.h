@@ -16,9 +16,11 @@
 namespace cairn::internal {
 
 // Limits both of CurlConnection's paths keep (libcurl's and DirectGet's):
-// connect within 10 s; a non-streamed answer (JSON) larger than 32 MiB is
-// refused (bounded memory); the User-Agent sent.
+// connect within 10 s; a transfer that moves no byte for 60 s is abandoned
+// (libcurl: below 1 byte/s for 60 s); a non-streamed answer (JSON) larger
+// than 32 MiB is refused (bounded memory); the User-Agent sent.
 inline constexpr long kConnectTimeoutSeconds = 10;
+inline constexpr long kLowSpeedSeconds = 60;
 inline constexpr std::size_t kMaxBufferedBody = 32u << 20;
 inline constexpr char kUserAgent[] = "cairn-cpp/0.1.0";
 

@@ -24,9 +24,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// As CurlConnection's libcurl options: no byte for 60 s abandons the
-// transfer (libcurl: below 1 byte/s for 60 s).
-constexpr auto kStallLimit = std::chrono::seconds(60);
+// As CurlConnection's libcurl options: no byte for this long abandons the
+// transfer.
+constexpr auto kStallLimit = std::chrono::seconds(kLowSpeedSeconds);
 // How long one wait for the socket lasts: `cancelled` is polled this often.
 constexpr int kPollMillis = 1000;
 // An answer's status line and headers; more is refused.
@@ -156,7 +156,7 @@ class DirectCall {
       }
       if (Clock::now() - last_progress_ > kStallLimit) {
         rc = CURLE_OPERATION_TIMEDOUT;
-        detail = "the server sent nothing for 60 s";
+        detail = "the server sent nothing for " + std::to_string(kLowSpeedSeconds) + " s";
         return false;
       }
       pollfd p{.fd = fd_, .events = events, .revents = 0};
