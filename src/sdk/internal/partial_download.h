@@ -54,7 +54,7 @@ inline constexpr std::uint64_t kDirectMinBytes = 16 << 20;
 inline constexpr std::uint64_t kWritebackChunkBytes = 8 << 20;
 inline constexpr auto kWritebackPoll = std::chrono::milliseconds(5);
 // ... and made durable every this many (fdatasync): on an XFS loop mount the
-// final fsync of 1 GiB fell from 0.46 s to the last chunk's (docs/transfers.md).
+// final fsync of 1 GiB fell from 0.46 s to the last chunk's (docs/measurements/issue-13.md).
 inline constexpr std::uint64_t kDurableEveryBytes = 128 << 20;
 // How often the sidecar records progress (bytes since the last record are
 // fetched again after a kill) and how often progress is reported.
