@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Does the content cache slow a cold restore? (issue 13; docs/adr/0014-cache-fill-by-reflink.md)
 # One SIZE_MIB random file, cold restores into DIR (default: a directory on the root
-# filesystem, ext4 here), repeat by repeat in this order so that all see the same machine:
+# filesystem, ext4 here), each step once per repeat, every step after removing all earlier
+# outputs and `sync`; the order below rotates by one step from repeat to repeat:
 #   curl -o from nginx (sendfile) to DIR   -- the reference
 #   the same curl, then `sync FILE`        -- durable as Cairn's restore is (shown, not the goal)
 #   openssl dgst -sha256 of the cached source -- the verification alone: a verifying restore's floor
 #   cairn restore, cache off (CAIRN_CACHE_MAX_BYTES=0)
 #   cairn restore, cache on, default fill (reflink only)
 #   cairn restore, cache on, CAIRN_CACHE_FILL=copy (the fill before ADR 0014)
-# The cache starts empty in every repeat and lives in DIR too. Prints medians, the median of
+# The cache starts empty in every step and lives in DIR too. Prints medians, the median of
 # the paired ratios (reference time / step time: >= 1.0 is as fast as curl) and the CPU each
 # step used (user + sys, with its server's: nginx or cairn server; and the whole machine's busy
 # time, which adds the kernel's writeback), then two estimates of what a restore that verifies
@@ -62,24 +63,30 @@ cat "$work/src.bin" >/dev/null  # both servers read the same cached bytes
 fstype=$(df --output=fstype "$client" | tail -1 | tr -d ' ')
 echo "cache_fill_bench: ${size_mib} MiB, $repeats paired repeats, targets and cache on $client ($fstype)"
 for s in curl synced hash off on copy; do : >"$work/t.$s"; : >"$work/r.$s"; : >"$work/u.$s"; done
-for _ in $(seq 1 "$repeats"); do
-  rm -rf "$client/curl.bin"; sync
-  cpu_timed "$work/t.curl" "$work/u.curl" "$nginx_pid" curl -sf -o "$client/curl.bin" "http://127.0.0.1:$port/big.bin"
-  rm -f "$client/curl.bin"; sync
-  cpu_timed "$work/t.synced" "$work/u.synced" "$nginx_pid" sh -c 'curl -sf -o "$1" "$2" && sync "$1"' sh "$client/curl.bin" "http://127.0.0.1:$port/big.bin"
-  paired "$work/t.curl" "$work/t.synced" "$work/r.synced"
-  cpu_timed "$work/t.hash" "$work/u.hash" "" openssl dgst -sha256 "$work/src.bin"
-  paired "$work/t.curl" "$work/t.hash" "$work/r.hash"
-  rm -f "$client/curl.bin"
-  for s in off on copy; do
-    rm -rf "${client:?}/$s" "$client/cache"; sync
-    case $s in off) setting=(CAIRN_CACHE_MAX_BYTES=0) ;; on) setting=() ;; copy) setting=(CAIRN_CACHE_FILL=copy) ;; esac
-    cpu_timed "$work/t.$s" "$work/u.$s" "$cairn_pid" env "${setting[@]}" "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$s" -q
-    paired "$work/t.curl" "$work/t.$s" "$work/r.$s"
-    [ "$(sha256sum "$client/$s/src.bin" | cut -c1-64)" = "$sha" ] || echo "cache_fill_bench: $s copy differs!" >&2
-    { find "$client/cache" -type f -path "*/blobs/*" -printf "%s\n" 2>/dev/null || true; } | awk "{s+=\$1} END{print s+0}" >"$work/c.$s"
-    rm -rf "${client:?}/$s"
-  done
+# step NAME: one step, after removing every earlier output (and the cache) and `sync`, so that
+# no step pays for another's writeback.
+step() {
+  rm -rf "$client/curl.bin" "${client:?}"/{off,on,copy} "$client/cache"; sync
+  case $1 in
+    curl) cpu_timed "$work/t.curl" "$work/u.curl" "$nginx_pid" curl -sf -o "$client/curl.bin" "http://127.0.0.1:$port/big.bin" ;;
+    synced) cpu_timed "$work/t.synced" "$work/u.synced" "$nginx_pid" sh -c 'curl -sf -o "$1" "$2" && sync "$1"' sh "$client/curl.bin" "http://127.0.0.1:$port/big.bin" ;;
+    hash) cpu_timed "$work/t.hash" "$work/u.hash" "" openssl dgst -sha256 "$work/src.bin" ;;
+    off | on | copy)
+      case $1 in off) setting=(CAIRN_CACHE_MAX_BYTES=0) ;; on) setting=() ;; copy) setting=(CAIRN_CACHE_FILL=copy) ;; esac
+      cpu_timed "$work/t.$1" "$work/u.$1" "$cairn_pid" env "${setting[@]}" "$bin/cairn" restore src.bin --run bench/cache/r1 --root "$client/$1" -q
+      [ "$(sha256sum "$client/$1/src.bin" | cut -c1-64)" = "$sha" ] || echo "cache_fill_bench: $1 copy differs!" >&2
+      { find "$client/cache" -type f -path "*/blobs/*" -printf "%s\n" 2>/dev/null || true; } | awk "{s+=\$1} END{print s+0}" >"$work/c.$1"
+      ;;
+  esac
+}
+# Each repeat runs every step once, in an order rotated by one from the repeat before: on a
+# machine whose page allocation is slow right after memory is freed (a VM that reports free pages
+# to its host), the step that runs first after a large free pays for it, and a fixed order would
+# always charge the same step. Ratios pair each step with the reference of the same repeat.
+steps=(curl synced hash off on copy)
+for r in $(seq 0 $((repeats - 1))); do
+  for i in "${!steps[@]}"; do step "${steps[$(((i + r) % ${#steps[@]}))]}"; done
+  for s in synced hash off on copy; do paired "$work/t.curl" "$work/t.$s" "$work/r.$s"; done
 done
 rm -rf "$client/cache"
 row() { printf '%-44s %9s %14s %8s %10s %12s\n' "$@"; }
