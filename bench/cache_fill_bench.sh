@@ -2,7 +2,7 @@
 # Does the content cache slow a cold restore? (issue 13; docs/adr/0014-cache-fill-by-reflink.md)
 # One SIZE_MIB random file, cold restores into DIR (default: a directory on the root
 # filesystem, ext4 here), each step once per repeat, every step after removing all earlier
-# outputs and `sync`; the order below rotates by one step from repeat to repeat:
+# outputs and `sync`, in an order shuffled for each repeat:
 #   curl -o from nginx (sendfile) to DIR   -- the reference
 #   the same curl, then `sync FILE`        -- durable as Cairn's restore is (shown, not the goal)
 #   openssl dgst -sha256 of the cached source -- the verification alone: a verifying restore's floor
@@ -79,13 +79,16 @@ step() {
       ;;
   esac
 }
-# Each repeat runs every step once, in an order rotated by one from the repeat before: on a
-# machine whose page allocation is slow right after memory is freed (a VM that reports free pages
-# to its host), the step that runs first after a large free pays for it, and a fixed order would
-# always charge the same step. Ratios pair each step with the reference of the same repeat.
+# Each repeat runs every step once, in its own shuffled order (the same for every run of the
+# bench: seeded by the repeat's number). On a VM that hands freed memory back to its host, a
+# step's cost depends on what ran just before it (memory freed a moment earlier is cheap to reuse,
+# memory freed a second earlier must be faulted in again), so a fixed order -- or a rotation of
+# one, which keeps each step's predecessor -- would charge the same step every time. Ratios pair
+# each step with the reference of the same repeat.
 steps=(curl synced hash off on copy)
-for r in $(seq 0 $((repeats - 1))); do
-  for i in "${!steps[@]}"; do step "${steps[$(((i + r) % ${#steps[@]}))]}"; done
+for r in $(seq 1 "$repeats"); do
+  mapfile -t order < <(printf '%s\n' "${steps[@]}" | shuf --random-source=<(yes "$r"))
+  for s in "${order[@]}"; do step "$s"; done
   for s in synced hash off on copy; do paired "$work/t.curl" "$work/t.$s" "$work/r.$s"; done
 done
 rm -rf "$client/cache"
