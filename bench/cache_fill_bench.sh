@@ -30,9 +30,12 @@ work=$(mktemp -d /var/tmp/cairn-cache-fill-bench.XXXXXX)
 client=${3:-$work/client}
 mkdir -p "$client"
 pids=()
+# Every output a step leaves in DIR (curl's file, each restore's root, the cache).
+clear_outputs() { rm -rf "${client:?}"/{curl.bin,off,on,copy,cache}; }
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work" "$client"/{curl.bin,off,on,copy,cache}
+  rm -rf "$work"
+  clear_outputs
 }
 trap cleanup EXIT
 
@@ -66,7 +69,8 @@ for s in curl synced hash off on copy; do : >"$work/t.$s"; : >"$work/r.$s"; : >"
 # step NAME: one step, after removing every earlier output (and the cache) and `sync`, so that
 # no step pays for another's writeback.
 step() {
-  rm -rf "$client/curl.bin" "${client:?}"/{off,on,copy} "$client/cache"; sync
+  clear_outputs
+  sync
   case $1 in
     curl) cpu_timed "$work/t.curl" "$work/u.curl" "$nginx_pid" curl -sf -o "$client/curl.bin" "http://127.0.0.1:$port/big.bin" ;;
     synced) cpu_timed "$work/t.synced" "$work/u.synced" "$nginx_pid" sh -c 'curl -sf -o "$1" "$2" && sync "$1"' sh "$client/curl.bin" "http://127.0.0.1:$port/big.bin" ;;
@@ -91,7 +95,7 @@ for r in $(seq 1 "$repeats"); do
   for s in "${order[@]}"; do step "$s"; done
   for s in synced hash off on copy; do paired "$work/t.curl" "$work/t.$s" "$work/r.$s"; done
 done
-rm -rf "$client/cache"
+clear_outputs
 row() { printf '%-44s %9s %14s %8s %10s %12s\n' "$@"; }
 # cols STEP: its median time, paired ratio, CPU and machine time (the reference's ratio is 1).
 cols() {
