@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -52,6 +54,7 @@ Status PartialDownload::Run(bool fresh, bool single, std::string* digest, bool* 
   std::uint64_t to_fetch = 0;
   for (const Part& p : parts_) to_fetch += p.end - p.begin;
   receive_into_ring_ = workers == 1 && to_fetch >= kDirectMinBytes;
+  AllocateRing(to_fetch);
   // One connection and at most one ring slot of bytes (every small file of
   // a glob restore): fetch, then write, on this thread -- starting the worker
   // and writer threads cost more than such a file, and it is too short for
@@ -160,7 +163,7 @@ void PartialDownload::HashAll() {
     }
     if (step.slot != nullptr) {
       // The slot stays ours until hashed_slots_ moves past it.
-      hasher_.Update(step.slot->data.get(), step.slot->size);
+      hasher_.Update(step.slot->data, step.slot->size);
       hashed_ += step.slot->size;
       MutexLock lock(mu_);
       ++hashed_slots_;
@@ -334,12 +337,11 @@ bool PartialDownload::ToRing(Part& part, std::uint64_t at, const char* data, std
     if (stop_.load()) return true;
     Slot& slot = slots_[filled_ % kRingSlots];
     if (fill_ == 0) {
-      if (!slot.data) slot.data.reset(new char[kSlotBytes]);
       slot.offset = ring_end_;
       slot.part = &part;
     }
     const std::size_t take = std::min(n, kSlotBytes - fill_);
-    char* dst = slot.data.get() + fill_;
+    char* dst = slot.data + fill_;
     // The slot being filled is this thread's alone until published (the
     // backlog check keeps the hasher and the writer off it): copy unlocked,
     // unless the bytes were received there (RingSpace).
@@ -366,13 +368,23 @@ std::span<char> PartialDownload::RingSpace(const Part& part, std::uint64_t at) {
   space_cv_.wait(lock.unique(), [&]() CAIRN_REQUIRES(mu_) { return stop_.load() || RingBacklog() < kRingSlots; });
   if (stop_.load()) return {};
   Slot& slot = slots_[filled_ % kRingSlots];
-  if (!slot.data) slot.data.reset(new char[kSlotBytes]);
-  return {slot.data.get() + fill_, kSlotBytes - fill_};
+  return {slot.data + fill_, kSlotBytes - fill_};
 }
 
 void PartialDownload::FlushRing(const Part& part) {
   MutexLock lock(mu_);
   if (ring_part_ == &part && fill_ > 0) PublishSlot();
+}
+
+void PartialDownload::AllocateRing(std::uint64_t to_fetch) {
+  constexpr std::size_t kBytes = kRingSlots * kSlotBytes;
+  char* memory = static_cast<char*>(std::aligned_alloc(kHugePageBytes, kBytes));
+  if (memory == nullptr) throw std::bad_alloc();
+  ring_memory_.reset(memory);
+  // A hint: where transparent huge pages are off, the ring has small pages.
+  if (to_fetch >= kHugeRingMinBytes) (void)::madvise(memory, kBytes, MADV_HUGEPAGE);
+  MutexLock lock(mu_);
+  for (std::size_t i = 0; i < slots_.size(); ++i) slots_[i].data = memory + i * kSlotBytes;
 }
 
 void PartialDownload::PublishSlot() {
@@ -392,7 +404,7 @@ void PartialDownload::WriteRing() {
     lock.Unlock();
     Status st;
     for (std::size_t off = 0; off < slot.size && st.ok(); off += kWriteBytes) {
-      st = PwriteAll(fd_, slot.data.get() + off, std::min(kWriteBytes, slot.size - off), slot.offset + off, partial_);
+      st = PwriteAll(fd_, slot.data + off, std::min(kWriteBytes, slot.size - off), slot.offset + off, partial_);
     }
     lock.Lock();
     if (!st.ok()) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -36,9 +37,17 @@ inline constexpr std::uint64_t kMiB = 1 << 20;
 // Reads of the partial while hashing its contiguous prefix.
 inline constexpr std::size_t kHashChunkBytes = 1 << 20;
 // The front ring: slots of bytes between the receiving thread and the
-// hashing and writing threads (8 MiB at most per download, allocated as used).
+// hashing and writing threads, in one block of 8 MiB per download (address
+// space; pages are touched as slots are used).
 inline constexpr std::size_t kSlotBytes = 1 << 20;
 inline constexpr std::uint64_t kRingSlots = 8;
+// The ring of a download of at least this many bytes is asked for transparent
+// huge pages (2 MiB, the block aligned to them): its three copies -- socket
+// into slot, slot into hash, slot into page cache -- then miss the TLB less
+// (1 GiB restore: 4% less time, 12% less system time). Smaller downloads do
+// not pay for faulting in, and zeroing, a 2 MiB page.
+inline constexpr std::uint64_t kHugeRingMinBytes = 16 << 20;
+inline constexpr std::size_t kHugePageBytes = 2 << 20;
 // The writer's pwrite size. The page cache sizes a file's folios by the
 // write: 1 MiB and 256 KiB writes made large folios, taken from big free
 // blocks, which the reference VM hands back to its host as soon as they are
@@ -124,6 +133,8 @@ class PartialDownload {
   std::span<char> RingSpace(const Part& part, std::uint64_t at);
   void FlushRing(const Part& part);  // hands over a partly filled slot
   void PublishSlot() CAIRN_REQUIRES(mu_);
+  // Gives every slot its memory; huge pages for `to_fetch` >= kHugeRingMinBytes.
+  void AllocateRing(std::uint64_t to_fetch);
   void WriteRing();                  // the writer thread
   // A local failure (write, sync): kept unless an error came first; every
   // thread stops and every waiter wakes.
@@ -182,11 +193,16 @@ class PartialDownload {
   // / written_slots_ under mu_ (which keeps the filler off it). The analysis
   // sees only the accesses through slots_, made under mu_.
   struct Slot {
-    std::unique_ptr<char[]> data;
+    char* data = nullptr;  // kSlotBytes in ring_memory_
     std::uint64_t offset = 0;
     std::size_t size = 0;
     Part* part = nullptr;
   };
+  struct FreeMemory {
+    void operator()(char* p) const { std::free(p); }
+  };
+  // The slots' memory, allocated by AllocateRing before any thread starts.
+  std::unique_ptr<char[], FreeMemory> ring_memory_;
   std::vector<Slot> slots_ CAIRN_GUARDED_BY(mu_) = std::vector<Slot>(download::kRingSlots);
   std::uint64_t filled_ CAIRN_GUARDED_BY(mu_) = 0;
   std::uint64_t hashed_slots_ CAIRN_GUARDED_BY(mu_) = 0;
