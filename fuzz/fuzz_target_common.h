@@ -24,8 +24,14 @@ struct Router {
   static Router& Get() {
     static Router* router = [] {
       auto* r = new Router();
-      std::string dir = (std::filesystem::temp_directory_path() / ("cairn-fuzz-" + std::to_string(::getpid()))).string();
+      static const std::string dir =
+          (std::filesystem::temp_directory_path() / ("cairn-fuzz-" + std::to_string(::getpid()))).string();
       std::filesystem::create_directories(dir);
+      // The store goes when the fuzzer exits normally; after a crash it stays, beside the artifact.
+      std::atexit([] {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+      });
       ::setenv("CAIRN_ADMIN_KEY", r->admin_key.c_str(), 1);
       auto store = internal::OpenStore({.data_dir = dir});
       if (!store.ok()) std::abort();

@@ -500,6 +500,10 @@ TEST_F(Uploads, DisabledModeIsANoOpWithoutNetwork) {
   EXPECT_FALSE(missing->has_value());
   EXPECT_TRUE(run->finish().ok());
   EXPECT_FALSE(fs::exists(dir / "cairn"));
+  // The run's scratch directory is under the system's temp directory: not left behind by the test.
+  const fs::path scratch = run->dir().parent_path();
+  EXPECT_EQ(scratch.parent_path(), fs::temp_directory_path() / "cairn-disabled");
+  fs::remove_all(scratch);
 }
 
 }  // namespace
