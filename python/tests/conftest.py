@@ -179,6 +179,10 @@ def env(server: Server, alice_key: str, tmp_path: Path, monkeypatch: pytest.Monk
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("CAIRN_CACHE_MAX_BYTES", "0")  # the downloads are what these tests are about
     monkeypatch.setenv("CAIRN_RETRY_MAX_SECONDS", "2")
+    # What the SDK puts in the system's temp directory (a disabled run's scratch
+    # files) goes with the test's own directory.
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
